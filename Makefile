@@ -1,0 +1,34 @@
+# Single entry point. Every target sets up .venv first (idempotent: created
+# if missing, the pinned stack installed again only when pyproject.toml or
+# constraints.txt change).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test bench lint cuda
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (constraints.txt pins wheels for it); set PYTHON=python3.11")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install -q -c constraints.txt --no-deps learned-optimization==0.0.1
+	touch $(STAMP)
+
+demo: $(STAMP)  ## the main job
+	$(PY) -m eval.demo
+
+test: $(STAMP)  ## the test suite
+	$(PY) -m pytest
+
+bench: $(STAMP)  ## optimizer update speed as ratios to optax.adam
+	$(PY) -m eval.bench_update
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+cuda: $(STAMP)  ## on a GPU machine: the CUDA 12 build of the pinned jax
+	$(PY) -m pip install -c constraints.txt "jax[cuda12]==0.10.2"

@@ -1,0 +1,36 @@
+"""Memory optimizers: propagators, RLLC and linear memory, as optax transformations.
+
+The learned_optimization forms live in `rllc.lopt` (imported on demand, since
+learned_optimization is heavy); `rllc.optimizer(...).lopt()` reaches them.
+"""
+
+from rllc.memory import (
+  LinearMemoryState,
+  RLLCState,
+  default_law,
+  linear_memory,
+  relaxed_pinv_solve,
+  rllc,
+)
+from rllc.propagator import CM, CMk, M, Mk, Propagator, direct_sum
+from rllc.registry import REGISTRY, BuiltOptimizer, optimizer
+from rllc.spec import parse_propagator
+
+__all__ = [
+  "CM",
+  "CMk",
+  "M",
+  "Mk",
+  "REGISTRY",
+  "BuiltOptimizer",
+  "LinearMemoryState",
+  "Propagator",
+  "RLLCState",
+  "default_law",
+  "direct_sum",
+  "linear_memory",
+  "optimizer",
+  "parse_propagator",
+  "relaxed_pinv_solve",
+  "rllc",
+]

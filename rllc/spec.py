@@ -1,0 +1,149 @@
+"""The propagator spec language: "M(0.9)+M(0)+M2(0.6)+CM(0.9i)".
+
+Grammar (whitespace is allowed between tokens):
+
+  spec   := term (("+" | "⊕") term)*
+  term   := name "(" number ")"
+  name   := "M" | "M<k>" | "CM" | "CM<k>"       k >= 1, e.g. M2, CM3
+  number := a real for M and Mk: 0.9, -0.9, 1e-3
+            a complex for CM and CMk: 0.9i, -0.5i, 0.3+0.2i, 0.3-0.2i
+
+Adding a propagator configuration to the suite is writing such a string: no
+code. Bad input raises ValueError naming the offending token, its 0-based
+position in the spec and what would be valid, and has no other effect.
+"""
+
+import re
+
+from rllc import propagator as prop_lib
+
+_VALID = "valid terms are M(β), Mk(β), CM(γ) and CMk(γ), e.g. M(0.9)+M2(0.6)+CM(0.9i)"
+_REAL = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+_REAL_RE = re.compile(rf"{_REAL}$")
+_COMPLEX_RE = re.compile(rf"(?:({_REAL})(?=[+-]))?([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)?i$")
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
+
+
+def _error(spec: str, pos: int, token: str, why: str) -> ValueError:
+  shown = repr(token) if token else "end of spec"
+  return ValueError(f"bad propagator spec {spec!r}: {shown} at position {pos}: {why}")
+
+
+def _skip_space(spec: str, pos: int) -> int:
+  while pos < len(spec) and spec[pos].isspace():
+    pos += 1
+  return pos
+
+
+def _parse_real(spec: str, pos: int, text: str, name: str) -> float:
+  if _REAL_RE.match(text):
+    return float(text)
+  if _COMPLEX_RE.match(text):
+    raise _error(
+      spec, pos, text, f"{name} takes a real β; for a complex γ use CM{name[1:]}({text})"
+    )
+  raise _error(spec, pos, text, f"{name} takes a real number such as 0.9")
+
+
+def _parse_complex(spec: str, pos: int, text: str, name: str) -> complex:
+  match = _COMPLEX_RE.match(text)
+  if match is None:
+    if _REAL_RE.match(text):
+      raise _error(
+        spec,
+        pos,
+        text,
+        f"{name} takes a complex γ such as 0.9i or 0.3+0.2i; for a real β use M{name[2:]}({text})",
+      )
+    raise _error(spec, pos, text, f"{name} takes a complex number such as 0.9i or 0.3+0.2i")
+  real, imag = match.groups()
+  imag = 1.0 if imag is None else float(imag)
+  if imag == 0:
+    raise _error(
+      spec,
+      pos,
+      text,
+      f"{name} needs a nonzero imaginary part; for a real β use M{name[2:]}({real or 0})",
+    )
+  return complex(float(real or 0), imag)
+
+
+def _parse_term(spec: str, pos: int) -> tuple[prop_lib.Propagator, int]:
+  """Reads one term at pos; returns it and the position after it."""
+  match = _NAME_RE.match(spec, pos)
+  if match is None:
+    token = spec[pos : pos + 1]
+    raise _error(spec, pos, token, f"expected a propagator; {_VALID}")
+  name = match.group()
+  kind = re.fullmatch(r"(CM|M)(\d*)", name)
+  if kind is None:
+    raise _error(spec, pos, name, f"unknown propagator name; {_VALID}")
+  size = int(kind.group(2) or 1)
+  if size < 1:
+    raise _error(spec, pos, name, f"the block size must be at least 1; {_VALID}")
+  open_pos = _skip_space(spec, match.end())
+  if spec[open_pos : open_pos + 1] != "(":
+    raise _error(
+      spec, open_pos, spec[open_pos : open_pos + 1], f"expected '(' after {name}; {_VALID}"
+    )
+  close_pos = spec.find(")", open_pos)
+  if close_pos < 0:
+    raise _error(spec, len(spec), "", f"missing ')' to close {name}( at position {open_pos}")
+  arg_pos = _skip_space(spec, open_pos + 1)
+  text = spec[arg_pos:close_pos].strip()
+  if not text:
+    raise _error(
+      spec,
+      pos,
+      spec[pos : close_pos + 1],
+      f"{name} needs an argument, e.g. {name}({'0.9i' if kind.group(1) == 'CM' else '0.9'})",
+    )
+  if kind.group(1) == "M":
+    term = prop_lib.Mk(size, _parse_real(spec, arg_pos, text, name))
+  else:
+    term = prop_lib.CMk(size, _parse_complex(spec, arg_pos, text, name))
+  return term, close_pos + 1
+
+
+def parse_propagator(spec: str, *, allow_unstable: bool = False) -> prop_lib.Propagator:
+  """Parses a spec such as "M(0.9)+M(0)+M2(0.6)+CM(0.9i)".
+
+  Args:
+    spec: the spec string; "+" and "⊕" both mean the direct sum.
+    allow_unstable: accept terms whose spectral radius is >= 1, i.e. whose
+      memory never forgets. Off by default, since such an optimizer's memory
+      grows without bound.
+
+  Returns:
+    The direct sum of the terms, with its canonical spec and unit labels.
+
+  Raises:
+    ValueError: naming the offending token and its position.
+  """
+  if not isinstance(spec, str):
+    raise TypeError(f"a propagator spec is a string, got {type(spec).__name__}")
+  terms = []
+  pos = _skip_space(spec, 0)
+  if pos == len(spec):
+    raise _error(spec, pos, "", f"the spec is empty; {_VALID}")
+  while True:
+    start = pos
+    term, pos = _parse_term(spec, pos)
+    radius = term.spectral_radius()
+    if radius >= 1 and not allow_unstable:
+      raise _error(
+        spec,
+        start,
+        spec[start:pos],
+        f"spectral radius {radius:g} >= 1, so this memory never decays; use "
+        f"|β| < 1 (|γ| < 1), or pass allow_unstable=True",
+      )
+    terms.append(term)
+    pos = _skip_space(spec, pos)
+    if pos == len(spec):
+      return prop_lib.direct_sum(terms)
+    if spec[pos] not in "+⊕":
+      raise _error(spec, pos, spec[pos], "expected '+' or '⊕' between terms")
+    op_pos, pos = pos, _skip_space(spec, pos + 1)
+    if pos == len(spec):
+      raise _error(spec, op_pos, spec[op_pos], f"nothing follows it; {_VALID}")

@@ -1,0 +1,1 @@
+"""Small synthetic learned_optimization tasks that need no data download."""

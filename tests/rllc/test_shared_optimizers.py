@@ -1,0 +1,156 @@
+"""Checks every optimizer of the registry inherits: add one line to OPTIMIZERS.
+
+Each entry is (registry name or spec, hyperparameters for the parabola,
+hyperparameters for Rosenbrock). The checks: convergence on a parabola and on
+Rosenbrock's function, float32 and bfloat16 kept, a stable state tree, no
+recompilation on a second call, and a run through the learned_optimization
+adapter inside learned_optimization's own training loop.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import rllc
+
+OPTIMIZERS = [
+  ("sgd", {"learning_rate": 0.1}, {"learning_rate": 2e-3}),
+  ("momentum", {"learning_rate": 0.02}, {"learning_rate": 1e-3}),
+  ("nesterov", {"learning_rate": 0.02}, {"learning_rate": 1e-3}),
+  ("adam", {"learning_rate": 0.05}, {"learning_rate": 1e-2}),
+  (
+    "M(0.9)",
+    {"learning_rate": 0.1, "law_learning_rate": 0.01},
+    {"learning_rate": 2e-3, "law_learning_rate": 0.01},
+  ),
+  (
+    "M(0.9)+M(0)",
+    {"learning_rate": 0.1, "law_learning_rate": 0.01},
+    {"learning_rate": 2e-3, "law_learning_rate": 0.01},
+  ),
+  (
+    "M2(0.6)",
+    {"learning_rate": 0.1, "law_learning_rate": 0.01},
+    {"learning_rate": 1e-3, "law_learning_rate": 0.01},
+  ),
+  (
+    "M(0.9)+M(0)+M2(0.6)+CM(0.9i)",
+    {"learning_rate": 0.1, "law_learning_rate": 0.01},
+    {"learning_rate": 1e-3, "law_learning_rate": 0.01},
+  ),
+  (
+    "lm:M(0.9)+M(0)",
+    {"law": (0.9, 1.0), "learning_rate": 0.02},
+    {"law": (0.9, 1.0), "learning_rate": 1e-3},
+  ),
+]
+IDS = [entry[0] for entry in OPTIMIZERS]
+
+TARGET = {"a": jnp.array([1.0, -2.0, 3.0]), "b": jnp.array([[0.5, -0.5], [2.0, 1.0]])}
+SCALES = {"a": jnp.array([1.0, 2.0, 0.5]), "b": jnp.array([[1.0, 3.0], [0.3, 1.0]])}
+
+
+def parabola(params):
+  return sum(
+    jnp.sum(s * (p - t) ** 2)
+    for p, t, s in zip(
+      jax.tree.leaves(params), jax.tree.leaves(TARGET), jax.tree.leaves(SCALES), strict=True
+    )
+  )
+
+
+def rosenbrock(params):
+  x, y = params["xy"][0], params["xy"][1]
+  return (1 - x) ** 2 + 100 * (y - x * x) ** 2
+
+
+def run(tx, loss_fn, params, steps):
+  """Trains with a jitted scan; returns the final params."""
+
+  def step(carry, _):
+    params, state = carry
+    updates, state = tx.update(jax.grad(loss_fn)(params), state, params)
+    return (optax.apply_updates(params, updates), state), None
+
+  (params, _), _ = jax.jit(lambda c: jax.lax.scan(step, c, None, length=steps))(
+    (params, tx.init(params))
+  )
+  return params
+
+
+@pytest.mark.parametrize("name,hparams,_", OPTIMIZERS, ids=IDS)
+def test_converges_on_parabola(name, hparams, _):
+  params = jax.tree.map(jnp.zeros_like, TARGET)
+  start = parabola(params)
+  final = parabola(run(rllc.optimizer(name, **hparams).tx, parabola, params, 500))
+  assert final < 1e-6 * start, f"{name}: loss {start} -> {final}"
+
+
+@pytest.mark.parametrize("name,_,hparams", OPTIMIZERS, ids=IDS)
+def test_converges_on_rosenbrock(name, _, hparams):
+  params = {"xy": jnp.array([-1.0, 1.0])}
+  final = run(rllc.optimizer(name, **hparams).tx, rosenbrock, params, 5000)
+  np.testing.assert_allclose(final["xy"], [1.0, 1.0], atol=0.05, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+@pytest.mark.parametrize("name,hparams,_", OPTIMIZERS, ids=IDS)
+def test_keeps_dtype(name, hparams, _, dtype):
+  tx = rllc.optimizer(name, **hparams).tx
+  params = jax.tree.map(lambda t: t.astype(dtype), TARGET)
+  state = tx.init(params)
+  grads = jax.tree.map(lambda p: jnp.ones_like(p) * 0.1, params)
+  updates, new_state = jax.jit(tx.update)(grads, state, params)
+  assert all(u.dtype == dtype for u in jax.tree.leaves(updates))
+  assert all(p.dtype == dtype for p in jax.tree.leaves(optax.apply_updates(params, updates)))
+  assert [x.dtype for x in jax.tree.leaves(new_state)] == [x.dtype for x in jax.tree.leaves(state)]
+
+
+@pytest.mark.parametrize("name,hparams,_", OPTIMIZERS, ids=IDS)
+def test_state_structure_and_shapes_are_stable(name, hparams, _):
+  tx = rllc.optimizer(name, **hparams).tx
+  state = tx.init(TARGET)
+  new_state = state
+  for _ in range(3):
+    _, new_state = tx.update(jax.grad(parabola)(TARGET), new_state, TARGET)
+  assert jax.tree.structure(new_state) == jax.tree.structure(state)
+  assert [(x.shape, x.dtype) for x in jax.tree.leaves(new_state)] == [
+    (x.shape, x.dtype) for x in jax.tree.leaves(state)
+  ]
+
+
+@pytest.mark.parametrize("name,hparams,_", OPTIMIZERS, ids=IDS)
+def test_no_recompilation_on_second_call(name, hparams, _):
+  tx = rllc.optimizer(name, **hparams).tx
+  update = jax.jit(tx.update)
+  state = tx.init(TARGET)
+  grads = jax.grad(parabola)(TARGET)
+  _, state = update(grads, state, TARGET)
+  _, state = update(grads, state, TARGET)
+  assert update._cache_size() == 1
+
+
+@pytest.mark.parametrize("name,hparams,_", OPTIMIZERS, ids=IDS)
+def test_runs_in_learned_optimization_training_loop(name, hparams, _):
+  from rllc import lo_compat
+  from tasks import synthetic
+
+  eval_training = lo_compat.load("learned_optimization.eval_training")
+  built = rllc.optimizer(name, **hparams)
+  opt = built.lopt()
+  assert opt.name == built.name
+  task = synthetic.QuadraticTask(dim=8, seed=1, condition_number=10.0)
+  curves = eval_training.single_task_training_curves(
+    task,
+    opt,
+    num_steps=20,
+    key=jax.random.key(0),
+    eval_every=10,
+    eval_batches=1,
+    last_eval_batches=1,
+  )
+  losses = np.asarray(curves["train/loss"])
+  assert np.all(np.isfinite(losses))
+  assert losses[-1] < losses[0]
