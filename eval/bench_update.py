@@ -1,21 +1,27 @@
-"""Speed of one jitted optimizer update, as a ratio to optax.adam.
+"""Speed of the optimizer update, as a ratio to optax.adam measured in the same process.
 
-Times, in one process and on the same ~1M-parameter pytree, the jitted
-`tx.update` of RLLC with k = 1, 2, 3, 4 memory units and of optax.adam, with
-the optimizer state donated as a training loop would. Each optimizer's time
-is reported as a ratio to Adam's, and its effective bandwidth (the bytes it
-must move per step, divided by its time) as a fraction of the bandwidth of a
-plain jitted copy measured in the same process.
+Two measurements on the same ~1M-parameter float32 pytree (an MLP's shapes):
 
-Bytes each must move per step, in parameter-sized passes: Adam reads g, mu,
-nu and writes mu, nu and the update (6); RLLC reads M and g for M^T g, then
-again to write the new M and the update ((k+1) + (2k+2)).
+- `update`: one jitted `tx.update(grads, state)` call, the quantity the RLLC
+  paper's issue of cost is about. Also reported: the effective bandwidth
+  (bytes the update must move / its time) as a fraction of a plain jitted
+  copy's, measured the same way. Bytes per step, in parameter-sized passes:
+  Adam reads g, mu, nu and writes mu, nu, the update (6); RLLC with k units
+  reads M and g for M^T g, then again to write the new M and the update
+  ((k+1) + (2k+2)).
+- `train step`: the step as the benchmark engine runs it: inside one
+  `lax.scan` over 10 steps, the update and `optax.apply_updates` with the
+  carried state donated, each step on its own precomputed gradient.
 
-  python -m eval.bench_update [--repeats 30] [--inner 20]
+Timings are interleaved over repeats and the median is taken, so the noise of
+a shared machine falls on all optimizers alike.
+
+  python -m eval.bench_update [--repeats 15] [--out reports/bench_update.txt]
 """
 
 import argparse
 import statistics
+import sys
 import time
 
 import jax
@@ -24,7 +30,6 @@ import optax
 
 import rllc
 
-# An MLP-shaped pytree of about 1.01M float32 parameters.
 SHAPES = {
   "w1": (784, 1024),
   "b1": (1024,),
@@ -34,38 +39,79 @@ SHAPES = {
   "b3": (10,),
 }
 SPECS = {1: "M(0.9)", 2: "M(0.9)+M(0)", 3: "M(0.9)+M2(0.6)", 4: "M(0.9)+M(0)+M2(0.6)"}
+CALLS = 10  # update calls, or scanned steps, per timed round
 
 
-def _timer(fn, state, grads, inner):
-  """Returns a function that times `inner` chained calls, in seconds per call."""
+def _update_timer(tx, params, grads):
+  """Seconds per jitted update call, chaining the state."""
+  update = jax.jit(tx.update)
+  state = tx.init(params)
+  jax.block_until_ready(update(grads, state))
 
   def run():
     nonlocal state
     start = time.perf_counter()
-    for _ in range(inner):
-      out, state = fn(grads, state)
+    for _ in range(CALLS):
+      out, state = update(grads, state)
     jax.block_until_ready((out, state))
-    return (time.perf_counter() - start) / inner
+    return (time.perf_counter() - start) / CALLS
 
   return run
 
 
-def _update_timer(tx, params, grads, inner):
-  update = jax.jit(tx.update, donate_argnums=1)
-  state = tx.init(params)
-  update(grads, state)  # compile on a throwaway state; the first was donated
-  return _timer(update, tx.init(params), grads, inner)
+def _copy_timer(params):
+  """Seconds per jitted copy (x + 1 into a new buffer) of the whole pytree."""
+  copy = jax.jit(lambda x: jax.tree.map(lambda v: v + 1.0, x))
+
+  def run():
+    start = time.perf_counter()
+    for _ in range(CALLS):
+      out = copy(params)
+    jax.block_until_ready(out)
+    return (time.perf_counter() - start) / CALLS
+
+  return run
 
 
-def _copy_timer(params, inner):
-  copy = jax.jit(lambda g, x: (None, jax.tree.map(lambda v: v + 1.0, x)), donate_argnums=1)
-  return _timer(copy, jax.tree.map(jnp.copy, params), None, inner)
+def _train_step_timer(tx, params, grad_steps):
+  """Seconds per training step inside a scanned, donated loop.
+
+  The gradients of the steps are precomputed (one buffer per step, as a
+  backward pass would leave them), so XLA cannot fold them into the update.
+  """
+
+  def steps(carry, grad_steps):
+    def body(carry, grads):
+      params, state = carry
+      updates, state = tx.update(grads, state, params)
+      return (optax.apply_updates(params, updates), state), None
+
+    return jax.lax.scan(body, carry, grad_steps)[0]
+
+  run_steps = jax.jit(steps, donate_argnums=0)
+  carry = run_steps((jax.tree.map(jnp.copy, params), tx.init(params)), grad_steps)
+
+  def run():
+    nonlocal carry
+    start = time.perf_counter()
+    carry = jax.block_until_ready(run_steps(carry, grad_steps))
+    return (time.perf_counter() - start) / CALLS
+
+  return run
+
+
+def _medians(timers: dict, repeats: int) -> dict:
+  samples = {name: [] for name in timers}
+  for _ in range(repeats):
+    for name, timer in timers.items():
+      samples[name].append(timer())
+  return {name: statistics.median(s) for name, s in samples.items()}
 
 
 def main(argv=None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--repeats", type=int, default=30, help="timed rounds (median taken)")
-  parser.add_argument("--inner", type=int, default=20, help="calls per timed round")
+  parser.add_argument("--repeats", type=int, default=15, help="timed rounds (median taken)")
+  parser.add_argument("--out", help="also write the table to this file")
   args = parser.parse_args(argv)
 
   keys = jax.random.split(jax.random.key(0), 2 * len(SHAPES))
@@ -78,34 +124,42 @@ def main(argv=None) -> None:
     for (n, s), k in zip(SHAPES.items(), keys[len(SHAPES) :], strict=True)
   }
   n = sum(p.size for p in jax.tree.leaves(params))
-
-  timers = {
-    "copy": _copy_timer(params, args.inner),
-    "adam": _update_timer(optax.adam(1e-3), params, grads, args.inner),
-  }
-  passes = {"copy": 2, "adam": 6}
-  for k, spec in SPECS.items():
-    name = f"rllc k={k} {spec}"
-    timers[name] = _update_timer(rllc.rllc(spec, 0.1, 0.01), params, grads, args.inner)
-    passes[name] = 3 * k + 3
-
-  samples = {name: [] for name in timers}
-  for _ in range(args.repeats):  # interleaved, so machine noise hits all alike
-    for name, timer in timers.items():
-      samples[name].append(timer())
-  median = {name: statistics.median(s) for name, s in samples.items()}
-  copy_bw = passes["copy"] * 4 * n / median["copy"]
-
-  print(
-    f"jax {jax.__version__}, backend {jax.default_backend()}, {n:,} float32 parameters,"
-    f" median of {args.repeats} x {args.inner} calls"
+  grad_steps = jax.tree.map(
+    lambda g: g * jnp.linspace(1.0, 2.0, CALLS).reshape(-1, *[1] * g.ndim), grads
   )
-  print(f"{'optimizer':34s} {'time / adam':>12s} {'passes':>7s} {'bandwidth / copy':>17s}")
-  for name in timers:
-    bw = passes[name] * 4 * n / median[name]
-    print(
-      f"{name:34s} {median[name] / median['adam']:12.2f} {passes[name]:7d} {bw / copy_bw:17.2f}"
+  optimizers = {"adam": (optax.adam(1e-3), 6)}
+  for k, spec in SPECS.items():
+    optimizers[f"rllc k={k} {spec}"] = (rllc.rllc(spec, 0.1, 0.01), 3 * k + 3)
+
+  update = _medians(
+    {"copy": _copy_timer(params)}
+    | {name: _update_timer(tx, params, grads) for name, (tx, _) in optimizers.items()},
+    args.repeats,
+  )
+  step = _medians(
+    {name: _train_step_timer(tx, params, grad_steps) for name, (tx, _) in optimizers.items()},
+    args.repeats,
+  )
+  copy_bandwidth = 2 * 4 * n / update["copy"]
+
+  lines = [
+    f"$ python -m eval.bench_update --repeats {args.repeats}",
+    f"jax {jax.__version__}, backend {jax.default_backend()}, {n:,} float32 parameters,"
+    f" median of {args.repeats} rounds",
+    f"{'optimizer':32s} {'update/adam':>12s} {'passes':>7s} {'bandwidth/copy':>15s}"
+    f" {'train step/adam':>16s}",
+  ]
+  for name, (_, passes) in optimizers.items():
+    bandwidth = passes * 4 * n / update[name]
+    lines.append(
+      f"{name:32s} {update[name] / update['adam']:12.2f} {passes:7d}"
+      f" {bandwidth / copy_bandwidth:15.2f} {step[name] / step['adam']:16.2f}"
     )
+  text = "\n".join(lines) + "\n"
+  sys.stdout.write(text)
+  if args.out:
+    with open(args.out, "w") as f:
+      f.write(text)
 
 
 if __name__ == "__main__":

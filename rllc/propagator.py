@@ -92,12 +92,18 @@ class Propagator:
     labels: one readable label per unit, used to log and plot the law.
     spec: canonical spec string for Jordan-block sums, None for a general
       (B, a), which has no spec.
+    pattern: which entries of B may be nonzero, as nested tuples of bools.
+      Derived from B when its values are known; the block constructors give
+      it when a beta is traced (the nonzeros sit at known places), and a
+      traced general B has every entry. The update reads unit i for unit j
+      only where pattern[i][j] holds.
   """
 
   B: np.ndarray | jax.Array
   a: np.ndarray | jax.Array
   labels: tuple[str, ...] = ()
   spec: str | None = None
+  pattern: tuple[tuple[bool, ...], ...] | None = None
 
   def __post_init__(self):
     xp = _xp(self.B, self.a)
@@ -113,6 +119,13 @@ class Propagator:
     if len(labels) != B.shape[0]:
       raise ValueError(f"{len(labels)} labels for {B.shape[0]} memory units")
     object.__setattr__(self, "labels", _unique(list(labels)))
+    if _is_concrete(B):
+      pattern = B != 0
+    elif self.pattern is None:
+      pattern = np.ones(B.shape, bool)
+    else:
+      pattern = np.asarray(self.pattern, bool)
+    object.__setattr__(self, "pattern", tuple(tuple(bool(x) for x in row) for row in pattern))
 
   @property
   def k(self) -> int:
@@ -129,7 +142,11 @@ class Propagator:
     spec = None
     if self.spec is not None and other.spec is not None:
       spec = f"{self.spec}+{other.spec}"
-    return Propagator(B, xp.concatenate([self.a, other.a]), self.labels + other.labels, spec)
+    off = np.zeros((self.k, other.k), bool)
+    pattern = np.block([[np.asarray(self.pattern), off], [off.T, np.asarray(other.pattern)]])
+    return Propagator(
+      B, xp.concatenate([self.a, other.a]), self.labels + other.labels, spec, pattern
+    )
 
   def __str__(self) -> str:
     return self.spec if self.spec is not None else f"Propagator(k={self.k})"
@@ -152,12 +169,13 @@ class Propagator:
     return np.stack(rows)
 
   def tree_flatten(self):
-    return (self.B, self.a), (self.labels, self.spec)
+    return (self.B, self.a), (self.labels, self.spec, self.pattern)
 
   @classmethod
   def tree_unflatten(cls, aux, children):
     prop = object.__new__(cls)
-    for name, value in zip(("B", "a", "labels", "spec"), children + aux, strict=True):
+    fields = ("B", "a", "labels", "spec", "pattern")
+    for name, value in zip(fields, children + aux, strict=True):
       object.__setattr__(prop, name, value)
     return prop
 
@@ -170,7 +188,8 @@ def Mk(k: int, beta) -> Propagator:  # noqa: N802 (the paper's name)
   B = beta * xp.eye(k) + xp.eye(k, k=1)
   a = xp.eye(k)[0]
   if not _is_concrete(beta):
-    return Propagator(B, a, tuple(f"M{k}(β)[{i + 1}]" for i in range(k)))
+    labels = tuple(f"M{k}(β)[{i + 1}]" for i in range(k))
+    return Propagator(B, a, labels, pattern=np.eye(k, dtype=bool) | np.eye(k, k=1, dtype=bool))
   name = "M" if k == 1 else f"M{k}"
   spec = f"{name}({format_real(beta)})"
   labels = (spec,) if k == 1 else tuple(f"{spec}[{i + 1}]" for i in range(k))
@@ -201,9 +220,9 @@ def CMk(k: int, gamma) -> Propagator:  # noqa: N802 (the paper's name)
   B = xp.kron(xp.eye(k), rotation) + xp.kron(xp.eye(k, k=1), xp.eye(2))
   a = xp.eye(2 * k)[0]
   if not _is_concrete(re, im):
-    return Propagator(
-      B, a, tuple(f"CM{k}(γ)[{i // 2 + 1}].{('re', 'im')[i % 2]}" for i in range(2 * k))
-    )
+    labels = tuple(f"CM{k}(γ)[{i // 2 + 1}].{('re', 'im')[i % 2]}" for i in range(2 * k))
+    pattern = np.kron(np.eye(k), np.ones((2, 2))) + np.kron(np.eye(k, k=1), np.eye(2)) != 0
+    return Propagator(B, a, labels, pattern=pattern)
   name = "CM" if k == 1 else f"CM{k}"
   spec = f"{name}({format_complex(complex(re, im))})"
   if k == 1:

@@ -70,7 +70,7 @@ def _reference_b_a(terms):
   big_b = np.zeros((total, total))
   offset = 0
   for b in blocks_b:
-    big_b[offset:offset + b.shape[0], offset:offset + b.shape[0]] = b
+    big_b[offset : offset + b.shape[0], offset : offset + b.shape[0]] = b
     offset += b.shape[0]
   return big_b, np.concatenate(blocks_a)
 
@@ -88,7 +88,7 @@ def _closed_form_rule(terms, n):
     for kind, size, value in terms:
       for i in range(1, size + 1):
         power = j - i + 1
-        weight = math.comb(j, i - 1) * (value ** power) if power >= 0 else 0.0
+        weight = math.comb(j, i - 1) * (value**power) if power >= 0 else 0.0
         if kind == "M":
           row.append(float(weight))
         else:
@@ -100,19 +100,21 @@ def _closed_form_rule(terms, n):
 
 # (spec, terms, factory building the same propagator with the constructors)
 CASES = {
-    "M(0.9)": ([("M", 1, 0.9)], lambda: rllc.M(0.9)),
-    "M(0)": ([("M", 1, 0.0)], lambda: rllc.M(0.0)),
-    "M2(0.6)": ([("M", 2, 0.6)], lambda: rllc.Mk(2, 0.6)),
-    "M3(0.5)": ([("M", 3, 0.5)], lambda: rllc.Mk(3, 0.5)),
-    "CM(0.9i)": ([("CM", 1, 0.9j)], lambda: rllc.CM(0.9j)),
-    "CM(0.3+0.2i)": ([("CM", 1, 0.3 + 0.2j)], lambda: rllc.CM(0.3 + 0.2j)),
-    "CM2(0.5+0.3i)": ([("CM", 2, 0.5 + 0.3j)], lambda: rllc.CMk(2, 0.5 + 0.3j)),
-    "M(0.9)+M2(0.6)+CM(0.3+0.2i)": (
-        [("M", 1, 0.9), ("M", 2, 0.6), ("CM", 1, 0.3 + 0.2j)],
-        lambda: rllc.M(0.9) + rllc.Mk(2, 0.6) + rllc.CM(0.3 + 0.2j)),
-    "M(0.9)+M(-0.9)+CM(0.9i)": (
-        [("M", 1, 0.9), ("M", 1, -0.9), ("CM", 1, 0.9j)],
-        lambda: rllc.M(0.9) + rllc.M(-0.9) + rllc.CM(0.9j)),
+  "M(0.9)": ([("M", 1, 0.9)], lambda: rllc.M(0.9)),
+  "M(0)": ([("M", 1, 0.0)], lambda: rllc.M(0.0)),
+  "M2(0.6)": ([("M", 2, 0.6)], lambda: rllc.Mk(2, 0.6)),
+  "M3(0.5)": ([("M", 3, 0.5)], lambda: rllc.Mk(3, 0.5)),
+  "CM(0.9i)": ([("CM", 1, 0.9j)], lambda: rllc.CM(0.9j)),
+  "CM(0.3+0.2i)": ([("CM", 1, 0.3 + 0.2j)], lambda: rllc.CM(0.3 + 0.2j)),
+  "CM2(0.5+0.3i)": ([("CM", 2, 0.5 + 0.3j)], lambda: rllc.CMk(2, 0.5 + 0.3j)),
+  "M(0.9)+M2(0.6)+CM(0.3+0.2i)": (
+    [("M", 1, 0.9), ("M", 2, 0.6), ("CM", 1, 0.3 + 0.2j)],
+    lambda: rllc.M(0.9) + rllc.Mk(2, 0.6) + rllc.CM(0.3 + 0.2j),
+  ),
+  "M(0.9)+M(-0.9)+CM(0.9i)": (
+    [("M", 1, 0.9), ("M", 1, -0.9), ("CM", 1, 0.9j)],
+    lambda: rllc.M(0.9) + rllc.M(-0.9) + rllc.CM(0.9j),
+  ),
 }
 
 
@@ -138,35 +140,46 @@ def test_reference_matches_paper_examples():
 # Abstract rule (section 4, eq. 2; appendix A.3).
 
 
+IMPULSE_STEPS = 20
+IMPULSE = np.array([1.0, -2.0], np.float32)
+
+
+@jax.jit
+def _impulse_run(b, a, law):
+  """Feeds g_1 = IMPULSE, then zeros, to linear_memory(Propagator(b, a), law, 0.7).
+
+  B and a are traced arguments, so propagators of equal k share one compilation.
+  """
+  tx = rllc.linear_memory(rllc.Propagator(b, a), law=law, learning_rate=0.7)
+  params = {"w": jnp.zeros(2, jnp.float32)}
+  grads = jnp.zeros((IMPULSE_STEPS, 2), jnp.float32).at[0].set(IMPULSE)
+
+  def step(state, grad):
+    updates, state = tx.update({"w": grad}, state, params)
+    return state, (jnp.stack([unit["w"] for unit in state.memory]), updates["w"])
+
+  return jax.lax.scan(step, tx.init(params), grads)[1]
+
+
 @pytest.mark.parametrize("spec", list(CASES))
 def test_impulse_response_is_abstract_rule(spec):
   """Memory after t steps of an impulse g_1, 0, 0, ... holds g_1 a^T B^(t-1)."""
   terms, factory = CASES[spec]
   prop = factory()
-  steps = 20
-  expected = _closed_form_rule(terms, steps)
+  expected = _closed_form_rule(terms, IMPULSE_STEPS)
   k = expected.shape[1]
-  impulse = np.array([1.0, -2.0], np.float32)
-  law = np.linspace(0.5, -0.3, k)
-  tx = rllc.linear_memory(prop, law=law, learning_rate=0.7)
-  params = {"w": jnp.zeros(2, jnp.float32)}
-  grads = np.zeros((steps, 2), np.float32)
-  grads[0] = impulse
-
-  def step(state, grad):
-    updates, state = tx.update({"w": grad}, state, params)
-    return state, (state.memory["w"], updates["w"])
-
-  _, (memories, updates) = jax.jit(
-      lambda g: jax.lax.scan(step, tx.init(params), g))(jnp.asarray(grads))
-  assert memories.shape == (steps, k, 2)
-  for t in range(1, steps + 1):
-    want = np.outer(expected[t - 1], impulse)
-    np.testing.assert_allclose(np.asarray(memories[t - 1], np.float64), want, rtol=1e-5,
-                               atol=1e-6, err_msg=f"step {t}")
+  law = np.linspace(0.5, -0.3, k).astype(np.float32)
+  memories, updates = jax.device_get(_impulse_run(prop.B, prop.a, law))
+  assert memories.shape == (IMPULSE_STEPS, k, 2)
+  for t in range(1, IMPULSE_STEPS + 1):
+    want = np.outer(expected[t - 1], IMPULSE)
+    np.testing.assert_allclose(
+      np.asarray(memories[t - 1], np.float64), want, rtol=1e-5, atol=1e-6, err_msg=f"step {t}"
+    )
     # linear_memory's step: -learning_rate * M_t law.
-    np.testing.assert_allclose(np.asarray(updates[t - 1]), -0.7 * (law @ want),
-                               rtol=1e-5, atol=1e-6, err_msg=f"step {t}")
+    np.testing.assert_allclose(
+      np.asarray(updates[t - 1]), -0.7 * (law @ want), rtol=1e-5, atol=1e-6, err_msg=f"step {t}"
+    )
 
 
 @pytest.mark.parametrize("spec", list(CASES))
@@ -199,14 +212,17 @@ def test_constructors_give_reference_b_and_a(spec):
   np.testing.assert_allclose(np.asarray(prop.a), a)
 
 
-@pytest.mark.parametrize("spec, radius", [
+@pytest.mark.parametrize(
+  "spec, radius",
+  [
     ("M(0.9)", 0.9),
     ("M(-0.95)+M(0.5)", 0.95),
     ("M3(0.5)", 0.5),
     ("CM(0.3+0.2i)", abs(0.3 + 0.2j)),
     ("CM2(0.5+0.1i)+M(0.2)", abs(0.5 + 0.1j)),
     ("M(0.9)+M(-0.9)+CM(0.9i)", 0.9),
-])
+  ],
+)
 def test_spectral_radius(spec, radius):
   # Jordan blocks are defective; eigvals of M3 are accurate only to ~eps^(1/3).
   np.testing.assert_allclose(rllc.parse_propagator(spec).spectral_radius(), radius, rtol=1e-4)
@@ -254,14 +270,19 @@ def test_direct_sum_of_general_propagators():
   assert len(q.labels) == 3 and len(set(q.labels)) == 3
 
 
-@pytest.mark.parametrize("make", [
+@pytest.mark.parametrize(
+  "make",
+  [
     lambda: rllc.M(0.9) + rllc.M(0.9),
     lambda: rllc.parse_propagator("M(0.9)+M(0.9)"),
     lambda: rllc.parse_propagator("M(0.9)⊕M(0.9)⊕M(0.9)"),
     lambda: rllc.CM(0.9j) + rllc.CM(0.9j),
-    lambda: rllc.Propagator(np.eye(2) * 0.5, np.ones(2)) + rllc.Propagator(
-        np.eye(2) * 0.5, np.ones(2)),
-], ids=["M+M", "parsed M+M", "M+M+M", "CM+CM", "general+general"])
+    lambda: (
+      rllc.Propagator(np.eye(2) * 0.5, np.ones(2)) + rllc.Propagator(np.eye(2) * 0.5, np.ones(2))
+    ),
+  ],
+  ids=["M+M", "parsed M+M", "M+M+M", "CM+CM", "general+general"],
+)
 def test_labels_unique_readable_strings(make):
   prop = make()
   assert isinstance(prop.labels, tuple)
@@ -274,13 +295,12 @@ def test_labels_unique_readable_strings(make):
 # Spec parser.
 
 ROUND_TRIP = {
-    "M(0.9)+M(0)+M2(0.6)+CM(0.9i)": [("M", 1, 0.9), ("M", 1, 0.0), ("M", 2, 0.6),
-                                     ("CM", 1, 0.9j)],
-    "M(0.9)⊕M(-0.9)⊕CM(0.9i)": [("M", 1, 0.9), ("M", 1, -0.9), ("CM", 1, 0.9j)],
-    "CM(0.3-0.2i)": [("CM", 1, 0.3 - 0.2j)],
-    "CM2(0.5+0.1i)": [("CM", 2, 0.5 + 0.1j)],
-    " M( 0.5 ) + M3(0.2)": [("M", 1, 0.5), ("M", 3, 0.2)],
-    "CM(-0.5i)+M(1e-3)": [("CM", 1, -0.5j), ("M", 1, 1e-3)],
+  "M(0.9)+M(0)+M2(0.6)+CM(0.9i)": [("M", 1, 0.9), ("M", 1, 0.0), ("M", 2, 0.6), ("CM", 1, 0.9j)],
+  "M(0.9)⊕M(-0.9)⊕CM(0.9i)": [("M", 1, 0.9), ("M", 1, -0.9), ("CM", 1, 0.9j)],
+  "CM(0.3-0.2i)": [("CM", 1, 0.3 - 0.2j)],
+  "CM2(0.5+0.1i)": [("CM", 2, 0.5 + 0.1j)],
+  " M( 0.5 ) + M3(0.2)": [("M", 1, 0.5), ("M", 3, 0.2)],
+  "CM(-0.5i)+M(1e-3)": [("CM", 1, -0.5j), ("M", 1, 1e-3)],
 }
 
 
@@ -327,28 +347,29 @@ def _mentions_integer(message, number):
 
 # (spec, acceptable tokens (one must appear), acceptable positions, extra pattern)
 BAD_SPECS = [
-    ("M(0.9)+", ["+", "end"], [6, 7], None),
-    ("X(2)", ["X"], [0], None),
-    ("M()", ["M()", "()", ")"], [0, 1, 2], None),
-    ("CM(0.9)", ["0.9"], [0, 2, 3], r"(?<![A-Za-z])M(?![A-Za-z0-9])"),
-    ("M(1.0)", ["1.0", "M(1.0)"], [0, 2], r"allow_unstable"),
-    ("M(1.2)", ["1.2", "M(1.2)"], [0, 2], r"allow_unstable"),
-    ("M(-1.0)", ["-1.0", "M(-1.0)"], [0, 2], r"allow_unstable"),
-    ("CM(1.2i)", ["1.2i", "CM(1.2i)"], [0, 3], r"allow_unstable"),
-    ("M(0.9)++M(0)", ["+"], [6, 7], None),
-    ("M(0.9", ["(", ")", "end", "M(0.9"], [0, 1, 5], None),
-    ("M2()", ["M2()", "()", ")"], [0, 2, 3], None),
-    ("M0(0.5)", ["M0"], [0, 1], None),
-    ("", ["empty", "end"], [0], None),
-    ("M(0.5) + X(2)", ["X"], [9], None),
-    ("M(0.5)+M(0.9)+Y(1)", ["Y"], [14], None),
-    ("M(0.5)+M(abc)", ["abc"], [7, 9], None),
-    ("M(0.5) M(0.9)", ["M"], [7], None),
+  ("M(0.9)+", ["+", "end"], [6, 7], None),
+  ("X(2)", ["X"], [0], None),
+  ("M()", ["M()", "()", ")"], [0, 1, 2], None),
+  ("CM(0.9)", ["0.9"], [0, 2, 3], r"(?<![A-Za-z])M(?![A-Za-z0-9])"),
+  ("M(1.0)", ["1.0", "M(1.0)"], [0, 2], r"allow_unstable"),
+  ("M(1.2)", ["1.2", "M(1.2)"], [0, 2], r"allow_unstable"),
+  ("M(-1.0)", ["-1.0", "M(-1.0)"], [0, 2], r"allow_unstable"),
+  ("CM(1.2i)", ["1.2i", "CM(1.2i)"], [0, 3], r"allow_unstable"),
+  ("M(0.9)++M(0)", ["+"], [6, 7], None),
+  ("M(0.9", ["(", ")", "end", "M(0.9"], [0, 1, 5], None),
+  ("M2()", ["M2()", "()", ")"], [0, 2, 3], None),
+  ("M0(0.5)", ["M0"], [0, 1], None),
+  ("", ["empty", "end"], [0], None),
+  ("M(0.5) + X(2)", ["X"], [9], None),
+  ("M(0.5)+M(0.9)+Y(1)", ["Y"], [14], None),
+  ("M(0.5)+M(abc)", ["abc"], [7, 9], None),
+  ("M(0.5) M(0.9)", ["M"], [7], None),
 ]
 
 
-@pytest.mark.parametrize("spec, tokens, positions, pattern", BAD_SPECS,
-                         ids=[repr(case[0]) for case in BAD_SPECS])
+@pytest.mark.parametrize(
+  "spec, tokens, positions, pattern", BAD_SPECS, ids=[repr(case[0]) for case in BAD_SPECS]
+)
 def test_bad_spec_names_token_and_position(spec, tokens, positions, pattern):
   with pytest.raises(ValueError) as info:
     rllc.parse_propagator(spec)
@@ -359,20 +380,25 @@ def test_bad_spec_names_token_and_position(spec, tokens, positions, pattern):
     assert re.search(pattern, message), message
 
 
-@pytest.mark.parametrize("spec, radius", [
+@pytest.mark.parametrize(
+  "spec, radius",
+  [
     ("M(1.0)", 1.0),
     ("M(1.2)", 1.2),
     ("CM(1.2i)", 1.2),
     ("M(0.5)+M2(1.1)", 1.1),
-])
+  ],
+)
 def test_unstable_allowed_on_request(spec, radius):
   prop = rllc.parse_propagator(spec, allow_unstable=True)
   np.testing.assert_allclose(prop.spectral_radius(), radius, rtol=1e-4)
-  b, a = _reference_b_a({
+  b, a = _reference_b_a(
+    {
       "M(1.0)": [("M", 1, 1.0)],
       "M(1.2)": [("M", 1, 1.2)],
       "CM(1.2i)": [("CM", 1, 1.2j)],
       "M(0.5)+M2(1.1)": [("M", 1, 0.5), ("M", 2, 1.1)],
-  }[spec])
+    }[spec]
+  )
   np.testing.assert_allclose(np.asarray(prop.B), b, rtol=1e-6)
   np.testing.assert_allclose(np.asarray(prop.a), a)
