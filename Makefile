@@ -24,7 +24,7 @@ test: $(STAMP)  ## the test suite
 	$(PY) -m pytest
 
 bench: $(STAMP)  ## optimizer update speed as ratios to optax.adam
-	$(PY) -m eval.bench_update
+	$(PY) -m eval.bench_update --out reports/bench_update.txt
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

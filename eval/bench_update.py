@@ -20,6 +20,7 @@ a shared machine falls on all optimizers alike.
 """
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -157,9 +158,11 @@ def main(argv=None) -> None:
     )
   text = "\n".join(lines) + "\n"
   sys.stdout.write(text)
-  if args.out:
-    with open(args.out, "w") as f:
+  if args.out:  # written whole or not at all
+    tmp = f"{args.out}.tmp"
+    with open(tmp, "w") as f:
       f.write(text)
+    os.replace(tmp, args.out)
 
 
 if __name__ == "__main__":
