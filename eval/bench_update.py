@@ -1,14 +1,18 @@
-"""Speed of the optimizer update, as a ratio to optax.adam measured in the same process.
+"""Speed of the optimizer updates, as ratios to a reference measured in the same process.
 
-Two measurements on the same ~1M-parameter float32 pytree (an MLP's shapes):
+Each optimizer is compared, on the same ~1M-parameter float32 pytree (an
+MLP's shapes), with the reference it extends: RLLC with optax.adam, AM-SGD
+with optax.sgd(momentum=0.9), AM-AdamW with optax.adamw. Two measurements:
 
-- `update`: one jitted `tx.update(grads, state)` call, the quantity the RLLC
-  paper's issue of cost is about. Also reported: the effective bandwidth
-  (bytes the update must move / its time) as a fraction of a plain jitted
-  copy's, measured the same way. Bytes per step, in parameter-sized passes:
-  Adam reads g, mu, nu and writes mu, nu, the update (6); RLLC with k units
-  reads M and g for M^T g, then again to write the new M and the update
-  ((k+1) + (2k+2)).
+- `update`: one jitted `tx.update(grads, state, params)` call. Also its
+  effective bandwidth (the bytes it must move / its time) as a fraction of a
+  plain jitted copy's, measured the same way. Bytes per step, in
+  parameter-sized passes: Adam reads g, mu, nu and writes mu, nu and the
+  update (6); RLLC with k units reads M and g for M^T g, then again to write
+  the new M and the update ((k+1) + (2k+2)); momentum reads g, m and writes
+  m, u (4); AM-SGD first reads g and d for its three sums (2 + 4); AdamW
+  also reads the params (7); AM-AdamW first reads g, d, v, x for its sums
+  (4 + 7).
 - `train step`: the step as the benchmark engine runs it: inside one
   `lax.scan` over 10 steps, the update and `optax.apply_updates` with the
   carried state donated, each step on its own precomputed gradient.
@@ -47,13 +51,13 @@ def _update_timer(tx, params, grads):
   """Seconds per jitted update call, chaining the state."""
   update = jax.jit(tx.update)
   state = tx.init(params)
-  jax.block_until_ready(update(grads, state))
+  jax.block_until_ready(update(grads, state, params))
 
   def run():
     nonlocal state
     start = time.perf_counter()
     for _ in range(CALLS):
-      out, state = update(grads, state)
+      out, state = update(grads, state, params)
     jax.block_until_ready((out, state))
     return (time.perf_counter() - start) / CALLS
 
@@ -128,33 +132,41 @@ def main(argv=None) -> None:
   grad_steps = jax.tree.map(
     lambda g: g * jnp.linspace(1.0, 2.0, CALLS).reshape(-1, *[1] * g.ndim), grads
   )
-  optimizers = {"adam": (optax.adam(1e-3), 6)}
-  for k, spec in SPECS.items():
-    optimizers[f"rllc k={k} {spec}"] = (rllc.rllc(spec, 0.1, 0.01), 3 * k + 3)
-
+  # name -> (transformation, parameter-sized passes it must make, reference row)
+  rows = {
+    "adam": (optax.adam(1e-3), 6, "adam"),
+    **{
+      f"rllc k={k} {spec}": (rllc.rllc(spec, 0.1, 0.01), 3 * k + 3, "adam")
+      for k, spec in SPECS.items()
+    },
+    "momentum": (optax.sgd(0.1, momentum=0.9), 4, "momentum"),
+    "am-sgd": (rllc.am_sgd(0.1), 6, "momentum"),
+    "adamw": (optax.adamw(1e-3), 7, "adamw"),
+    "am-adamw": (rllc.am_adamw(1e-3, weight_decay=1e-4), 11, "adamw"),
+  }
   update = _medians(
     {"copy": _copy_timer(params)}
-    | {name: _update_timer(tx, params, grads) for name, (tx, _) in optimizers.items()},
+    | {name: _update_timer(tx, params, grads) for name, (tx, _, _) in rows.items()},
     args.repeats,
   )
   step = _medians(
-    {name: _train_step_timer(tx, params, grad_steps) for name, (tx, _) in optimizers.items()},
+    {name: _train_step_timer(tx, params, grad_steps) for name, (tx, _, _) in rows.items()},
     args.repeats,
   )
   copy_bandwidth = 2 * 4 * n / update["copy"]
 
   lines = [
-    f"$ python -m eval.bench_update --repeats {args.repeats}",
+    "$ python -m eval.bench_update " + " ".join(sys.argv[1:] if argv is None else argv),
     f"jax {jax.__version__}, backend {jax.default_backend()}, {n:,} float32 parameters,"
     f" median of {args.repeats} rounds",
-    f"{'optimizer':32s} {'update/adam':>12s} {'passes':>7s} {'bandwidth/copy':>15s}"
-    f" {'train step/adam':>16s}",
+    f"{'optimizer':30s} {'vs':>9s} {'update/vs':>10s} {'passes':>7s} {'bandwidth/copy':>15s}"
+    f" {'train step/vs':>14s}",
   ]
-  for name, (_, passes) in optimizers.items():
+  for name, (_, passes, ref) in rows.items():
     bandwidth = passes * 4 * n / update[name]
     lines.append(
-      f"{name:32s} {update[name] / update['adam']:12.2f} {passes:7d}"
-      f" {bandwidth / copy_bandwidth:15.2f} {step[name] / step['adam']:16.2f}"
+      f"{name:30s} {ref:>9s} {update[name] / update[ref]:10.2f} {passes:7d}"
+      f" {bandwidth / copy_bandwidth:15.2f} {step[name] / step[ref]:14.2f}"
     )
   text = "\n".join(lines) + "\n"
   sys.stdout.write(text)

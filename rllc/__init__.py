@@ -4,6 +4,7 @@ The learned_optimization forms live in `rllc.lopt` (imported on demand, since
 learned_optimization is heavy); `rllc.optimizer(...).lopt()` reaches them.
 """
 
+from rllc.adaptive_memory import AMAdamWState, AMState, am_adamw, am_mgd, am_sgd
 from rllc.memory import (
   LinearMemoryState,
   RLLCState,
@@ -17,6 +18,11 @@ from rllc.registry import REGISTRY, BuiltOptimizer, optimizer
 from rllc.spec import parse_propagator
 
 __all__ = [
+  "AMAdamWState",
+  "AMState",
+  "am_adamw",
+  "am_mgd",
+  "am_sgd",
   "CM",
   "CMk",
   "M",

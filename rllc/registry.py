@@ -17,6 +17,7 @@ from typing import Any
 
 import optax
 
+from rllc import adaptive_memory as am
 from rllc import memory
 from rllc import propagator as prop_lib
 from rllc import spec as spec_lib
@@ -93,12 +94,180 @@ def _fixed_law(prop: prop_lib.Propagator, law, learning_rate: float = 1.0):
   )
 
 
+def _am_name(kind: str, learning_rate, lam, beta_max, per_leaf, extra: str = "") -> str:
+  name = f"{kind}_lr{_num(learning_rate)}_lam{_num(lam)}"
+  if beta_max is not None:
+    name += f"_bmax{_num(beta_max)}"
+  return name + extra + ("_perleaf" if per_leaf else "")
+
+
+def _am_sgd(learning_rate: float, lam: float = 0.1, beta_max: float = 0.9, per_leaf: bool = False):
+  return (
+    _am_name("AM-SGD", learning_rate, lam, beta_max, per_leaf),
+    am.am_sgd(learning_rate, lam=lam, beta_max=beta_max, per_leaf=per_leaf),
+  )
+
+
+def _am_sgd_clip(
+  learning_rate: float,
+  beta_min: float = 0.5,
+  lam: float = 0.1,
+  beta_max: float = 0.9,
+  per_leaf: bool = False,
+):
+  return (
+    _am_name("AM-SGD-Clip", learning_rate, lam, beta_max, per_leaf, f"_bmin{_num(beta_min)}"),
+    am.am_sgd(learning_rate, lam=lam, beta_max=beta_max, beta_min=beta_min, per_leaf=per_leaf),
+  )
+
+
+def _am_sgd_reset(
+  learning_rate: float,
+  reset_threshold: float = 0.7,
+  lam: float = 0.1,
+  beta_max: float = 0.9,
+  per_leaf: bool = False,
+):
+  return (
+    _am_name(
+      "AM-SGD-Reset", learning_rate, lam, beta_max, per_leaf, f"_theta{_num(reset_threshold)}"
+    ),
+    am.am_sgd(
+      learning_rate, lam=lam, beta_max=beta_max, reset_threshold=reset_threshold, per_leaf=per_leaf
+    ),
+  )
+
+
+def _am_mgd(learning_rate: float, lam: float = 0.1):
+  return _am_name("AM-MGD", learning_rate, lam, None, False), am.am_mgd(learning_rate, lam=lam)
+
+
+def _adamw_extra(b1, b2, eps, weight_decay) -> str:
+  return f"_b1{_num(b1)}_b2{_num(b2)}_eps{_num(eps)}_wd{_num(weight_decay)}"
+
+
+def _am_adamw(
+  learning_rate: float,
+  weight_decay: float = 1e-4,
+  lam: float = 0.1,
+  beta_max: float = 0.9,
+  b1: float = 0.9,
+  b2: float = 0.999,
+  eps: float = 1e-8,
+  per_leaf: bool = False,
+):
+  return (
+    _am_name(
+      "AM-AdamW", learning_rate, lam, beta_max, per_leaf, _adamw_extra(b1, b2, eps, weight_decay)
+    ),
+    am.am_adamw(
+      learning_rate,
+      b1=b1,
+      b2=b2,
+      eps=eps,
+      weight_decay=weight_decay,
+      lam=lam,
+      beta_max=beta_max,
+      per_leaf=per_leaf,
+    ),
+  )
+
+
+def _am_adamw_clip(
+  learning_rate: float,
+  beta_min: float = 0.5,
+  weight_decay: float = 1e-4,
+  lam: float = 0.1,
+  beta_max: float = 0.9,
+  b1: float = 0.9,
+  b2: float = 0.999,
+  eps: float = 1e-8,
+  per_leaf: bool = False,
+):
+  return (
+    _am_name(
+      "AM-AdamW-Clip",
+      learning_rate,
+      lam,
+      beta_max,
+      per_leaf,
+      _adamw_extra(b1, b2, eps, weight_decay) + f"_bmin{_num(beta_min)}",
+    ),
+    am.am_adamw(
+      learning_rate,
+      b1=b1,
+      b2=b2,
+      eps=eps,
+      weight_decay=weight_decay,
+      lam=lam,
+      beta_max=beta_max,
+      beta_min=beta_min,
+      per_leaf=per_leaf,
+    ),
+  )
+
+
+def _am_adamw_reset(
+  learning_rate: float,
+  reset_threshold: float = 0.7,
+  weight_decay: float = 1e-4,
+  lam: float = 0.1,
+  beta_max: float = 0.9,
+  b1: float = 0.9,
+  b2: float = 0.999,
+  eps: float = 1e-8,
+  per_leaf: bool = False,
+):
+  return (
+    _am_name(
+      "AM-AdamW-Reset",
+      learning_rate,
+      lam,
+      beta_max,
+      per_leaf,
+      _adamw_extra(b1, b2, eps, weight_decay) + f"_theta{_num(reset_threshold)}",
+    ),
+    am.am_adamw(
+      learning_rate,
+      b1=b1,
+      b2=b2,
+      eps=eps,
+      weight_decay=weight_decay,
+      lam=lam,
+      beta_max=beta_max,
+      reset_threshold=reset_threshold,
+      per_leaf=per_leaf,
+    ),
+  )
+
+
+def _adamw(
+  learning_rate: float,
+  weight_decay: float = 1e-4,
+  b1: float = 0.9,
+  b2: float = 0.999,
+  eps: float = 1e-8,
+):
+  return (
+    f"AdamW_lr{_num(learning_rate)}" + _adamw_extra(b1, b2, eps, weight_decay),
+    optax.adamw(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay),
+  )
+
+
 # Short name -> factory(**hparams) -> (results name, optax transformation).
 REGISTRY: dict[str, Callable[..., tuple[str, optax.GradientTransformation]]] = {
   "sgd": _sgd,
   "momentum": _momentum,
   "nesterov": _nesterov,
   "adam": _adam,
+  "adamw": _adamw,
+  "am-sgd": _am_sgd,
+  "am-sgd-clip": _am_sgd_clip,
+  "am-sgd-reset": _am_sgd_reset,
+  "am-mgd": _am_mgd,
+  "am-adamw": _am_adamw,
+  "am-adamw-clip": _am_adamw_clip,
+  "am-adamw-reset": _am_adamw_reset,
 }
 
 

@@ -66,9 +66,9 @@ def test_baselines_are_optax_own_optimizers():
 
 def test_unknown_name_lists_what_is_valid():
   with pytest.raises(ValueError) as err:
-    rllc.optimizer("adamw", learning_rate=0.1)
+    rllc.optimizer("adamax", learning_rate=0.1)
   message = str(err.value)
-  assert "'adamw'" in message
+  assert "'adamax'" in message
   for valid in ("sgd", "momentum", "nesterov", "adam", "M(0.9)+M(0)", "lm:"):
     assert valid in message
 

@@ -1,10 +1,12 @@
 """Checks every optimizer of the registry inherits: add one line to OPTIMIZERS.
 
 Each entry is (registry name or spec, hyperparameters for the parabola,
-hyperparameters for Rosenbrock). The checks: convergence on a parabola and on
-Rosenbrock's function, float32 and bfloat16 kept, a stable state tree, no
-recompilation on a second call, and a run through the learned_optimization
-adapter inside learned_optimization's own training loop.
+hyperparameters for Rosenbrock). Every update gets the loss as optax's
+`value=`, which the adaptive-memory optimizers use and the others ignore.
+The checks: convergence on a parabola and on Rosenbrock's function, float32
+and bfloat16 kept, a stable state tree, no recompilation on a second call,
+and a run through the learned_optimization adapter inside
+learned_optimization's own training loop.
 """
 
 import jax
@@ -45,8 +47,17 @@ OPTIMIZERS = [
     {"law": (0.9, 1.0), "learning_rate": 0.02},
     {"law": (0.9, 1.0), "learning_rate": 1e-3},
   ),
+  ("adamw", {"learning_rate": 0.05, "weight_decay": 0.0}, {"learning_rate": 3e-3}),
+  ("am-sgd", {"learning_rate": 0.1}, {"learning_rate": 2e-3}),
+  ("am-sgd-clip", {"learning_rate": 0.1}, {"learning_rate": 2e-3}),
+  ("am-sgd-reset", {"learning_rate": 0.1}, {"learning_rate": 2e-3}),
+  ("am-sgd", {"learning_rate": 0.1, "per_leaf": True}, {"learning_rate": 2e-3, "per_leaf": True}),
+  ("am-mgd", {"learning_rate": 0.1}, {"learning_rate": 2e-3}),
+  ("am-adamw", {"learning_rate": 0.05, "weight_decay": 0.0}, {"learning_rate": 1e-2}),
+  ("am-adamw-clip", {"learning_rate": 0.05, "weight_decay": 0.0}, {"learning_rate": 1e-2}),
+  ("am-adamw-reset", {"learning_rate": 0.05, "weight_decay": 0.0}, {"learning_rate": 3e-3}),
 ]
-IDS = [entry[0] for entry in OPTIMIZERS]
+IDS = [rllc.optimizer(name, **hparams).name for name, hparams, _ in OPTIMIZERS]
 
 TARGET = {"a": jnp.array([1.0, -2.0, 3.0]), "b": jnp.array([[0.5, -0.5], [2.0, 1.0]])}
 SCALES = {"a": jnp.array([1.0, 2.0, 0.5]), "b": jnp.array([[1.0, 3.0], [0.3, 1.0]])}
@@ -67,11 +78,13 @@ def rosenbrock(params):
 
 
 def run(tx, loss_fn, params, steps):
-  """Trains with a jitted scan; returns the final params."""
+  """Trains with a jitted scan, passing the loss as optax's value=; returns the final params."""
+  tx = optax.with_extra_args_support(tx)
 
   def step(carry, _):
     params, state = carry
-    updates, state = tx.update(jax.grad(loss_fn)(params), state, params)
+    loss, grads = jax.value_and_grad(loss_fn)(params)
+    updates, state = tx.update(grads, state, params, value=loss)
     return (optax.apply_updates(params, updates), state), None
 
   (params, _), _ = jax.jit(lambda c: jax.lax.scan(step, c, None, length=steps))(
@@ -91,18 +104,18 @@ def test_converges_on_parabola(name, hparams, _):
 @pytest.mark.parametrize("name,_,hparams", OPTIMIZERS, ids=IDS)
 def test_converges_on_rosenbrock(name, _, hparams):
   params = {"xy": jnp.array([-1.0, 1.0])}
-  final = run(rllc.optimizer(name, **hparams).tx, rosenbrock, params, 5000)
+  final = run(rllc.optimizer(name, **hparams).tx, rosenbrock, params, 20000)
   np.testing.assert_allclose(final["xy"], [1.0, 1.0], atol=0.05, err_msg=name)
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
 @pytest.mark.parametrize("name,hparams,_", OPTIMIZERS, ids=IDS)
 def test_keeps_dtype(name, hparams, _, dtype):
-  tx = rllc.optimizer(name, **hparams).tx
+  tx = optax.with_extra_args_support(rllc.optimizer(name, **hparams).tx)
   params = jax.tree.map(lambda t: t.astype(dtype), TARGET)
   state = tx.init(params)
   grads = jax.tree.map(lambda p: jnp.ones_like(p) * 0.1, params)
-  updates, new_state = jax.jit(tx.update)(grads, state, params)
+  updates, new_state = jax.jit(tx.update)(grads, state, params, value=parabola(params))
   assert all(u.dtype == dtype for u in jax.tree.leaves(updates))
   assert all(p.dtype == dtype for p in jax.tree.leaves(optax.apply_updates(params, updates)))
   assert [x.dtype for x in jax.tree.leaves(new_state)] == [x.dtype for x in jax.tree.leaves(state)]
@@ -110,11 +123,12 @@ def test_keeps_dtype(name, hparams, _, dtype):
 
 @pytest.mark.parametrize("name,hparams,_", OPTIMIZERS, ids=IDS)
 def test_state_structure_and_shapes_are_stable(name, hparams, _):
-  tx = rllc.optimizer(name, **hparams).tx
+  tx = optax.with_extra_args_support(rllc.optimizer(name, **hparams).tx)
   state = tx.init(TARGET)
   new_state = state
+  loss, grads = jax.value_and_grad(parabola)(TARGET)
   for _ in range(3):
-    _, new_state = tx.update(jax.grad(parabola)(TARGET), new_state, TARGET)
+    _, new_state = tx.update(grads, new_state, TARGET, value=loss)
   assert jax.tree.structure(new_state) == jax.tree.structure(state)
   assert [(x.shape, x.dtype) for x in jax.tree.leaves(new_state)] == [
     (x.shape, x.dtype) for x in jax.tree.leaves(state)
@@ -123,12 +137,12 @@ def test_state_structure_and_shapes_are_stable(name, hparams, _):
 
 @pytest.mark.parametrize("name,hparams,_", OPTIMIZERS, ids=IDS)
 def test_no_recompilation_on_second_call(name, hparams, _):
-  tx = rllc.optimizer(name, **hparams).tx
+  tx = optax.with_extra_args_support(rllc.optimizer(name, **hparams).tx)
   update = jax.jit(tx.update)
   state = tx.init(TARGET)
-  grads = jax.grad(parabola)(TARGET)
-  _, state = update(grads, state, TARGET)
-  _, state = update(grads, state, TARGET)
+  loss, grads = jax.value_and_grad(parabola)(TARGET)
+  _, state = update(grads, state, TARGET, value=loss)
+  _, state = update(grads, state, TARGET, value=loss)
   assert update._cache_size() == 1
 
 

@@ -1,0 +1,397 @@
+"""Adaptive-memory momentum: AM-MGD, AM-SGD and AM-AdamW, with Clip and Reset.
+
+"Adaptive Memory Momentum via a Model-Based Framework for Deep Learning
+Optimization", section 3. The loss is modelled by two planes at x_t, the
+gradient plane f(x_t) + g_t^T (x - x_t) and the momentum plane
+f̂(x_t) + d_t^T (x - x_t) (eq. 8). A regularized proximal step on that model
+(eq. 9) is heavy-ball momentum whose coefficient beta_t is the model's dual
+variable, solved in closed form at every step:
+
+  beta_t = Clip( [ (f̂(x_t) - f(x_t))(lam+1)/eta - <d_t - g_t, g_t + lam d_t> ]
+                 / ||d_t - g_t||^2 )                                    (eq. 12)
+  d_{t+1} = ((beta_t + lam) d_t + (1 - beta_t) g_t) / (1 + lam)
+  x_{t+1} = x_t - eta d_{t+1}                                           (eq. 13)
+
+- AM-MGD (Algorithm 1, deterministic): f̂(x_t) = f(x_{t-1}), the paper's
+  "overestimation" choice; beta clipped to [0, 1]. Needs the loss: pass it as
+  `value=` to `update`.
+- AM-SGD (Algorithm 1, stochastic): f̂(x_t) - f(x_t) replaced by its
+  first-order estimate g_t^T (x_{t-1} - x_t) = eta g_t^T d_t, so
+
+    beta_t = [ (lam+1) g^T d - <d - g, g + lam d> ] / ||d - g||^2
+           = [ 2 lam g^T d + |g|^2 - lam |d|^2 ] / (|d|^2 - 2 g^T d + |g|^2),
+
+  clipped to [0, beta_max]. The sums g^T d and |g|^2 take one pass over g
+  and d; |d_{t+1}|^2 = keep^2 |d|^2 + 2 keep take g^T d + take^2 |g|^2 (with
+  keep, take the two coefficients of eq. 13) needs none, and is carried.
+- AM-AdamW (section 3.3): see `am_adamw`.
+
+What lam does (an identity of eq. 12-13, worth knowing when reading the
+paper's lam ablation): the weight on d_t, (beta + lam)/(1 + lam), equals the
+unclipped beta of lam = 0; for AM-SGD it is |g|^2 / ||d - g||^2 for every
+lam. So lam only moves the clip interval of that weight to
+[lam/(1 + lam), (beta_max + lam)/(1 + lam)].
+- Section 4.5 variants: Clip, beta_t = max(beta_AM, beta_min); Reset,
+  beta_t = reset_high if beta_AM >= reset_threshold else reset_low.
+
+Choices where the paper is silent (all named arguments):
+- d_0 = g_0 (Algorithm 1): at the first step the previous direction is the
+  gradient itself, so the first step is plain gradient descent.
+- When d_t = g_t the denominator is zero and beta is undefined; but then
+  d_{t+1} = g_t whatever beta is. We keep the previous beta (0 at the start),
+  also when ||d - g||^2 is below the rounding error of its expansion
+  (8 eps (|d|^2 + |g|^2)), where the quotient would be noise. Never NaN.
+- Sums are global over all leaves, as in the paper; `per_leaf=True` gives one
+  beta per leaf (per layer), which the paper leaves to future work.
+"""
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+
+class AMState(NamedTuple):
+  """State of AM-SGD and AM-MGD: as much memory as momentum SGD."""
+
+  direction: Any  # d_t, a pytree like params
+  direction_sq: Any  # |d_t|^2 of each leaf (a pytree of scalars), kept by recursion
+  beta: Any  # beta of the last step: a scalar, or with per_leaf a pytree of scalars
+  prev_loss: jax.Array  # f(x_{t-1}), the momentum plane's height f̂(x_t) (AM-MGD)
+  count: jax.Array  # int32 number of updates so far
+
+
+class AMAdamWState(NamedTuple):
+  """State of AM-AdamW: as much memory as AdamW."""
+
+  direction: Any  # d_t, the adaptive first moment, a pytree like params
+  nu: Any  # v_t, Adam's second moment, a pytree like params
+  beta: Any  # beta of the last step: a scalar, or with per_leaf a pytree of scalars
+  count: jax.Array  # int32 number of updates so far
+
+
+def _acc_dtype(tree) -> jnp.dtype:
+  return jnp.result_type(jnp.float32, *jax.tree.leaves(tree))
+
+
+def _select_beta(
+  raw, reliable, prev, *, beta_max, beta_min, reset_threshold, reset_high, reset_low
+):
+  """Clip to [0, beta_max], then the Clip or Reset policy; prev where unreliable."""
+  beta = jnp.clip(raw, 0.0, beta_max)
+  if reset_threshold is not None:
+    beta = jnp.where(beta >= reset_threshold, reset_high, reset_low)
+  beta = jnp.maximum(beta, beta_min)
+  return jnp.where(reliable, beta, prev).astype(prev.dtype)
+
+
+def _initial_beta(zero, policy):
+  """beta before any step: 0 (no memory yet), as the Clip or Reset policy reports it."""
+  return _select_beta(zero, True, zero, **policy)
+
+
+def _learning_rate(learning_rate, count):
+  """A constant, or an optax schedule evaluated at the step count."""
+  return learning_rate(count) if callable(learning_rate) else learning_rate
+
+
+def _combine(per_leaf_sums: list[tuple], treedef, per_leaf: bool):
+  """Sums per leaf -> the same sums for every leaf, global or per leaf."""
+  if per_leaf:
+    return per_leaf_sums
+  totals = tuple(sum(parts) for parts in zip(*per_leaf_sums, strict=True))
+  return [totals] * treedef.num_leaves
+
+
+def _am_momentum(
+  eta,
+  lam,
+  beta_max,
+  beta_min,
+  reset_threshold,
+  reset_high,
+  reset_low,
+  per_leaf,
+  deterministic,
+):
+  """AM-SGD (first-order estimate of f̂ - f) or AM-MGD (f̂(x_t) = f(x_{t-1}))."""
+  policy = dict(
+    beta_max=beta_max,
+    beta_min=beta_min,
+    reset_threshold=reset_threshold,
+    reset_high=reset_high,
+    reset_low=reset_low,
+  )
+
+  def init_fn(params):
+    # Distinct scalar buffers, so a training loop may donate the whole state.
+    zero = lambda _=None: jnp.zeros([], _acc_dtype(params))  # noqa: E731
+    beta0 = lambda _=None: _initial_beta(zero(), policy)  # noqa: E731
+    return AMState(
+      direction=jax.tree.map(jnp.zeros_like, params),
+      direction_sq=jax.tree.map(zero, params),
+      beta=jax.tree.map(beta0, params) if per_leaf else beta0(),
+      prev_loss=zero(),
+      count=jnp.zeros([], jnp.int32),
+    )
+
+  def update_fn(updates, state, params=None, *, value=None, **extra_args):
+    del params, extra_args
+    if deterministic and value is None:
+      raise ValueError("AM-MGD needs the loss f(x_t): call update(..., value=loss)")
+    acc = _acc_dtype(updates)
+    learning_rate = _learning_rate(eta, state.count)
+    treedef = jax.tree.structure(updates)
+    grads = treedef.flatten_up_to(updates)
+    dirs = treedef.flatten_up_to(state.direction)
+    first = state.count == 0
+
+    def sums(g, d, dd):
+      g, d = g.reshape(-1), d.reshape(-1)
+      gd = jnp.dot(g, d, preferred_element_type=acc)
+      gg = jnp.dot(g, g, preferred_element_type=acc)
+      # d_0 = g_0: at the first step the previous direction is the gradient.
+      return jnp.where(first, gg, gd), gg, jnp.where(first, gg, dd)
+
+    leaf_sums = [
+      sums(g, d, dd)
+      for g, d, dd in zip(grads, dirs, treedef.flatten_up_to(state.direction_sq), strict=True)
+    ]
+    gain = 0.0
+    if deterministic:
+      # (f̂ - f)(lam + 1)/eta with f̂(x_t) = f(x_{t-1}), eq. (12).
+      gain = (state.prev_loss - jnp.asarray(value, acc)) * (lam + 1) / learning_rate
+    prevs = treedef.flatten_up_to(state.beta) if per_leaf else [state.beta] * len(grads)
+    betas, new_dirs, new_dir_sqs, new_updates = [], [], [], []
+    for (gd, gg, dd), (leaf_gd, leaf_gg, leaf_dd), g, d, prev in zip(
+      _combine(leaf_sums, treedef, per_leaf), leaf_sums, grads, dirs, prevs, strict=True
+    ):
+      den = dd - 2 * gd + gg  # ||d - g||^2
+      if deterministic:
+        num = gain - (gd + lam * dd - gg - lam * gd)  # ... - <d - g, g + lam d>
+      else:
+        num = 2 * lam * gd + gg - lam * dd  # (lam + 1) g.d - <d - g, g + lam d>
+      reliable = den > 8 * jnp.finfo(acc).eps * (dd + gg)
+      beta = _select_beta(num / jnp.where(reliable, den, 1.0), reliable, prev, **policy)
+      keep, take = (beta + lam) / (1 + lam), (1 - beta) / (1 + lam)
+      new_d = keep * jnp.where(first, g, d).astype(acc) + take * g.astype(acc)
+      betas.append(beta)
+      new_dirs.append(new_d.astype(d.dtype))
+      # |d_{t+1}|^2 from this step's sums: no pass over d_{t+1} needed.
+      new_dir_sqs.append(keep**2 * leaf_dd + 2 * keep * take * leaf_gd + take**2 * leaf_gg)
+      new_updates.append((-learning_rate * new_d).astype(g.dtype))
+    new_state = AMState(
+      direction=treedef.unflatten(new_dirs),
+      direction_sq=treedef.unflatten(new_dir_sqs),
+      beta=treedef.unflatten(betas) if per_leaf else betas[0],
+      prev_loss=jnp.asarray(value, acc) if deterministic else state.prev_loss,
+      count=state.count + 1,
+    )
+    return treedef.unflatten(new_updates), new_state
+
+  return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def am_sgd(
+  learning_rate,
+  *,
+  lam: float = 0.1,
+  beta_max: float = 0.9,
+  beta_min: float = 0.0,
+  reset_threshold: float | None = None,
+  reset_high: float = 0.9,
+  reset_low: float = 0.1,
+  per_leaf: bool = False,
+) -> optax.GradientTransformationExtraArgs:
+  """AM-SGD: Algorithm 1, stochastic column (first-order f̂ - f, beta <= beta_max).
+
+  Args:
+    learning_rate: eta: a float, a traced array, or an optax schedule of the step.
+    lam: lambda of eq. (9), the pull towards the previous direction. 0.1, as
+      the paper holds it in all its experiments.
+    beta_max: upper clip of beta (0.9 in the paper).
+    beta_min: lower clip, the section 4.5 Clip variant (0 = off).
+    reset_threshold: theta of the section 4.5 Reset variant (None = off).
+    reset_high: beta when beta_AM >= theta.
+    reset_low: beta when beta_AM < theta.
+    per_leaf: one beta per leaf instead of one global beta.
+
+  Returns:
+    The transformation; `state.beta` is beta_t.
+  """
+  return _am_momentum(
+    learning_rate,
+    lam,
+    beta_max,
+    beta_min,
+    reset_threshold,
+    reset_high,
+    reset_low,
+    per_leaf,
+    deterministic=False,
+  )
+
+
+def am_mgd(
+  learning_rate,
+  *,
+  lam: float = 0.1,
+  beta_min: float = 0.0,
+  reset_threshold: float | None = None,
+  reset_high: float = 0.9,
+  reset_low: float = 0.1,
+) -> optax.GradientTransformationExtraArgs:
+  """AM-MGD: Algorithm 1, deterministic column (eq. 12, 13), beta in [0, 1].
+
+  Uses the loss: `update(grads, state, params, value=f(x_t))`, and
+  f̂(x_t) = f(x_{t-1}). Meant for full-batch problems. Arguments as `am_sgd`;
+  there is no per-leaf variant, since the loss difference f̂ - f belongs to
+  the whole model and cannot be split among leaves.
+
+  Returns:
+    The transformation; `state.beta` is beta_t.
+  """
+  return _am_momentum(
+    learning_rate,
+    lam,
+    1.0,
+    beta_min,
+    reset_threshold,
+    reset_high,
+    reset_low,
+    per_leaf=False,
+    deterministic=True,
+  )
+
+
+def am_adamw(
+  learning_rate,
+  *,
+  b1: float = 0.9,
+  b2: float = 0.999,
+  eps: float = 1e-8,
+  weight_decay: float = 0.0,
+  lam: float = 0.1,
+  beta_max: float = 0.9,
+  beta_min: float = 0.0,
+  reset_threshold: float | None = None,
+  reset_high: float = 0.9,
+  reset_low: float = 0.1,
+  per_leaf: bool = False,
+) -> optax.GradientTransformationExtraArgs:
+  """AM-AdamW (section 3.3): adaptive memory in Adam's metric, decoupled decay.
+
+  With the diagonal preconditioner P_t of the paper, at step t (1-indexed),
+
+    v_t = b2 v_{t-1} + (1 - b2) g^2
+    P_t = (1 - b1^t) diag(eps + sqrt(v_t / (1 - b2^t)))
+
+  (so P^{-1} d is Adam's bias-corrected step when d is an EMA started at 0:
+  d_0 = 0 here, as Adam's m), and P̃ = (I + lam P) P, the update of eq. (14)
+  is
+
+    d_{t+1} = (lam P + I)^{-1} ((beta I + lam P) d_t + (1 - beta) g_t)
+    x_{t+1} = (x_t - eta P^{-1} d_{t+1}) / (1 + mu eta).
+
+  The coefficient, derived again from the dual of eq. (14): with
+  r(beta) = g + lam P d + mu P̃ x + beta (d - g), the dual is
+  (1-beta) f + beta f̂ - eta/(2(1 + mu eta)) ||r(beta)||^2_{P̃^{-1}}, whose
+  maximizer is
+
+    beta = [ (1 + mu eta)(f̂ - f)/eta - <d - g, g + lam P d>_{P̃^{-1}} - mu <x, d - g> ]
+           / ||d - g||^2_{P̃^{-1}}.
+
+  The paper prints +mu <x, d - g>; the derivation gives the minus sign, and a
+  test checks it against a brute-force maximization of the dual. As in AM-SGD,
+  f̂ - f = f(x_{t-1}) - f(x_t) is replaced by g^T (x_{t-1} - x_t)
+  = eta g^T (P_{t-1}^{-1} d_t + mu x_t), with P_t standing in for P_{t-1}
+  (not stored: Adam's v moves slowly), and beta is clipped to [0, beta_max].
+  With P = I and mu = 0 this is AM-SGD's formula.
+
+  Args:
+    learning_rate: eta: a float, a traced array, or an optax schedule of the step.
+    b1: the bias-correction constant of P_t (Adam's beta1).
+    b2: Adam's beta2.
+    eps: Adam's epsilon, inside P_t.
+    weight_decay: mu, decoupled as in AdamW (the exact 1/(1 + mu eta) form).
+    lam, beta_max, beta_min, reset_threshold, reset_high, reset_low, per_leaf:
+      as in `am_sgd`.
+
+  Returns:
+    The transformation; `update` needs params; `state.beta` is beta_t.
+  """
+  policy = dict(
+    beta_max=beta_max,
+    beta_min=beta_min,
+    reset_threshold=reset_threshold,
+    reset_high=reset_high,
+    reset_low=reset_low,
+  )
+  mu = weight_decay
+  eta = learning_rate
+
+  def init_fn(params):
+    beta0 = lambda _=None: _initial_beta(jnp.zeros([], _acc_dtype(params)), policy)  # noqa: E731
+    return AMAdamWState(
+      direction=jax.tree.map(jnp.zeros_like, params),
+      nu=jax.tree.map(jnp.zeros_like, params),
+      beta=jax.tree.map(beta0, params) if per_leaf else beta0(),
+      count=jnp.zeros([], jnp.int32),
+    )
+
+  def update_fn(updates, state, params=None, **extra_args):
+    del extra_args
+    if params is None:
+      raise ValueError("AM-AdamW needs params (decoupled weight decay): update(g, s, params)")
+    acc = _acc_dtype(updates)
+    learning_rate = _learning_rate(eta, state.count)
+    treedef = jax.tree.structure(updates)
+    leaves = lambda tree: treedef.flatten_up_to(tree)  # noqa: E731
+    t = (state.count + 1).astype(acc)
+    correction1 = 1 - b1**t
+    correction2 = 1 - b2**t
+
+    def moments(g, d, v, x):
+      g, d, v, x = (y.astype(acc) for y in (g, d, v, x))
+      v = b2 * v + (1 - b2) * g * g
+      p = correction1 * (eps + jnp.sqrt(v / correction2))
+      return g, d, v, x, p
+
+    def sums(g, d, v, x):
+      """The numerator and denominator of beta, each one fused sum over the leaf."""
+      g, d, v, x, p = moments(g, d, v, x)
+      w = 1 / ((1 + lam * p) * p)  # diagonal of P̃^{-1}
+      e = d - g
+      gain = (1 + mu * learning_rate) * g * (d / p + mu * x)  # (1 + mu eta)(f̂ - f)/eta
+      num = gain - w * e * (g + lam * p * d) - mu * x * e
+      return jnp.sum(num), jnp.sum(w * e * e)
+
+    quads = list(
+      zip(leaves(updates), leaves(state.direction), leaves(state.nu), leaves(params), strict=True)
+    )
+    prevs = leaves(state.beta) if per_leaf else [state.beta] * len(quads)
+    betas, new_dirs, new_nus, new_updates = [], [], [], []
+    for (num, den), quad, prev in zip(
+      _combine([sums(*q) for q in quads], treedef, per_leaf), quads, prevs, strict=True
+    ):
+      # ||d - g||^2 is summed directly here, so only an exact 0 is unreliable.
+      reliable = den > 0
+      beta = _select_beta(num / jnp.where(reliable, den, 1.0), reliable, prev, **policy)
+      g, d, v, x, p = moments(*quad)
+      new_d = ((beta + lam * p) * d + (1 - beta) * g) / (1 + lam * p)
+      # x_{t+1} - x_t, with x_{t+1} = (x_t - eta P^{-1} d_{t+1}) / (1 + mu eta).
+      update = -learning_rate * (new_d / p + mu * x) / (1 + mu * learning_rate)
+      betas.append(beta)
+      new_dirs.append(new_d.astype(quad[1].dtype))
+      new_nus.append(v.astype(quad[2].dtype))
+      new_updates.append(update.astype(quad[0].dtype))
+    new_state = AMAdamWState(
+      direction=treedef.unflatten(new_dirs),
+      nu=treedef.unflatten(new_nus),
+      beta=treedef.unflatten(betas) if per_leaf else betas[0],
+      count=state.count + 1,
+    )
+    return treedef.unflatten(new_updates), new_state
+
+  return optax.GradientTransformationExtraArgs(init_fn, update_fn)
