@@ -11,6 +11,7 @@ command line, TOML protocols and reports all use these names.
 """
 
 import dataclasses
+import functools
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -94,55 +95,40 @@ def _fixed_law(prop: prop_lib.Propagator, law, learning_rate: float = 1.0):
   )
 
 
-def _am_name(kind: str, learning_rate, lam, beta_max, per_leaf, extra: str = "") -> str:
+def _am_name(kind: str, learning_rate, lam, beta_max, beta_min, reset_threshold, per_leaf) -> str:
+  """E.g. AM-SGD_lr0.1_lam0.1_bmax0.9, then _bmin (Clip), _theta (Reset), _perleaf."""
   name = f"{kind}_lr{_num(learning_rate)}_lam{_num(lam)}"
   if beta_max is not None:
     name += f"_bmax{_num(beta_max)}"
-  return name + extra + ("_perleaf" if per_leaf else "")
+  if beta_min:
+    name += f"_bmin{_num(beta_min)}"
+  if reset_threshold is not None:
+    name += f"_theta{_num(reset_threshold)}"
+  return name + ("_perleaf" if per_leaf else "")
 
 
-def _am_sgd(learning_rate: float, lam: float = 0.1, beta_max: float = 0.9, per_leaf: bool = False):
-  return (
-    _am_name("AM-SGD", learning_rate, lam, beta_max, per_leaf),
-    am.am_sgd(learning_rate, lam=lam, beta_max=beta_max, per_leaf=per_leaf),
-  )
-
-
-def _am_sgd_clip(
+def _am_sgd(
   learning_rate: float,
-  beta_min: float = 0.5,
   lam: float = 0.1,
   beta_max: float = 0.9,
+  beta_min: float = 0.0,
+  reset_threshold: float | None = None,
   per_leaf: bool = False,
 ):
+  policy = dict(beta_min=beta_min, reset_threshold=reset_threshold)
   return (
-    _am_name("AM-SGD-Clip", learning_rate, lam, beta_max, per_leaf, f"_bmin{_num(beta_min)}"),
-    am.am_sgd(learning_rate, lam=lam, beta_max=beta_max, beta_min=beta_min, per_leaf=per_leaf),
-  )
-
-
-def _am_sgd_reset(
-  learning_rate: float,
-  reset_threshold: float = 0.7,
-  lam: float = 0.1,
-  beta_max: float = 0.9,
-  per_leaf: bool = False,
-):
-  return (
-    _am_name(
-      "AM-SGD-Reset", learning_rate, lam, beta_max, per_leaf, f"_theta{_num(reset_threshold)}"
-    ),
-    am.am_sgd(
-      learning_rate, lam=lam, beta_max=beta_max, reset_threshold=reset_threshold, per_leaf=per_leaf
-    ),
+    _am_name("AM-SGD", learning_rate, lam, beta_max, **policy, per_leaf=per_leaf),
+    am.am_sgd(learning_rate, lam=lam, beta_max=beta_max, **policy, per_leaf=per_leaf),
   )
 
 
 def _am_mgd(learning_rate: float, lam: float = 0.1):
-  return _am_name("AM-MGD", learning_rate, lam, None, False), am.am_mgd(learning_rate, lam=lam)
+  return _am_name("AM-MGD", learning_rate, lam, None, 0.0, None, False), am.am_mgd(
+    learning_rate, lam=lam
+  )
 
 
-def _adamw_extra(b1, b2, eps, weight_decay) -> str:
+def _adamw_suffix(b1, b2, eps, weight_decay) -> str:
   return f"_b1{_num(b1)}_b2{_num(b2)}_eps{_num(eps)}_wd{_num(weight_decay)}"
 
 
@@ -151,93 +137,19 @@ def _am_adamw(
   weight_decay: float = 1e-4,
   lam: float = 0.1,
   beta_max: float = 0.9,
+  beta_min: float = 0.0,
+  reset_threshold: float | None = None,
   b1: float = 0.9,
   b2: float = 0.999,
   eps: float = 1e-8,
   per_leaf: bool = False,
 ):
+  policy = dict(beta_min=beta_min, reset_threshold=reset_threshold)
+  name = _am_name("AM-AdamW", learning_rate, lam, beta_max, **policy, per_leaf=False)
+  adamw = dict(b1=b1, b2=b2, eps=eps, weight_decay=weight_decay)
   return (
-    _am_name(
-      "AM-AdamW", learning_rate, lam, beta_max, per_leaf, _adamw_extra(b1, b2, eps, weight_decay)
-    ),
-    am.am_adamw(
-      learning_rate,
-      b1=b1,
-      b2=b2,
-      eps=eps,
-      weight_decay=weight_decay,
-      lam=lam,
-      beta_max=beta_max,
-      per_leaf=per_leaf,
-    ),
-  )
-
-
-def _am_adamw_clip(
-  learning_rate: float,
-  beta_min: float = 0.5,
-  weight_decay: float = 1e-4,
-  lam: float = 0.1,
-  beta_max: float = 0.9,
-  b1: float = 0.9,
-  b2: float = 0.999,
-  eps: float = 1e-8,
-  per_leaf: bool = False,
-):
-  return (
-    _am_name(
-      "AM-AdamW-Clip",
-      learning_rate,
-      lam,
-      beta_max,
-      per_leaf,
-      _adamw_extra(b1, b2, eps, weight_decay) + f"_bmin{_num(beta_min)}",
-    ),
-    am.am_adamw(
-      learning_rate,
-      b1=b1,
-      b2=b2,
-      eps=eps,
-      weight_decay=weight_decay,
-      lam=lam,
-      beta_max=beta_max,
-      beta_min=beta_min,
-      per_leaf=per_leaf,
-    ),
-  )
-
-
-def _am_adamw_reset(
-  learning_rate: float,
-  reset_threshold: float = 0.7,
-  weight_decay: float = 1e-4,
-  lam: float = 0.1,
-  beta_max: float = 0.9,
-  b1: float = 0.9,
-  b2: float = 0.999,
-  eps: float = 1e-8,
-  per_leaf: bool = False,
-):
-  return (
-    _am_name(
-      "AM-AdamW-Reset",
-      learning_rate,
-      lam,
-      beta_max,
-      per_leaf,
-      _adamw_extra(b1, b2, eps, weight_decay) + f"_theta{_num(reset_threshold)}",
-    ),
-    am.am_adamw(
-      learning_rate,
-      b1=b1,
-      b2=b2,
-      eps=eps,
-      weight_decay=weight_decay,
-      lam=lam,
-      beta_max=beta_max,
-      reset_threshold=reset_threshold,
-      per_leaf=per_leaf,
-    ),
+    name + _adamw_suffix(**adamw) + ("_perleaf" if per_leaf else ""),
+    am.am_adamw(learning_rate, **adamw, lam=lam, beta_max=beta_max, **policy, per_leaf=per_leaf),
   )
 
 
@@ -249,10 +161,15 @@ def _adamw(
   eps: float = 1e-8,
 ):
   return (
-    f"AdamW_lr{_num(learning_rate)}" + _adamw_extra(b1, b2, eps, weight_decay),
+    f"AdamW_lr{_num(learning_rate)}" + _adamw_suffix(b1, b2, eps, weight_decay),
     optax.adamw(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay),
   )
 
+
+# The Clip and Reset variants of section 4.5 with their defaults: beta_min 0.5
+# is ours (the paper gives none), theta 0.7 is the paper's.
+_CLIP = {"beta_min": 0.5}
+_RESET = {"reset_threshold": 0.7}
 
 # Short name -> factory(**hparams) -> (results name, optax transformation).
 REGISTRY: dict[str, Callable[..., tuple[str, optax.GradientTransformation]]] = {
@@ -262,12 +179,12 @@ REGISTRY: dict[str, Callable[..., tuple[str, optax.GradientTransformation]]] = {
   "adam": _adam,
   "adamw": _adamw,
   "am-sgd": _am_sgd,
-  "am-sgd-clip": _am_sgd_clip,
-  "am-sgd-reset": _am_sgd_reset,
+  "am-sgd-clip": functools.partial(_am_sgd, **_CLIP),
+  "am-sgd-reset": functools.partial(_am_sgd, **_RESET),
   "am-mgd": _am_mgd,
   "am-adamw": _am_adamw,
-  "am-adamw-clip": _am_adamw_clip,
-  "am-adamw-reset": _am_adamw_reset,
+  "am-adamw-clip": functools.partial(_am_adamw, **_CLIP),
+  "am-adamw-reset": functools.partial(_am_adamw, **_RESET),
 }
 
 
