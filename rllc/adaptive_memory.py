@@ -56,7 +56,7 @@ class AMState(NamedTuple):
   """State of AM-SGD and AM-MGD: as much memory as momentum SGD."""
 
   direction: Any  # d_t, a pytree like params
-  direction_sq: Any  # |d_t|^2 of each leaf (a pytree of scalars), kept by recursion
+  direction_sq: Any  # |d_t|^2 of each leaf (scalars), kept by recursion: edit it with d
   beta: Any  # beta of the last step: a scalar, or with per_leaf a pytree of scalars
   prev_loss: jax.Array  # f(x_{t-1}), the momentum plane's height f̂(x_t) (AM-MGD)
   count: jax.Array  # int32 number of updates so far
