@@ -7,7 +7,8 @@ The steps run as `lax.scan` over a jitted step that draws its batch by index
 gather (tasks.image_tasks.DeviceSplits.batch), so there is no Python loop per
 step. The loss is passed to the optimizer as optax's `value=`. Prints the
 final test loss and accuracy. Bad input (an unknown task or optimizer, a
-malformed --hp, missing data) exits non-zero with a message naming it.
+malformed --hp, missing data) exits with status 2 and a message naming it; a
+run whose loss stops being finite exits with status 3, naming the step.
 """
 
 import argparse
@@ -15,6 +16,7 @@ import ast
 import sys
 
 import jax
+import jax.numpy as jnp
 import optax
 
 import rllc
@@ -73,6 +75,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"eval.train: {err}", file=sys.stderr)
     return 2
   params, state, losses = train(task, built.tx, args.steps, args.seed)
+  bad = ~jnp.isfinite(losses)
+  if bool(bad.any()):
+    print(
+      f"eval.train: {built.name} diverged on {args.task}: the training loss is"
+      f" {float(losses[int(jnp.argmax(bad))])} at step {int(jnp.argmax(bad))}; try a smaller"
+      " learning rate",
+      file=sys.stderr,
+    )
+    return 3
   loss, accuracy = jax.jit(task.evaluate, static_argnums=2)(params, state, "test")
   print(
     f"{args.task} {built.name} seed {args.seed} steps {args.steps}: final train loss"

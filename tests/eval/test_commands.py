@@ -90,3 +90,9 @@ def test_demo_prints_both_optimizers(capsys):
   out = capsys.readouterr().out
   assert "Momentum_lr0.01_m0.9" in out and "RLLC[M(0.9)+M(0)]" in out
   assert out.count("test accuracy") == 2
+
+
+def test_train_divergence_exits_non_zero_naming_the_step(capsys):
+  assert train_lib.main(["digits-mlp", "sgd", "--hp", "learning_rate=1e6", "--steps", "20"]) == 3
+  err = capsys.readouterr().err
+  assert "SGD_lr1000000 diverged on digits-mlp" in err and "at step" in err
