@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from eval import am_claims
+from eval import am_claims, am_experiments
 
 NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\d+)(?:[eE][-+]?\d+)?")
 
@@ -74,7 +74,7 @@ def test_bad_option_exits_nonzero(capsys):
 
 
 def _small_quadratic(kappa=30.0, seed=3, dim=8):
-  return am_claims.quadratic_problem(kappa, seed, dim=dim)
+  return am_experiments.quadratic_problem(kappa, seed, dim=dim)
 
 
 def test_fixed_beta_zero_is_gradient_descent():
@@ -87,7 +87,7 @@ def test_fixed_beta_zero_is_gradient_descent():
     expected.append(0.5 * (x - x_star) @ A @ (x - x_star))
     x = x - eta * (A @ x - b)
   with jax.enable_x64(True):
-    runner = am_claims._fixed_runner(am_claims.quadratic_gap, steps)
+    runner = am_experiments._fixed_runner(am_experiments.quadratic_gap, steps)
     got = runner(
       (jnp.asarray(A)[None], jnp.asarray(x_star)[None]),
       jnp.asarray(x0)[None],
@@ -128,7 +128,7 @@ def test_report_runs_am_mgd_as_algorithm_1(lam):
   eta, steps = 0.5, 60
   expected = _independent_am_mgd(A, x_star, x0, eta, lam, steps)
   with jax.enable_x64(True):
-    values, betas = am_claims._am_runner(am_claims.quadratic_gap, steps, lam)(
+    values, betas = am_experiments._am_runner(am_experiments.quadratic_gap, steps, lam)(
       (jnp.asarray(A)[None], jnp.asarray(x_star)[None]),
       jnp.asarray(x0)[None],
       jnp.asarray([eta]),
@@ -140,6 +140,6 @@ def test_report_runs_am_mgd_as_algorithm_1(lam):
 def test_wins_count_ties_and_divergence():
   fixed = np.array([[1e-3, 1e-30, 5.0], [2e-3, 1e-25, 6.0]])  # (betas, problems)
   am = np.array([5e-4, 1e-28, np.nan])
-  wins, ties = am_claims.am_wins(am, fixed, floor=np.array([0.0, 1e-20, 0.0]))
+  wins, ties = am_experiments.am_wins(am, fixed, floor=np.array([0.0, 1e-20, 0.0]))
   assert wins.tolist() == [True, False, False]  # solved both: a tie; NaN: a loss
   assert ties.tolist() == [False, True, False]
