@@ -51,6 +51,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from rllc.memory import accumulation_dtype
+
 
 class AMState(NamedTuple):
   """State of AM-SGD and AM-MGD: as much memory as momentum SGD."""
@@ -69,10 +71,6 @@ class AMAdamWState(NamedTuple):
   nu: Any  # v_t, Adam's second moment, a pytree like params
   beta: Any  # beta of the last step: a scalar, or with per_leaf a pytree of scalars
   count: jax.Array  # int32 number of updates so far
-
-
-def _acc_dtype(tree) -> jnp.dtype:
-  return jnp.result_type(jnp.float32, *jax.tree.leaves(tree))
 
 
 def _select_beta(
@@ -126,7 +124,7 @@ def _am_momentum(
 
   def init_fn(params):
     # Distinct scalar buffers, so a training loop may donate the whole state.
-    zero = lambda _=None: jnp.zeros([], _acc_dtype(params))  # noqa: E731
+    zero = lambda _=None: jnp.zeros([], accumulation_dtype(params))  # noqa: E731
     beta0 = lambda _=None: _initial_beta(zero(), policy)  # noqa: E731
     return AMState(
       direction=jax.tree.map(jnp.zeros_like, params),
@@ -140,7 +138,7 @@ def _am_momentum(
     del params, extra_args
     if deterministic and value is None:
       raise ValueError("AM-MGD needs the loss f(x_t): call update(..., value=loss)")
-    acc = _acc_dtype(updates)
+    acc = accumulation_dtype(updates)
     learning_rate = _learning_rate(eta, state.count)
     treedef = jax.tree.structure(updates)
     grads = treedef.flatten_up_to(updates)
@@ -332,7 +330,7 @@ def am_adamw(
   eta = learning_rate
 
   def init_fn(params):
-    beta0 = lambda _=None: _initial_beta(jnp.zeros([], _acc_dtype(params)), policy)  # noqa: E731
+    beta0 = lambda _=None: _initial_beta(jnp.zeros([], accumulation_dtype(params)), policy)  # noqa: E731
     return AMAdamWState(
       direction=jax.tree.map(jnp.zeros_like, params),
       nu=jax.tree.map(jnp.zeros_like, params),
@@ -344,7 +342,7 @@ def am_adamw(
     del extra_args
     if params is None:
       raise ValueError("AM-AdamW needs params (decoupled weight decay): update(g, s, params)")
-    acc = _acc_dtype(updates)
+    acc = accumulation_dtype(updates)
     learning_rate = _learning_rate(eta, state.count)
     treedef = jax.tree.structure(updates)
     leaves = lambda tree: treedef.flatten_up_to(tree)  # noqa: E731

@@ -110,8 +110,8 @@ def default_law(prop: prop_lib.Propagator) -> jax.Array:
   return jnp.full((k,), 1.0) * scale
 
 
-def _acc_dtype(params) -> jnp.dtype:
-  """float32 for float32/bfloat16 params, float64 for float64 params."""
+def accumulation_dtype(params) -> jnp.dtype:
+  """Dtype of optimizer sums and scalars: float32 for float32/bfloat16 params, else float64."""
   return jnp.result_type(jnp.float32, *jax.tree.leaves(params))
 
 
@@ -245,14 +245,14 @@ def linear_memory(
   prop = as_propagator(prop_or_spec)
 
   def init_fn(params):
-    acc = _acc_dtype(params)
+    acc = accumulation_dtype(params)
     return LinearMemoryState(
       _init_memory(params, prop.k), _initial_law(prop, law, acc), jnp.zeros([], jnp.int32)
     )
 
   def update_fn(updates, state, params=None):
     del params
-    acc = _acc_dtype(updates)
+    acc = accumulation_dtype(updates)
     memory, updates = _step_memory(
       state.memory, updates, prop, state.law, learning_rate, acc, state.law
     )
@@ -286,7 +286,7 @@ def rllc(
   prop = as_propagator(prop_or_spec)
 
   def init_fn(params):
-    acc = _acc_dtype(params)
+    acc = accumulation_dtype(params)
     return RLLCState(
       _init_memory(params, prop.k),
       jnp.zeros((prop.k, prop.k), acc),
@@ -296,7 +296,7 @@ def rllc(
 
   def update_fn(updates, state, params=None):
     del params
-    acc = _acc_dtype(updates)
+    acc = accumulation_dtype(updates)
     p, gg = _inner_products(state.memory, updates, acc)
     law = state.law + law_learning_rate * relaxed_pinv_solve(state.gram, p, eps, relative_eps)
     memory, updates = _step_memory(state.memory, updates, prop, law, learning_rate, acc, p)

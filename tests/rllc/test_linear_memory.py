@@ -385,15 +385,18 @@ def test_rllc_matches_float64_reference(spec, c1, c2, eps, relative_eps, law0):
   assert np.max(np.abs(laws[-1] - ref_law0)) > 1e-3
 
   quad, params0 = _jax_quadratic(1, jnp.float64)
-  tx = rllc.rllc(
-    spec,
-    learning_rate=c1,
-    law_learning_rate=c2,
-    eps=eps,
-    relative_eps=relative_eps,
-    initial_law=law0,
-  )
-  state0 = tx.init(params0)
+
+  def make():
+    return rllc.rllc(
+      spec,
+      learning_rate=c1,
+      law_learning_rate=c2,
+      eps=eps,
+      relative_eps=relative_eps,
+      initial_law=law0,
+    )
+
+  state0 = make().init(params0)
   np.testing.assert_allclose(np.asarray(state0.law), ref_law0, rtol=1e-12)
   np.testing.assert_array_equal(np.asarray(state0.gram), np.zeros((k, k)))
   assert len(state0.memory) == k
@@ -405,14 +408,7 @@ def test_rllc_matches_float64_reference(spec, c1, c2, eps, relative_eps, law0):
   def run(params0):
     # Built from the spec inside the trace: the propagator stays concrete (the usual
     # path; the shared runners trace B and a).
-    tx = rllc.rllc(
-      spec,
-      learning_rate=c1,
-      law_learning_rate=c2,
-      eps=eps,
-      relative_eps=relative_eps,
-      initial_law=law0,
-    )
+    tx = make()
     return _scan(tx, params0, tx.init(params0), quad, RLLC_STEPS)
 
   theta_hist, states = jax.device_get(jax.jit(run)(params0))
