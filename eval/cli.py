@@ -1,17 +1,30 @@
 """The `rllc` command line.
 
+  rllc bench [TASK ...] [--optimizers NAME_OR_SPEC,...] [--profile quick|paper|FILE.toml]
+             [--seeds N] [--steps N] [--out DIR] [--executor local|ray] [--address ADDR]
+  rllc report DIR                         the selected results of a store, as a table
   rllc tasks [--data-dir DIR]             every task and the state of its data
+  rllc optimizers                         every optimizer and its default grids
   rllc data import NAME --from DIR        parse, verify and cache a data set
   rllc data import NAME --download        the same through tensorflow-datasets (needs internet)
   rllc data status [--data-dir DIR]       the state of every data set
 
-Bad input exits with status 2 and a message naming the culprit; missing or
-corrupt data exits with status 1 and says how to provide it.
+`rllc bench` with no arguments is the main job: the quick protocol on the
+embedded digits-mlp task, into runs/quick. Bad input (an unknown task or
+optimizer, a malformed spec, a bad TOML file) exits with status 2 before
+anything trains, naming the culprit and the valid choices; missing or
+corrupt data exits with status 1 and says how to provide it; Ctrl-C exits
+with status 130, the store consistent (re-run the command to finish).
 """
 
 import argparse
 import sys
 
+from eval import bench as bench_lib
+from eval import protocol as protocol_lib
+from eval import selection
+from eval import store as store_lib
+from rllc import registry as opt_registry
 from tasks import data as data_lib
 from tasks import registry
 
@@ -39,9 +52,85 @@ def _data_import(args) -> int:
   return 0
 
 
+def _optimizers(args) -> int:
+  print("Any propagator spec is an RLLC optimizer, e.g. 'M(0.9)+M2(0.6)' (RLLC grid);")
+  print("'lm:' and a spec is that memory with a fixed law (give law in a TOML table).\n")
+  for name in [*opt_registry.REGISTRY, "M(0.9)+M(0)"]:
+    label = name if name in opt_registry.REGISTRY else "<spec>"
+    quick, paper = (protocol_lib.default_grid(name, p) for p in ("quick", "paper"))
+    print(f"{label:15s} {protocol_lib.family(name):16s} quick: {protocol_lib.describe_grid(quick)}")
+    print(f"{'':32s} paper: {protocol_lib.describe_grid(paper)}")
+  return 0
+
+
+def _bench(args) -> int:
+  protocol = protocol_lib.resolve(
+    args.profile,
+    tasks=args.tasks or None,
+    optimizers=protocol_lib.split_names(args.optimizers) if args.optimizers else None,
+    seeds=args.seeds,
+    steps=args.steps,
+  )
+  out = args.out or f"runs/{protocol.name}"
+  runs = sum(len(o.settings()) for o in protocol.optimizers) * len(protocol.seeds)
+  print(
+    f"protocol {protocol.name}: {len(protocol.tasks)} task(s) x {len(protocol.optimizers)}"
+    f" optimizer(s), {runs} runs per task of {protocol.steps} steps; store {out}",
+    flush=True,
+  )
+  outcome = bench_lib.run(
+    protocol, out, executor=args.executor, address=args.address, data_dir=args.data_dir
+  )
+  for warning in outcome.warnings:
+    print(f"rllc: warning: {warning}", file=sys.stderr)
+  print(f"trained {outcome.trained} runs, {outcome.skipped} already in the store\n")
+  return _print_report(out)
+
+
+def _print_report(out: str) -> int:
+  store = store_lib.Store(out)
+  records = store.records()
+  if not records:
+    print(f"rllc: no records in {out}", file=sys.stderr)
+    return 1
+  text = selection.table(selection.select(records))
+  print(text, end="")
+  for warning in store.warnings:
+    print(f"rllc: warning: {warning}", file=sys.stderr)
+  return 0
+
+
+def _report(args) -> int:
+  return _print_report(args.store)
+
+
 def build_parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(prog="rllc", description="Memory optimizers: tasks and data.")
+  parser = argparse.ArgumentParser(
+    prog="rllc", description="Memory optimizers: benchmarks, tasks and data."
+  )
   commands = parser.add_subparsers(dest="command", required=True)
+
+  bench = commands.add_parser(
+    "bench", help="train a protocol's grids into a store (the main job)", description=__doc__
+  )
+  bench.formatter_class = argparse.RawDescriptionHelpFormatter
+  bench.add_argument("tasks", nargs="*", metavar="TASK", help="tasks (default: the profile's)")
+  bench.add_argument("--optimizers", help="comma-separated names or propagator specs")
+  bench.add_argument("--profile", default="quick", help="quick (default), paper or FILE.toml")
+  bench.add_argument("--seeds", type=int, help="seeds 0..N-1 instead of the profile's")
+  bench.add_argument("--steps", type=int, help="training steps instead of the profile's")
+  bench.add_argument("--out", help="the store directory (default: runs/PROFILE_NAME)")
+  bench.add_argument("--executor", choices=("local", "ray"), default="local")
+  bench.add_argument("--address", help="Ray cluster address (default: a local instance)")
+  bench.add_argument("--data-dir", help="where data files not yet imported may be")
+  bench.set_defaults(run=_bench)
+
+  report = commands.add_parser("report", help="the selected results of a store")
+  report.add_argument("store", help="a store directory written by rllc bench")
+  report.set_defaults(run=_report)
+
+  optimizers = commands.add_parser("optimizers", help="list the optimizers and default grids")
+  optimizers.set_defaults(run=_optimizers)
 
   tasks = commands.add_parser("tasks", help="list the tasks and the state of their data")
   tasks.add_argument("--data-dir", help="where data files not yet imported may be")
@@ -68,6 +157,16 @@ def main(argv: list[str] | None = None) -> int:
   except data_lib.DataError as err:
     print(f"rllc: {err}", file=sys.stderr)
     return 1
+  except protocol_lib.ProtocolError as err:
+    print(f"rllc: {err}", file=sys.stderr)
+    return 2
+  except KeyboardInterrupt:
+    print(
+      "rllc: interrupted; every finished run is in the store, the unfinished job is not."
+      " Run the same command again to finish.",
+      file=sys.stderr,
+    )
+    return 130
 
 
 if __name__ == "__main__":

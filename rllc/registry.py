@@ -16,6 +16,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+import jax
 import optax
 
 from rllc import adaptive_memory as am
@@ -42,6 +43,14 @@ class BuiltOptimizer:
 
 
 def _num(x) -> str:
+  """Name text of a hyperparameter; "traced" where the benchmark engine vmaps it.
+
+  A grid trains as one program with its hyperparameters as arrays, so the
+  transformation is built from tracers; each record's name comes from a build
+  with the concrete values (eval.engine).
+  """
+  if isinstance(x, jax.core.Tracer):
+    return "traced"
   return prop_lib.format_real(x)
 
 

@@ -1,0 +1,276 @@
+"""`rllc bench`: run a protocol's jobs into a store, skipping what is done.
+
+A job is one (task, optimizer) pair with its whole grid x seeds, trained as
+one vectorized program (eval.engine). Its runs are records of the store
+(eval.store); a run whose record exists is never trained again, so the same
+command resumes after an interrupt or a kill and adds only what is new after
+an edit of the protocol.
+
+Executors:
+- local (default): the jobs one after another in this process, a progress
+  bar each;
+- ray: each job to a Ray worker (`ray.remote`, one CPU and, where the
+  cluster has them, one GPU per job); the workers return records and this
+  process writes them, so workers need the suite installed and the data
+  (`rllc data import` on each node, or a shared RLLC_CACHE_DIR), not the store.
+
+Concurrent benches on one store (processes or machines sharing a
+filesystem) split the work through per-job locks (Store.claim): a job
+locked by another worker is deferred, then waited for and re-checked.
+"""
+
+import contextlib
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any
+
+from tqdm import tqdm
+
+import rllc
+from eval import engine, selection
+from eval import protocol as protocol_lib
+from eval import store as store_lib
+from tasks import data as data_lib
+from tasks import registry as task_registry
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+  """One (task, optimizer) of a protocol and the runs it still has to do."""
+
+  task: str
+  optimizer: str  # registry name or canonical spec
+  protocol: protocol_lib.Protocol
+  members: tuple[tuple[dict, int], ...]  # (hyperparameters as given in the grid, seed)
+  keys: tuple[str, ...]  # the record key of each member
+
+  @property
+  def lock_id(self) -> str:
+    return store_lib.digest([self.task, self.optimizer, self.protocol.training_fields()])[:24]
+
+  def subset(self, keys: set[str]) -> "Job":
+    chosen = [i for i, k in enumerate(self.keys) if k in keys]
+    return dataclasses.replace(
+      self,
+      members=tuple(self.members[i] for i in chosen),
+      keys=tuple(self.keys[i] for i in chosen),
+    )
+
+
+def plan(protocol: protocol_lib.Protocol, env: dict[str, Any]) -> list[Job]:
+  """Every job of a protocol, tasks outermost, and the record key of each run."""
+  jobs = []
+  for task in protocol.tasks:
+    for opt in protocol.optimizers:
+      members, keys = [], []
+      for setting in opt.settings():
+        hparams = rllc.optimizer(opt.name, **setting).hparams
+        for seed in protocol.seeds:
+          identity = _identity(task, opt.name, hparams, seed, protocol)
+          members.append((setting, seed))
+          keys.append(store_lib.record_key(identity, env))
+      jobs.append(Job(task, opt.name, protocol, tuple(members), tuple(keys)))
+  return jobs
+
+
+def _identity(task, optimizer, hparams, seed, protocol) -> dict[str, Any]:
+  return {
+    "task": task,
+    "optimizer": optimizer,
+    "hparams": _jsonable(hparams),
+    "seed": seed,
+    "protocol": protocol.training_fields(),
+  }
+
+
+def _jsonable(value):
+  if isinstance(value, dict):
+    return {k: _jsonable(v) for k, v in value.items()}
+  if isinstance(value, (tuple, list)):
+    return [_jsonable(v) for v in value]
+  return value
+
+
+def train_job(
+  job: Job,
+  env: dict[str, Any],
+  *,
+  data_dir: str | None = None,
+  progress: Callable[[int], None] | None = None,
+) -> list[dict]:
+  """Trains a job's runs in one vectorized program; returns their records (unwritten)."""
+  task = task_registry.get_task(job.task, batch_size=job.protocol.batch_size, data_dir=data_dir)
+  schedule = engine.Schedule(job.protocol.steps, job.protocol.eval_every, job.protocol.log_every)
+  result = engine.train_grid(
+    task,
+    job.optimizer,
+    list(job.members),
+    schedule,
+    max_members=job.protocol.max_members,
+    progress=progress,
+  )
+  records = []
+  for key, member in zip(job.keys, result.members, strict=True):
+    identity = _identity(job.task, job.optimizer, member["hparams"], member["seed"], job.protocol)
+    records.append(
+      {
+        "key": key,
+        **identity,
+        "family": protocol_lib.family(job.optimizer),
+        "name": member["name"],
+        "status": member["status"],
+        "diverged_step": member["diverged_step"],
+        "final": member["final"],
+        "curves": member["curves"],
+        "environment": env,
+      }
+    )
+  return records
+
+
+@dataclasses.dataclass
+class Outcome:
+  """What a bench did."""
+
+  trained: int = 0  # runs trained now
+  skipped: int = 0  # runs already in the store
+  jobs: int = 0
+  warnings: list[str] = dataclasses.field(default_factory=list)
+
+
+def check_data(protocol: protocol_lib.Protocol, data_dir: str | None) -> None:
+  """Raises DataError, before any training, if a task's data cannot be found."""
+  for task in protocol.tasks:
+    dataset = task_registry.dataset_of(task)
+    status = data_lib.status(dataset, data_dir=data_dir)
+    if status.startswith("missing"):
+      raise data_lib.DataError(f"task {task} needs {dataset}, which is {status}")
+
+
+def _summary(job: Job, records: list[dict], seconds: float) -> str:
+  chosen = selection.select(records)
+  diverged = sum(r["status"] == "diverged" for r in records)
+  head = f"{job.task} {job.optimizer}: {len(records)} runs in {seconds:.1f} s"
+  if not chosen:
+    return f"{head}; every setting diverged"
+  best = chosen[0]
+  return (
+    f"{head}; best {best.name}: test acc {100 * best.test_accuracy[0]:.2f}"
+    f" ± {100 * best.test_accuracy[1]:.2f} % ({best.seeds} seeds)"
+    + (f", {diverged} diverged" if diverged else "")
+  )
+
+
+def _missing(store: store_lib.Store, job: Job) -> set[str]:
+  return {k for k in job.keys if store.get(k) is None}
+
+
+def run(
+  protocol: protocol_lib.Protocol,
+  out: str,
+  *,
+  executor: str = "local",
+  address: str | None = None,
+  data_dir: str | None = None,
+  echo: Callable[[str], None] = tqdm.write,
+  bars: bool = True,
+) -> Outcome:
+  """Runs every job of `protocol` not yet in the store at `out`, then rebuilds its table."""
+  check_data(protocol, data_dir)
+  store = store_lib.Store(out)
+  store.create()
+  env = store_lib.environment()
+  jobs = plan(protocol, env)
+  outcome = Outcome(jobs=len(jobs))
+  if executor == "local":
+    _run_local(store, jobs, env, data_dir, echo, bars, outcome)
+  elif executor == "ray":
+    _run_ray(store, jobs, env, data_dir, echo, address, outcome)
+  else:
+    raise ValueError(f"unknown executor {executor!r}; valid: local, ray")
+  store.write_table()
+  outcome.warnings = store.warnings
+  return outcome
+
+
+def _finish(store, job, records, seconds, echo, outcome) -> None:
+  for record in records:
+    store.put(record)
+  store.log(
+    {
+      "event": "trained",
+      "task": job.task,
+      "optimizer": job.optimizer,
+      "keys": list(job.keys),
+      "seconds": round(seconds, 3),
+    }
+  )
+  outcome.trained += len(records)
+  echo(_summary(job, [store.get(k) for k in job.keys], seconds))
+
+
+def _run_local(store, jobs, env, data_dir, echo, bars, outcome) -> None:
+  deferred = []
+  for job in jobs:
+    if not _run_one(store, job, env, data_dir, echo, bars, outcome, wait=False):
+      deferred.append(job)
+  for job in deferred:  # held by another worker: wait for it, then take what it left
+    _run_one(store, job, env, data_dir, echo, bars, outcome, wait=True)
+
+
+def _run_one(store, job, env, data_dir, echo, bars, outcome, *, wait: bool) -> bool:
+  """Trains what a job is missing; False if another worker holds it (and wait is False)."""
+  if not _missing(store, job):
+    outcome.skipped += len(job.keys)
+    return True
+  with store.claim(job.lock_id, wait=wait) as claimed:
+    if not claimed:
+      return False
+    missing = _missing(store, job)
+    outcome.skipped += len(job.keys) - len(missing)
+    if not missing:
+      return True
+    todo = job.subset(missing)
+    total = len(todo.members) * job.protocol.steps
+    label = f"{job.task} {job.optimizer}"
+    with tqdm(
+      total=total, desc=label, unit="run-step", disable=None if bars else True, leave=False
+    ) as bar:
+      start = time.perf_counter()
+      records = train_job(todo, env, data_dir=data_dir, progress=bar.update)
+    _finish(store, job.subset(missing), records, time.perf_counter() - start, echo, outcome)
+  return True
+
+
+def _run_ray(store, jobs, env, data_dir, echo, address, outcome) -> None:
+  try:
+    import ray
+  except ImportError:
+    raise ValueError(
+      "--executor ray needs Ray: pip install '.[distributed]' (or pip install ray)"
+    ) from None
+  if not ray.is_initialized():
+    ray.init(address=address) if address else ray.init()
+  gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+  remote = ray.remote(num_cpus=1, num_gpus=gpus)(train_job)
+  with contextlib.ExitStack() as held:
+    pending: dict[Any, tuple[Job, float]] = {}
+    for job in jobs:
+      if not _missing(store, job):
+        outcome.skipped += len(job.keys)
+        continue
+      held.enter_context(store.claim(job.lock_id, wait=True))  # blocks while another has it
+      missing = _missing(store, job)
+      outcome.skipped += len(job.keys) - len(missing)
+      if missing:
+        todo = job.subset(missing)
+        pending[remote.remote(todo, env, data_dir=data_dir)] = (todo, time.perf_counter())
+    try:
+      while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        job, start = pending.pop(done[0])
+        _finish(store, job, ray.get(done[0]), time.perf_counter() - start, echo, outcome)
+    finally:
+      for ref in pending:
+        ray.cancel(ref, force=True)

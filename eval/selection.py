@@ -1,0 +1,106 @@
+"""Hyperparameter selection over a store's records, and the plain results table.
+
+The rule (the RLLC paper's protocol, made explicit): within one (task,
+optimizer, protocol), each setting of the hyperparameters is scored by the
+mean over its seeds of the final validation loss; the lowest score wins. A
+setting is eligible only if every one of its seeds finished without
+diverging, so a diverged run can never be selected. The selected setting's
+test loss and accuracy are reported as mean and sample standard deviation
+(ddof = 1; 0 for one seed) over its seeds, with the number of seeds.
+"""
+
+import dataclasses
+import math
+from collections import defaultdict
+
+import numpy as np
+
+from eval import store as store_lib
+
+
+@dataclasses.dataclass(frozen=True)
+class Selected:
+  """The selected setting of one optimizer on one task."""
+
+  task: str
+  optimizer: str  # registry name or canonical spec
+  protocol: str
+  name: str  # the selected setting's results name, e.g. RLLC[M(0.9)]_lr0.1_law0.01
+  hparams: dict
+  seeds: int  # seeds of the selected setting
+  valid_loss: float  # its mean final validation loss (the selection score)
+  test_loss: tuple[float, float]  # mean, std over seeds
+  test_accuracy: tuple[float, float]
+  settings: int  # settings in the grid
+  eligible: int  # settings whose every seed finished
+  diverged: int  # runs of this optimizer on this task that diverged
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+  array = np.asarray(values, np.float64)
+  return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0
+
+
+def select(records: list[dict]) -> list[Selected]:
+  """One Selected per (task, optimizer, protocol) that has an eligible setting.
+
+  Sorted by task, then baselines, adaptive memory, fixed laws, RLLC, then name.
+  """
+  groups: dict[tuple, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+  for record in records:
+    group = (record["task"], record["optimizer"], record["protocol"]["protocol"])
+    groups[group][store_lib.canonical_json(record["hparams"])].append(record)
+  selected = []
+  for (task, optimizer, protocol), settings in groups.items():
+    scored = []
+    for runs in settings.values():
+      ok = all(r["status"] == "ok" and r["final"]["valid_loss"] is not None for r in runs)
+      score = np.mean([r["final"]["valid_loss"] for r in runs]) if ok else math.inf
+      scored.append((score, runs))
+    eligible = [s for s in scored if math.isfinite(s[0])]
+    diverged = sum(r["status"] == "diverged" for _, runs in scored for r in runs)
+    if not eligible:
+      continue
+    score, runs = min(eligible, key=lambda s: s[0])
+    runs = sorted(runs, key=lambda r: r["seed"])
+    selected.append(
+      Selected(
+        task=task,
+        optimizer=optimizer,
+        protocol=protocol,
+        name=runs[0]["name"],
+        hparams=runs[0]["hparams"],
+        seeds=len(runs),
+        valid_loss=float(score),
+        test_loss=_mean_std([r["final"]["test_loss"] for r in runs]),
+        test_accuracy=_mean_std([r["final"]["test_accuracy"] for r in runs]),
+        settings=len(scored),
+        eligible=len(eligible),
+        diverged=diverged,
+      )
+    )
+  family_order = {"baseline": 0, "adaptive-memory": 1, "fixed-law": 2, "rllc": 3}
+  kinds = {(r["task"], r["optimizer"]): family_order.get(r["family"], 9) for r in records}
+  return sorted(selected, key=lambda s: (s.task, kinds[s.task, s.optimizer], s.optimizer))
+
+
+def table(selected: list[Selected]) -> str:
+  """The selected results as a plain-text table, one row per (task, optimizer)."""
+  header = ("task", "optimizer", "selected setting", "valid loss", "test loss", "test acc", "n")
+  rows = [header]
+  for s in selected:
+    rows.append(
+      (
+        s.task,
+        s.optimizer,
+        s.name,
+        f"{s.valid_loss:.4f}",
+        f"{s.test_loss[0]:.4f} ± {s.test_loss[1]:.4f}",
+        f"{100 * s.test_accuracy[0]:.2f} ± {100 * s.test_accuracy[1]:.2f}",
+        f"{s.seeds}" + (f" ({s.diverged} diverged)" if s.diverged else ""),
+      )
+    )
+  widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+  lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+  lines.insert(1, "  ".join("-" * w for w in widths))
+  return "\n".join(line.rstrip() for line in lines) + "\n"

@@ -1,0 +1,244 @@
+"""The results store: one JSON record per run, named by a content hash, written atomically.
+
+  DIR/records/<key>.json   one run: (task, optimizer, hyperparameters, seed, protocol)
+  DIR/results.jsonl        every valid record, one per line (rebuilt after each bench)
+  DIR/log.jsonl            one line per trained job: what it trained and how long it took
+  DIR/corrupt/             records that failed their check, moved aside to be redone
+  DIR/locks/               one lock file per job, held (flock) while a worker trains it
+
+  pandas:  pd.read_json("DIR/results.jsonl", lines=True)
+
+Why JSON: a record is small and nested (curves, the law over time), is read
+by people as often as by programs, and must be checkable on its own. One
+file per record makes each write an atomic rename (temporary file, fsync,
+`os.replace`) and lets any number of workers write into one store without
+coordination: two writers of one key write the same bytes. Parquet would
+need one file per batch and a reader to inspect.
+
+The key is the SHA-256 of the canonical JSON of everything that determines
+the numbers: task, optimizer, resolved hyperparameters, seed, the protocol's
+training fields, the hash of the training code (`rllc/`, `tasks/`,
+`eval/engine.py`) and the versions of the JAX stack. Each record carries a
+`checksum` of its own content; a record that does not parse, does not match
+its checksum or its file name is reported, moved to `corrupt/` and redone.
+
+Locks: a worker takes a job's lock with a non-blocking `flock` before
+training it; the kernel releases it when the process dies, kill -9
+included, so a killed worker never leaves a job claimed.
+"""
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+_PROJECT = Path(__file__).resolve().parents[1]
+# The code whose edits change a run's numbers.
+_TRAINING_CODE = ("rllc", "tasks", "eval/engine.py")
+STACK = ("jax", "jaxlib", "optax", "flax", "numpy", "learned-optimization")
+
+
+def canonical_json(value: Any) -> str:
+  """Sorted keys, no spaces: the same value always gives the same text."""
+  return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def digest(value: Any) -> str:
+  return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
+def code_version() -> str:
+  """SHA-256 over the training code's source files (path and bytes), first 16 hex digits."""
+  h = hashlib.sha256()
+  for part in _TRAINING_CODE:
+    root = _PROJECT / part
+    files = sorted(root.rglob("*.py")) if root.is_dir() else [root]
+    for path in files:
+      h.update(str(path.relative_to(_PROJECT)).encode() + b"\0" + path.read_bytes() + b"\0")
+  return h.hexdigest()[:16]
+
+
+def _version(package: str) -> str | None:
+  try:
+    return metadata.version(package)
+  except metadata.PackageNotFoundError:
+    return None
+
+
+def environment() -> dict[str, Any]:
+  """What made a record: code hash, stack versions, Python, platform and git commit."""
+  try:
+    commit = subprocess.run(
+      ["git", "rev-parse", "HEAD"], cwd=_PROJECT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+  except (OSError, subprocess.CalledProcessError):
+    commit = None
+  import jax  # the backend is known only once jax is imported
+
+  return {
+    "code": code_version(),
+    "versions": {p: _version(p) for p in STACK},
+    "python": platform.python_version(),
+    "backend": jax.default_backend(),
+    "git_commit": commit,
+  }
+
+
+def record_key(identity: dict[str, Any], env: dict[str, Any]) -> str:
+  """The content hash of a run: its identity plus code and stack versions."""
+  return digest({**identity, "code": env["code"], "versions": env["versions"]})
+
+
+class CorruptRecordError(Exception):
+  """A record file that is not a valid record of its key."""
+
+
+def _check(path: Path, key: str) -> dict:
+  try:
+    record = json.loads(path.read_text())
+  except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+    raise CorruptRecordError(f"{path}: unreadable ({err})") from None
+  if not isinstance(record, dict) or "checksum" not in record:
+    raise CorruptRecordError(f"{path}: not a record (no checksum)")
+  body = {k: v for k, v in record.items() if k != "checksum"}
+  if digest(body) != record["checksum"]:
+    raise CorruptRecordError(f"{path}: checksum mismatch (edited or partly written)")
+  if record.get("key") != key:
+    raise CorruptRecordError(f"{path}: holds key {record.get('key')!r}, not its file name's")
+  return record
+
+
+def _atomic_write(path: Path, text: str) -> None:
+  """Writes to a temporary file beside `path`, fsyncs, renames: readers see all or nothing."""
+  tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+  try:
+    with open(tmp, "w") as f:
+      f.write(text)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  finally:
+    tmp.unlink(missing_ok=True)
+
+
+def _pid_alive(pid: int) -> bool:
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True
+  return True
+
+
+class Store:
+  """A directory of records; safe for concurrent workers."""
+
+  def __init__(self, root: str | os.PathLike):
+    self.root = Path(root)
+    self.records_dir = self.root / "records"
+    self.warnings: list[str] = []  # corrupt records found, in the order found
+
+  def create(self) -> None:
+    for sub in ("records", "locks"):
+      (self.root / sub).mkdir(parents=True, exist_ok=True)
+    self._remove_orphans()
+
+  def _remove_orphans(self) -> None:
+    """Temporary files of writers that died (kill -9) before their rename."""
+    for tmp in self.records_dir.glob(".*.tmp"):
+      pid = tmp.name.rsplit(".", 2)[-2]
+      if pid.isdigit() and not _pid_alive(int(pid)):
+        tmp.unlink(missing_ok=True)
+
+  def path(self, key: str) -> Path:
+    return self.records_dir / f"{key}.json"
+
+  def get(self, key: str) -> dict | None:
+    """The valid record of `key`, or None (missing; corrupt ones are moved aside and noted)."""
+    path = self.path(key)
+    if not path.exists():
+      return None
+    try:
+      return _check(path, key)
+    except CorruptRecordError as err:
+      self._quarantine(path, str(err))
+      return None
+
+  def _quarantine(self, path: Path, why: str) -> None:
+    corrupt = self.root / "corrupt"
+    corrupt.mkdir(exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):  # another worker moved it first
+      os.replace(path, corrupt / f"{path.stem}.{time.time_ns()}.json")
+    self.warnings.append(f"corrupt record, moved to {corrupt} and redone: {why}")
+
+  def put(self, record: dict) -> None:
+    """Writes a record (with `key`), adding its checksum."""
+    body = {k: v for k, v in record.items() if k != "checksum"}
+    text = canonical_json({**body, "checksum": digest(body)})
+    _atomic_write(self.path(record["key"]), text + "\n")
+
+  def records(self) -> list[dict]:
+    """Every valid record, sorted by key (corrupt ones moved aside and noted)."""
+    if not self.records_dir.is_dir():
+      return []
+    found = []
+    for path in sorted(self.records_dir.glob("*.json")):
+      record = self.get(path.stem)
+      if record is not None:
+        found.append(record)
+    return found
+
+  def write_table(self) -> Path:
+    """Rebuilds results.jsonl from the records, under a lock so the last writer sees all."""
+    target = self.root / "results.jsonl"
+    with open(self.root / "locks" / "results.lock", "w") as lock:
+      fcntl.flock(lock, fcntl.LOCK_EX)
+      lines = [canonical_json(r) + "\n" for r in self.records()]
+      _atomic_write(target, "".join(lines))
+    return target
+
+  def log(self, event: dict) -> None:
+    """Appends one line to log.jsonl (a single write: lines of concurrent workers never mix)."""
+    line = (canonical_json({"time": time.time(), "pid": os.getpid(), **event}) + "\n").encode()
+    fd = os.open(self.root / "log.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+      os.write(fd, line)
+    finally:
+      os.close(fd)
+
+  def read_log(self) -> list[dict]:
+    path = self.root / "log.jsonl"
+    if not path.exists():
+      return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+  @contextlib.contextmanager
+  def claim(self, job_id: str, *, wait: bool) -> Iterator[bool]:
+    """Holds the job's lock while inside; yields False if another worker holds it (wait=False)."""
+    with open(self.root / "locks" / f"{job_id}.lock", "w") as lock:
+      try:
+        fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+      except BlockingIOError:
+        yield False
+        return
+      try:
+        yield True
+      finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def describe_environment(env: dict[str, Any]) -> str:
+  versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v)
+  return (
+    f"code {env['code']}, {versions}, Python {env['python']} on {env['backend']} ({sys.platform})"
+  )
