@@ -5,8 +5,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DISTRIBUTED := $(VENV)/.installed-distributed
 
-.PHONY: setup demo test bench lint cuda
+.PHONY: setup bench test speed lint cuda
 
 setup: $(STAMP)
 
@@ -17,14 +18,20 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt --no-deps learned-optimization==0.0.1
 	touch $(STAMP)
 
-demo: $(STAMP)  ## the main job
-	$(PY) -m eval.demo
+# The optional Ray extra: the tests run the Ray executor against a local instance.
+$(DISTRIBUTED): $(STAMP)
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev,distributed]'
+	touch $(DISTRIBUTED)
 
-test: $(STAMP)  ## the test suite
+bench: $(STAMP)  ## the main job: rllc bench (quick protocol on digits-mlp, into runs/quick)
+	$(VENV)/bin/rllc bench
+
+test: $(DISTRIBUTED)  ## the test suite
 	$(PY) -m pytest
 
-bench: $(STAMP)  ## optimizer update speed as ratios to optax.adam
+speed: $(STAMP)  ## update and engine speed, as ratios measured in one process
 	$(PY) -m eval.bench_update --out reports/bench_update.txt
+	$(PY) -m eval.bench_engine --out reports/bench_engine.txt
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

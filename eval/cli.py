@@ -84,24 +84,26 @@ def _bench(args) -> int:
   for warning in outcome.warnings:
     print(f"rllc: warning: {warning}", file=sys.stderr)
   print(f"trained {outcome.trained} runs, {outcome.skipped} already in the store\n")
-  return _print_report(out)
-
-
-def _print_report(out: str) -> int:
   store = store_lib.Store(out)
-  records = store.records()
-  if not records:
-    print(f"rllc: no records in {out}", file=sys.stderr)
-    return 1
-  text = selection.table(selection.select(records))
+  text = selection.table(selection.select(store.records()))
+  store.write_text("summary.txt", text)
   print(text, end="")
-  for warning in store.warnings:
-    print(f"rllc: warning: {warning}", file=sys.stderr)
+  print(f"\nstore: {out}/records, table: {out}/results.jsonl, summary: {out}/summary.txt")
   return 0
 
 
 def _report(args) -> int:
-  return _print_report(args.store)
+  store = store_lib.Store(args.store)
+  records = store.records()
+  for warning in store.warnings:
+    print(f"rllc: warning: {warning}", file=sys.stderr)
+  if not records:
+    print(
+      f"rllc: no records in {args.store} (write some with rllc bench --out DIR)", file=sys.stderr
+    )
+    return 1
+  print(selection.table(selection.select(records)), end="")
+  return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,7 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
   bench.add_argument("--data-dir", help="where data files not yet imported may be")
   bench.set_defaults(run=_bench)
 
-  report = commands.add_parser("report", help="the selected results of a store")
+  report = commands.add_parser(
+    "report", help="the selected results of a store (a plain table until the reports land)"
+  )
   report.add_argument("store", help="a store directory written by rllc bench")
   report.set_defaults(run=_report)
 

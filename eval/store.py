@@ -2,6 +2,7 @@
 
   DIR/records/<key>.json   one run: (task, optimizer, hyperparameters, seed, protocol)
   DIR/results.jsonl        every valid record, one per line (rebuilt after each bench)
+  DIR/summary.txt          the selected results as a table (rebuilt after each bench)
   DIR/log.jsonl            one line per trained job: what it trained and how long it took
   DIR/corrupt/             records that failed their check, moved aside to be redone
   DIR/locks/               one lock file per job, held (flock) while a worker trains it
@@ -205,6 +206,12 @@ class Store:
       fcntl.flock(lock, fcntl.LOCK_EX)
       lines = [canonical_json(r) + "\n" for r in self.records()]
       _atomic_write(target, "".join(lines))
+    return target
+
+  def write_text(self, name: str, text: str) -> Path:
+    """Writes a derived file (a summary) at the store's top, atomically."""
+    target = self.root / name
+    _atomic_write(target, text)
     return target
 
   def log(self, event: dict) -> None:

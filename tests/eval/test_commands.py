@@ -1,10 +1,10 @@
-"""The command lines: `rllc` (eval.cli), eval.train and eval.demo, with good and bad input."""
+"""The command lines: `rllc tasks/data` (eval.cli) and eval.train, with good and bad input."""
 
 from pathlib import Path
 
 import pytest
 
-from eval import cli, demo
+from eval import cli
 from eval import train as train_lib
 from tasks import registry
 
@@ -83,13 +83,6 @@ def test_train_malformed_hparam_is_an_argument_error(capsys):
     train_lib.main(["digits-mlp", "sgd", "--hp", "learning_rate"])
   assert exit_info.value.code == 2
   assert "--hp takes NAME=VALUE" in capsys.readouterr().err
-
-
-def test_demo_prints_both_optimizers(capsys):
-  assert demo.main(["--steps", "20"]) == 0
-  out = capsys.readouterr().out
-  assert "Momentum_lr0.01_m0.9" in out and "RLLC[M(0.9)+M(0)]" in out
-  assert out.count("test accuracy") == 2
 
 
 def test_train_divergence_exits_non_zero_naming_the_step(capsys):
