@@ -2,9 +2,12 @@
 
 A job is one (task, optimizer) pair with its whole grid x seeds, trained as
 one vectorized program (eval.engine). Its runs are records of the store
-(eval.store); a run whose record exists is never trained again, so the same
-command resumes after an interrupt or a kill and adds only what is new after
-an edit of the protocol.
+(eval.store). A job whose records all exist is never trained again, so the
+same command resumes after an interrupt or a kill. A job missing some
+records (one was corrupt, or the grid grew) trains whole again and writes
+only the missing ones: a record's bits depend on the program that made it
+(how many runs, which hyperparameters vary), so the job is always that
+program.
 
 Executors:
 - local (default): the jobs one after another in this process, a progress
@@ -48,14 +51,6 @@ class Job:
   @property
   def lock_id(self) -> str:
     return store_lib.digest([self.task, self.optimizer, self.protocol.training_fields()])[:24]
-
-  def subset(self, keys: set[str]) -> "Job":
-    chosen = [i for i, k in enumerate(self.keys) if k in keys]
-    return dataclasses.replace(
-      self,
-      members=tuple(self.members[i] for i in chosen),
-      keys=tuple(self.keys[i] for i in chosen),
-    )
 
 
 def plan(protocol: protocol_lib.Protocol, env: dict[str, Any]) -> list[Job]:
@@ -194,19 +189,22 @@ def run(
   return outcome
 
 
-def _finish(store, job, records, seconds, echo, outcome) -> None:
-  for record in records:
+def _finish(store, job, records, missing, seconds, echo, outcome) -> None:
+  """Writes the records of the missing runs (the others are in the store already)."""
+  written = [r for r in records if r["key"] in missing]
+  for record in written:
     store.put(record)
   store.log(
     {
       "event": "trained",
       "task": job.task,
       "optimizer": job.optimizer,
-      "keys": list(job.keys),
+      "keys": [r["key"] for r in written],
+      "computed": len(records),
       "seconds": round(seconds, 3),
     }
   )
-  outcome.trained += len(records)
+  outcome.trained += len(written)
   echo(_summary(job, [store.get(k) for k in job.keys], seconds))
 
 
@@ -231,15 +229,16 @@ def _run_one(store, job, env, data_dir, echo, bars, outcome, *, wait: bool) -> b
     outcome.skipped += len(job.keys) - len(missing)
     if not missing:
       return True
-    todo = job.subset(missing)
-    total = len(todo.members) * job.protocol.steps
+    # The whole job trains again, so a redone record is the same program's,
+    # bit for bit the record it replaces; only the missing ones are written.
+    total = len(job.members) * job.protocol.steps
     label = f"{job.task} {job.optimizer}"
     with tqdm(
       total=total, desc=label, unit="run-step", disable=None if bars else True, leave=False
     ) as bar:
       start = time.perf_counter()
-      records = train_job(todo, env, data_dir=data_dir, progress=bar.update)
-    _finish(store, job.subset(missing), records, time.perf_counter() - start, echo, outcome)
+      records = train_job(job, env, data_dir=data_dir, progress=bar.update)
+    _finish(store, job, records, missing, time.perf_counter() - start, echo, outcome)
   return True
 
 
@@ -255,7 +254,7 @@ def _run_ray(store, jobs, env, data_dir, echo, address, outcome) -> None:
   gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
   remote = ray.remote(num_cpus=1, num_gpus=gpus)(train_job)
   with contextlib.ExitStack() as held:
-    pending: dict[Any, tuple[Job, float]] = {}
+    pending: dict[Any, tuple[Job, set[str], float]] = {}
     for job in jobs:
       if not _missing(store, job):
         outcome.skipped += len(job.keys)
@@ -264,13 +263,14 @@ def _run_ray(store, jobs, env, data_dir, echo, address, outcome) -> None:
       missing = _missing(store, job)
       outcome.skipped += len(job.keys) - len(missing)
       if missing:
-        todo = job.subset(missing)
-        pending[remote.remote(todo, env, data_dir=data_dir)] = (todo, time.perf_counter())
+        ref = remote.remote(job, env, data_dir=data_dir)
+        pending[ref] = (job, missing, time.perf_counter())
     try:
       while pending:
         done, _ = ray.wait(list(pending), num_returns=1)
-        job, start = pending.pop(done[0])
-        _finish(store, job, ray.get(done[0]), time.perf_counter() - start, echo, outcome)
+        job, missing, start = pending.pop(done[0])
+        seconds = time.perf_counter() - start
+        _finish(store, job, ray.get(done[0]), missing, seconds, echo, outcome)
     finally:
       for ref in pending:
         ray.cancel(ref, force=True)

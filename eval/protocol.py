@@ -378,8 +378,9 @@ def _validate(fields: dict[str, Any], grids_of: str) -> Protocol:
     value = fields[key]
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
       raise ProtocolError(f"{key} must be a positive integer, got {value!r}")
-  if fields["max_members"] is not None and (
-    not isinstance(fields["max_members"], int) or fields["max_members"] < 1
+  members = fields["max_members"]
+  if members is not None and (
+    not isinstance(members, int) or isinstance(members, bool) or members < 1
   ):
     raise ProtocolError(f"max_members must be a positive integer, got {fields['max_members']!r}")
   # Intervals longer than the run mean: evaluate and log at its end.

@@ -176,11 +176,20 @@ class Store:
       return None
 
   def _quarantine(self, path: Path, why: str) -> None:
+    """Moves a corrupt record aside; puts it back if a worker had just rewritten it validly."""
     corrupt = self.root / "corrupt"
     corrupt.mkdir(exist_ok=True)
-    with contextlib.suppress(FileNotFoundError):  # another worker moved it first
-      os.replace(path, corrupt / f"{path.stem}.{time.time_ns()}.json")
-    self.warnings.append(f"corrupt record, moved to {corrupt} and redone: {why}")
+    moved = corrupt / f"{path.stem}.{os.getpid()}.{time.time_ns()}.json"
+    try:
+      os.replace(path, moved)
+    except FileNotFoundError:  # another worker moved it first
+      return
+    try:
+      _check(moved, path.stem)
+    except CorruptRecordError:
+      self.warnings.append(f"corrupt record, moved to {corrupt} and redone: {why}")
+      return
+    os.replace(moved, path)  # valid: a writer replaced it between our read and our move
 
   def put(self, record: dict) -> None:
     """Writes a record (with `key`), adding its checksum."""
