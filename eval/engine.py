@@ -44,6 +44,7 @@ splits.
 """
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -138,14 +139,19 @@ def _freeze(value):
 
 
 def find_quantities(opt_state) -> dict[str, jax.Array]:
-  """The fields named in QUANTITIES of every NamedTuple inside an optimizer state."""
+  """The fields named in QUANTITIES of the NamedTuples inside an optimizer state.
+
+  A field that is itself a pytree (adaptive memory's per-leaf beta) comes back
+  as the vector of its leaves, in tree order.
+  """
   found = {}
 
   def visit(node):
     if isinstance(node, tuple) and hasattr(node, "_fields"):
       for field in QUANTITIES:
         if field in node._fields and field not in found:
-          found[field] = getattr(node, field)
+          leaves = jax.tree.leaves(getattr(node, field))
+          found[field] = leaves[0] if len(leaves) == 1 else jnp.stack(leaves)
     if isinstance(node, (tuple, list)):
       for child in node:
         visit(child)
@@ -158,7 +164,7 @@ def find_quantities(opt_state) -> dict[str, jax.Array]:
 
 
 def member_functions(task, optimizer: str, static: dict) -> tuple[Callable, Callable, Callable]:
-  """init(hp, seed), interval(carry, hp, t0, length) and evaluate(carry) for one member.
+  """init(hp, seed), interval(carry, hp, t0, splits, length), evaluate(carry, splits): one member.
 
   Args:
     task: an ImageTask (tasks.image_tasks).
@@ -168,7 +174,9 @@ def member_functions(task, optimizer: str, static: dict) -> tuple[Callable, Call
   Returns:
     Three functions of one member, to be vmapped: `init` -> Carry; `interval`
     -> (Carry, (per-step losses, per-step quantities)); `evaluate` -> per
-    split (loss, accuracy), and whether the parameters are all finite.
+    split (loss, accuracy), and whether the parameters are all finite. The
+    data comes in as `splits` (task.splits, a pytree), an argument rather
+    than a constant compiled into the program.
   """
 
   def transformation(hp):
@@ -180,14 +188,15 @@ def member_functions(task, optimizer: str, static: dict) -> tuple[Callable, Call
     opt_state = transformation(hp).init(params)
     return Carry(params, model_state, opt_state, data_key, step_key, jnp.int32(-1))
 
-  def interval(carry, hp, t0, length):
+  def interval(carry, hp, t0, splits, length):
     tx = transformation(hp)
+    on = task.with_splits(splits)
 
     def step(carry, t):
-      batch = task.splits.batch("train", carry.data_key, t)
+      batch = on.splits.batch("train", carry.data_key, t)
 
       def loss_fn(params):
-        return task.loss_with_state(
+        return on.loss_with_state(
           params, carry.model_state, jax.random.fold_in(carry.step_key, t), batch
         )
 
@@ -203,10 +212,9 @@ def member_functions(task, optimizer: str, static: dict) -> tuple[Callable, Call
 
     return jax.lax.scan(step, carry, t0 + jnp.arange(length))
 
-  def evaluate(carry):
-    metrics = {
-      split: task.evaluate(carry.params, carry.model_state, split) for split in EVAL_SPLITS
-    }
+  def evaluate(carry, splits):
+    on = task.with_splits(splits)
+    metrics = {split: on.evaluate(carry.params, carry.model_state, split) for split in EVAL_SPLITS}
     finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(carry.params)]))
     return metrics, finite
 
@@ -245,50 +253,83 @@ def _nullable_values(x):
   return _nullable(x) if x.ndim == 0 else [_nullable(v) for v in x]
 
 
-def _run_chunk(
-  task, optimizer, static, hps, seeds, schedule, devices, progress
-) -> tuple[dict, Carry]:
-  """Trains one chunk of members (already padded to the device count); host arrays out."""
-  init, interval, evaluate = member_functions(task, optimizer, static)
-  member_axis = None
-  if len(devices) > 1:
-    mesh = Mesh(np.array(devices), ("grid",))
-    member_axis = NamedSharding(mesh, PartitionSpec("grid"))
-    hps = jax.device_put(hps, member_axis)
-    seeds = jax.device_put(seeds, member_axis)
-  jit = _jit_for(member_axis)
-  init_all = jit(jax.vmap(init))
-  evaluate_all = jit(jax.vmap(evaluate))
-  interval_all = {
-    length: jit(jax.vmap(lambda c, h, t0, n=length: interval(c, h, t0, n), in_axes=(0, 0, None)))
-    for length in set(schedule.intervals())
-  }
+def _unit_axis(f: Callable, in_axes: tuple) -> Callable:
+  """f over a member axis of length 1, as vmap would be, without vmap's batched layouts."""
 
-  carry = init_all(hps, seeds)
-  losses, quantities, evals = [], [], []
-  t0 = 0
-  for length in schedule.intervals():
-    carry, (loss, quantity) = interval_all[length](carry, hps, jnp.int32(t0))
-    t0 += length
-    metrics, finite = evaluate_all(carry)
-    losses.append(np.asarray(loss))
-    quantities.append(jax.tree.map(np.asarray, quantity))
-    evals.append((t0, jax.tree.map(np.asarray, metrics), np.asarray(finite)))
-    progress(length)
-  host = {
-    "loss": np.concatenate(losses, axis=1),  # (members, steps)
-    "quantities": {k: np.concatenate([q[k] for q in quantities], axis=1) for k in quantities[0]},
-    "evals": evals,
-    "diverged_at": np.asarray(carry.diverged_at),
-  }
-  return host, carry
+  def g(*args):
+    args = [
+      jax.tree.map(lambda x: x[0], a) if axis == 0 else a
+      for a, axis in zip(args, in_axes, strict=True)
+    ]
+    return jax.tree.map(lambda x: x[None], f(*args))
+
+  return g
 
 
-def _jit_for(member_axis):
-  """jax.jit, with every output sharded over the member axis when there are several devices."""
-  if member_axis is None:
-    return jax.jit
-  return lambda f: jax.jit(f, out_shardings=member_axis)
+class Programs:
+  """The compiled, vmapped functions of one group of members, reused by all its chunks.
+
+  `init(hps, seeds)`, `interval[length](carry, hps, t0, splits)` (the carry
+  is donated) and `evaluate(carry, splits)`, with `splits` the task's data
+  (replicated over the devices) and members sharded over them. A program of
+  one member on one device is the member's own function with a unit axis
+  around it, not vmap, whose layouts cost a lone run about 13% (measured by
+  eval.bench_engine's one-run rows).
+  """
+
+  def __init__(
+    self, task, optimizer: str, static: dict, schedule: Schedule, devices, *, width: int
+  ):
+    init, interval, evaluate = member_functions(task, optimizer, static)
+    over = _unit_axis if width == 1 and len(devices) == 1 else jax.vmap
+    self.schedule = schedule
+    self.device = devices[0]
+    self.splits = jax.device_put(task.splits, self.device)
+    self.member_axis = None
+    jit = jax.jit
+    if len(devices) > 1:
+      mesh = Mesh(np.array(devices), ("grid",))
+      self.member_axis = NamedSharding(mesh, PartitionSpec("grid"))
+      self.splits = jax.device_put(task.splits, NamedSharding(mesh, PartitionSpec()))
+
+      def jit(f, **kwargs):
+        return jax.jit(f, out_shardings=self.member_axis, **kwargs)
+
+    self.init = jit(over(init, in_axes=(0, 0)))
+    self.evaluate = jit(over(evaluate, in_axes=(0, None)))
+    self.interval = {
+      length: jit(
+        over(functools.partial(interval, length=length), in_axes=(0, 0, None, None)),
+        donate_argnums=0,
+      )
+      for length in set(schedule.intervals())
+    }
+
+  def place(self, hps: dict, seeds: jax.Array) -> tuple[dict, jax.Array]:
+    """The members' hyperparameters and seeds, sharded over the devices if several."""
+    return jax.device_put((hps, seeds), self.member_axis or self.device)
+
+  def run(self, hps: dict, seeds: jax.Array, progress: Callable[[int], None]) -> tuple[dict, Carry]:
+    """Trains one chunk of members (padded to the device count); host arrays out."""
+    hps, seeds = self.place(hps, seeds)
+    carry = self.init(hps, seeds)
+    losses, quantities, evals = [], [], []
+    t0 = 0
+    for length in self.schedule.intervals():
+      carry, (loss, quantity) = self.interval[length](carry, hps, jnp.int32(t0), self.splits)
+      t0 += length
+      metrics, finite = self.evaluate(carry, self.splits)
+      losses.append(np.asarray(loss))
+      quantities.append(jax.tree.map(np.asarray, quantity))
+      evals.append((t0, jax.tree.map(np.asarray, metrics), np.asarray(finite)))
+      progress(length)
+    host = {
+      "loss": np.concatenate(losses, axis=1),  # (members, steps)
+      "quantities": {k: np.concatenate([q[k] for q in quantities], axis=1) for k in quantities[0]},
+      "evals": evals,
+      "diverged_at": np.asarray(carry.diverged_at),
+    }
+    return host, carry
 
 
 def _member_record(host: dict, i: int, schedule: Schedule) -> dict:
@@ -377,11 +418,13 @@ def train_grid(
   for group in groups:
     first = members[group[0]][0]
     static = {k: v for k, v in first.items() if k not in vectorized}
-    if max_members is None:
+    limit = max_members
+    if limit is None:
       init, _, _ = member_functions(task, optimizer, static)
       example = {k: jnp.float32(first[k]) for k in vectorized}
-      max_members = default_max_members(init, example, devices[0])
-    size = max(len(devices), max_members - max_members % len(devices))
+      limit = default_max_members(init, example, devices[0])
+    size = max(len(devices), limit - limit % len(devices))
+    programs = Programs(task, optimizer, static, schedule, devices, width=min(size, len(group)))
     for start in range(0, len(group), size):
       chunk = group[start : start + size]
       padded = chunk + [chunk[0]] * (-len(chunk) % len(devices))
@@ -394,7 +437,7 @@ def train_grid(
         if progress is not None:
           progress(n * length)
 
-      host, carry = _run_chunk(task, optimizer, static, hps, seeds, schedule, devices, report)
+      host, carry = programs.run(hps, seeds, report)
       for j, i in enumerate(chunk):
         hp, seed = members[i]
         results[i] = {"name": built[i].name, "hparams": built[i].hparams, "seed": seed}

@@ -90,6 +90,7 @@ def environment() -> dict[str, Any]:
     "versions": {p: _version(p) for p in STACK},
     "python": platform.python_version(),
     "backend": jax.default_backend(),
+    "devices": jax.local_device_count(),  # the runs are sharded over them: part of the bits
     "git_commit": commit,
   }
 

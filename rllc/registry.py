@@ -54,6 +54,11 @@ def _num(x) -> str:
   return prop_lib.format_real(x)
 
 
+def _shown(x, default) -> bool:
+  """Whether a name spells out a hyperparameter: it differs from its default (or is traced)."""
+  return isinstance(x, jax.core.Tracer) or x != default
+
+
 def _sgd(learning_rate: float):
   return f"SGD_lr{_num(learning_rate)}", optax.sgd(learning_rate)
 
@@ -87,9 +92,9 @@ def _rllc(
   relative_eps: float = memory.DEFAULT_RELATIVE_EPS,
 ):
   name = f"RLLC[{prop}]_lr{_num(learning_rate)}_law{_num(law_learning_rate)}"
-  if eps != memory.DEFAULT_EPS:
+  if _shown(eps, memory.DEFAULT_EPS):
     name += f"_eps{_num(eps)}"
-  if relative_eps != memory.DEFAULT_RELATIVE_EPS:
+  if _shown(relative_eps, memory.DEFAULT_RELATIVE_EPS):
     name += f"_releps{_num(relative_eps)}"
   return name, memory.rllc(
     prop, learning_rate, law_learning_rate, eps=eps, relative_eps=relative_eps
@@ -109,7 +114,7 @@ def _am_name(kind: str, learning_rate, lam, beta_max, beta_min, reset_threshold,
   name = f"{kind}_lr{_num(learning_rate)}_lam{_num(lam)}"
   if beta_max is not None:
     name += f"_bmax{_num(beta_max)}"
-  if beta_min:
+  if _shown(beta_min, 0.0):
     name += f"_bmin{_num(beta_min)}"
   if reset_threshold is not None:
     name += f"_theta{_num(reset_threshold)}"

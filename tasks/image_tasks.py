@@ -19,6 +19,7 @@ running statistics as the task's model state (`init_with_state`,
 `loss_with_state`).
 """
 
+import copy
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -44,8 +45,13 @@ def _coprime_multipliers(n: int) -> np.ndarray:
   return candidates[np.gcd(candidates, n) == 1]
 
 
+@jax.tree_util.register_pytree_node_class
 class DeviceSplits:
-  """The splits of an ImageData on the device, and batches drawn from them."""
+  """The splits of an ImageData on the device, and batches drawn from them.
+
+  A pytree whose leaves are the arrays: a compiled program can take the data
+  as an argument (eval.engine does) instead of baking it in as a constant.
+  """
 
   def __init__(self, data: data_lib.ImageData, batch_size: int):
     self.batch_size = batch_size
@@ -57,6 +63,16 @@ class DeviceSplits:
     self._multipliers = {
       split: jnp.asarray(_coprime_multipliers(len(y))) for split, (_, y) in self.arrays.items()
     }
+
+  def tree_flatten(self):
+    return (self.arrays, self._multipliers), (self.batch_size, self.num_classes)
+
+  @classmethod
+  def tree_unflatten(cls, aux, children):
+    splits = object.__new__(cls)
+    splits.batch_size, splits.num_classes = aux
+    splits.arrays, splits._multipliers = children
+    return splits
 
   @property
   def image_shape(self) -> tuple[int, ...]:
@@ -145,6 +161,12 @@ class ImageTask(_tasks_base.Task):
   @property
   def name(self) -> str:
     return self._name
+
+  def with_splits(self, splits: DeviceSplits) -> "ImageTask":
+    """The same task over other (e.g. traced) splits of the same shapes."""
+    view = copy.copy(self)
+    view.splits = splits
+    return view
 
   # The Task API --------------------------------------------------------------
 
