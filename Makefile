@@ -26,8 +26,8 @@ $(DISTRIBUTED): $(STAMP)
 bench: $(STAMP)  ## the main job: rllc bench (quick protocol on digits-mlp, into runs/quick)
 	$(VENV)/bin/rllc bench
 
-test: $(DISTRIBUTED)  ## the test suite
-	$(PY) -m pytest
+test: $(DISTRIBUTED)  ## the test suite, one process per core, each test file in one of them
+	$(PY) -m pytest -n auto --dist loadfile
 
 speed: $(STAMP)  ## update and engine speed, as ratios measured in one process
 	$(PY) -m eval.bench_update --out reports/bench_update.txt

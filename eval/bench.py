@@ -252,7 +252,11 @@ def _run_ray(store, jobs, env, data_dir, echo, address, outcome) -> None:
   if not ray.is_initialized():
     ray.init(address=address) if address else ray.init()
   gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
-  remote = ray.remote(num_cpus=1, num_gpus=gpus)(train_job)
+  # CPU workers split their host into as many devices as this process has,
+  # so a job is the same program (and gives the same bits) as run locally.
+  flags = f"--xla_force_host_platform_device_count={env['devices']}"
+  runtime_env = {} if gpus else {"env_vars": {"XLA_FLAGS": flags}}
+  remote = ray.remote(num_cpus=1, num_gpus=gpus, runtime_env=runtime_env)(train_job)
   with contextlib.ExitStack() as held:
     pending: dict[Any, tuple[Job, set[str], float]] = {}
     for job in jobs:
