@@ -333,6 +333,7 @@ def main(argv=None) -> None:
   if min(args.steps, single_steps, args.seeds, args.repeats) < 1:
     parser.error("--steps, --single-steps, --seeds and --repeats must be positive")
 
+  engine.one_device_per_core()  # as rllc bench (XLA_FLAGS set by hand wins)
   device = jax.devices()[0]
   task, data_note = _task(args.synthetic)
   seeds = range(args.seeds)

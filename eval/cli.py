@@ -18,12 +18,11 @@ with status 130, the store consistent (re-run the command to finish).
 """
 
 import argparse
-import os
 import sys
 
 from eval import bench as bench_lib
+from eval import engine, selection
 from eval import protocol as protocol_lib
-from eval import selection
 from eval import store as store_lib
 from rllc import registry as opt_registry
 from tasks import data as data_lib
@@ -64,24 +63,8 @@ def _optimizers(args) -> int:
   return 0
 
 
-def one_device_per_core() -> None:
-  """Splits the CPU into one XLA device per core, unless XLA_FLAGS already sets a count.
-
-  XLA:CPU runs a vmapped grid's small batched matmuls on about one core per
-  device; the engine shards the grid's runs over the local devices, so one
-  device per core puts every core to work (measured with eval.bench_engine
-  on 2 cores: the 54-run grid ran 1.9x faster on 2 devices than on 1).
-  It must run before JAX's first computation, which creates the devices; it
-  does not touch GPUs.
-  """
-  flags = os.environ.get("XLA_FLAGS", "")
-  if "xla_force_host_platform_device_count" not in flags:
-    cores = len(os.sched_getaffinity(0))
-    os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={cores}".strip()
-
-
 def _bench(args) -> int:
-  one_device_per_core()
+  engine.one_device_per_core()
   protocol = protocol_lib.resolve(
     args.profile,
     tasks=args.tasks or None,

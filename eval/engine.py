@@ -46,6 +46,7 @@ splits.
 import dataclasses
 import functools
 import math
+import os
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -104,6 +105,22 @@ class GridResult:
   members: list[dict]  # per member: name, hparams, seed, status, diverged_step, final, curves
   params: Any  # final parameters, a leading member axis (a diverged member's are garbage)
   model_state: Any  # final model state, same layout
+
+
+def one_device_per_core() -> None:
+  """Splits the CPU into one XLA device per core, unless XLA_FLAGS already sets a count.
+
+  XLA:CPU runs a vmapped grid's small batched matmuls on about one core per
+  device; the engine shards the grid's runs over the local devices, so one
+  device per core puts every core to work (measured by eval.bench_engine:
+  see the README's Speed section).
+  It must run before JAX's first computation, which creates the devices; it
+  does not touch GPUs.
+  """
+  flags = os.environ.get("XLA_FLAGS", "")
+  if "xla_force_host_platform_device_count" not in flags:
+    cores = len(os.sched_getaffinity(0))
+    os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={cores}".strip()
 
 
 def split_hparams(members: Sequence[tuple[dict, int]]) -> tuple[list[list[int]], list[str]]:
