@@ -54,7 +54,7 @@ that device's at the default matmul precision, so comparing this table with a
 CPU one measures the GPU gain.
 
   python -m eval.bench_engine [--steps 200] [--settings 18] [--seeds 3]
-    [--sequential-settings 3] [--single-steps 1000] [--repeats 3]
+    [--sequential-settings 3] [--single-steps 1000] [--repeats 7]
     [--no-train-grid] [--synthetic] [--out reports/bench_engine.txt]
 """
 
@@ -320,7 +320,7 @@ def main(argv=None) -> None:
     "--sequential-settings", type=int, default=3, help="settings timed in (b) (default 3)"
   )
   parser.add_argument("--single-steps", type=int, help="steps of (c) and (d) (default 5 x --steps)")
-  parser.add_argument("--repeats", type=int, default=3, help="timed rounds (median taken)")
+  parser.add_argument("--repeats", type=int, default=7, help="timed rounds (median taken)")
   parser.add_argument("--no-train-grid", action="store_true", help="skip the train_grid check row")
   parser.add_argument(
     "--synthetic", action="store_true", help="random data even when MNIST is cached"
