@@ -72,7 +72,7 @@ import numpy as np
 import optax
 
 import rllc
-from eval import engine
+from eval import engine, store
 from eval.protocol import PAPER_RLLC_LAW_LR, PAPER_RLLC_LR
 from tasks import data as data_lib
 from tasks import models
@@ -434,11 +434,8 @@ def main(argv=None) -> None:
   ]
   text = "\n".join(lines) + "\n"
   sys.stdout.write(text)
-  if args.out:  # written whole or not at all
-    tmp = f"{args.out}.tmp"
-    with open(tmp, "w") as f:
-      f.write(text)
-    os.replace(tmp, args.out)
+  if args.out:
+    store.atomic_write(args.out, text)  # whole or not at all
 
 
 if __name__ == "__main__":

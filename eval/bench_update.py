@@ -24,7 +24,6 @@ a shared machine falls on all optimizers alike.
 """
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -34,6 +33,7 @@ import jax.numpy as jnp
 import optax
 
 import rllc
+from eval import store
 
 SHAPES = {
   "w1": (784, 1024),
@@ -170,11 +170,8 @@ def main(argv=None) -> None:
     )
   text = "\n".join(lines) + "\n"
   sys.stdout.write(text)
-  if args.out:  # written whole or not at all
-    tmp = f"{args.out}.tmp"
-    with open(tmp, "w") as f:
-      f.write(text)
-    os.replace(tmp, args.out)
+  if args.out:
+    store.atomic_write(args.out, text)  # whole or not at all
 
 
 if __name__ == "__main__":

@@ -119,8 +119,9 @@ def _check(path: Path, key: str) -> dict:
   return record
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: str | os.PathLike, text: str) -> None:
   """Writes to a temporary file beside `path`, fsyncs, renames: readers see all or nothing."""
+  path = Path(path)
   tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
   try:
     with open(tmp, "w") as f:
@@ -196,7 +197,7 @@ class Store:
     """Writes a record (with `key`), adding its checksum."""
     body = {k: v for k, v in record.items() if k != "checksum"}
     text = canonical_json({**body, "checksum": digest(body)})
-    _atomic_write(self.path(record["key"]), text + "\n")
+    atomic_write(self.path(record["key"]), text + "\n")
 
   def records(self) -> list[dict]:
     """Every valid record, sorted by key (corrupt ones moved aside and noted)."""
@@ -215,13 +216,13 @@ class Store:
     with open(self.root / "locks" / "results.lock", "w") as lock:
       fcntl.flock(lock, fcntl.LOCK_EX)
       lines = [canonical_json(r) + "\n" for r in self.records()]
-      _atomic_write(target, "".join(lines))
+      atomic_write(target, "".join(lines))
     return target
 
   def write_text(self, name: str, text: str) -> Path:
     """Writes a derived file (a summary) at the store's top, atomically."""
     target = self.root / name
-    _atomic_write(target, text)
+    atomic_write(target, text)
     return target
 
   def log(self, event: dict) -> None:
