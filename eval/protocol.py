@@ -114,7 +114,9 @@ PAPER_GRIDS: dict[str, dict[str, tuple]] = {
 # Narrowed around the best settings: SGD-like methods (plain and dampened
 # adaptive memory) near 0.1, heavy ball (optax sums gradients undampened) ten
 # times lower, Adam-like near 3e-4, RLLC over the upper part of its paper
-# grid (checked on digits-mlp: no selected setting on the edge but SGD's).
+# grid (checked on digits-mlp: no selected setting on the edge but SGD's);
+# sign-based steps (Lion, signum) about ten times below Adam's, as the Lion
+# paper advises; Muon near its usual 0.02.
 QUICK_GRIDS: dict[str, dict[str, tuple]] = {
   "sgd": {"learning_rate": (0.03, 0.1, 0.3, 1.0)},
   "momentum": {"learning_rate": (0.003, 0.01, 0.03, 0.1)},
@@ -127,6 +129,13 @@ QUICK_GRIDS: dict[str, dict[str, tuple]] = {
   "am-adamw-clip": {"learning_rate": (1e-4, 3e-4, 1e-3, 3e-3)},
   "am-adamw-reset": {"learning_rate": (1e-4, 3e-4, 1e-3, 3e-3)},
   "rllc": {"learning_rate": (0.01, 0.03, 0.1, 0.3), "law_learning_rate": (0.003, 0.01)},
+  "nadam": {"learning_rate": (1e-4, 3e-4, 1e-3, 3e-3)},
+  "nadamw": {"learning_rate": (1e-4, 3e-4, 1e-3, 3e-3)},
+  "ademamix": {"learning_rate": (1e-4, 3e-4, 1e-3, 3e-3)},
+  "lion": {"learning_rate": (3e-5, 1e-4, 3e-4, 1e-3)},
+  "lion-k": {"learning_rate": (3e-5, 1e-4, 3e-4, 1e-3)},
+  "signum": {"learning_rate": (3e-5, 1e-4, 3e-4, 1e-3)},
+  "muon": {"learning_rate": (0.003, 0.01, 0.03, 0.1)},
 }
 
 _SCALARS = ("steps", "batch_size", "eval_every", "log_every", "max_members")

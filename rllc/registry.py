@@ -18,8 +18,10 @@ from typing import Any
 
 import jax
 import optax
+import optax.contrib
 
 from rllc import adaptive_memory as am
+from rllc import lion as lion_lib
 from rllc import memory
 from rllc import propagator as prop_lib
 from rllc import spec as spec_lib
@@ -51,6 +53,8 @@ def _num(x) -> str:
   """
   if isinstance(x, jax.core.Tracer):
     return "traced"
+  if callable(x):  # an optax schedule
+    return "schedule"
   return prop_lib.format_real(x)
 
 
@@ -180,6 +184,80 @@ def _adamw(
   )
 
 
+def _nadam(learning_rate: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8):
+  return (
+    f"NAdam_lr{_num(learning_rate)}_b1{_num(b1)}_b2{_num(b2)}_eps{_num(eps)}",
+    optax.nadam(learning_rate, b1=b1, b2=b2, eps=eps),
+  )
+
+
+def _nadamw(
+  learning_rate: float,
+  weight_decay: float = 1e-4,
+  b1: float = 0.9,
+  b2: float = 0.999,
+  eps: float = 1e-8,
+):
+  return (
+    f"NAdamW_lr{_num(learning_rate)}" + _adamw_suffix(b1, b2, eps, weight_decay),
+    optax.nadamw(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay),
+  )
+
+
+def _lion(learning_rate: float, b1: float = 0.9, b2: float = 0.99, weight_decay: float = 0.0):
+  return (
+    f"Lion_lr{_num(learning_rate)}_b1{_num(b1)}_b2{_num(b2)}_wd{_num(weight_decay)}",
+    optax.lion(learning_rate, b1=b1, b2=b2, weight_decay=weight_decay),
+  )
+
+
+def _lion_k(
+  learning_rate: float,
+  b1: float = 0.9,
+  b2: float = 0.99,
+  weight_decay: float = 0.0,
+  kernel: str = "l1_smooth",
+  eps: float = 1e-8,
+):
+  return (
+    f"LionK[{kernel}]_lr{_num(learning_rate)}_b1{_num(b1)}_b2{_num(b2)}_wd{_num(weight_decay)}"
+    + (f"_eps{_num(eps)}" if kernel == "l1_smooth" else ""),
+    lion_lib.lion_k(learning_rate, b1, b2, weight_decay, kernel=kernel, eps=eps),
+  )
+
+
+def _signum(learning_rate: float, momentum: float = 0.9, weight_decay: float = 0.0):
+  return (
+    f"Signum_lr{_num(learning_rate)}_m{_num(momentum)}_wd{_num(weight_decay)}",
+    lion_lib.signum(learning_rate, momentum, weight_decay),
+  )
+
+
+def _ademamix(
+  learning_rate: float,
+  b1: float = 0.9,
+  b2: float = 0.999,
+  b3: float = 0.9999,
+  alpha: float = 5.0,
+  eps: float = 1e-8,
+  weight_decay: float = 0.0,
+):
+  return (
+    f"AdEMAMix_lr{_num(learning_rate)}_b1{_num(b1)}_b2{_num(b2)}_b3{_num(b3)}"
+    f"_alpha{_num(alpha)}_eps{_num(eps)}_wd{_num(weight_decay)}",
+    optax.contrib.ademamix(
+      learning_rate, b1=b1, b2=b2, b3=b3, alpha=alpha, eps=eps, weight_decay=weight_decay
+    ),
+  )
+
+
+def _muon(learning_rate: float, beta: float = 0.95, ns_steps: int = 5, weight_decay: float = 0.0):
+  return (
+    f"Muon_lr{_num(learning_rate)}_beta{_num(beta)}_ns{ns_steps}_wd{_num(weight_decay)}",
+    optax.contrib.muon(learning_rate, beta=beta, ns_steps=ns_steps, weight_decay=weight_decay),
+  )
+
+
 # The Clip and Reset variants of section 4.5 with their defaults: beta_min 0.5
 # is ours (the paper gives none), theta 0.7 is the paper's.
 _CLIP = {"beta_min": 0.5}
@@ -192,6 +270,13 @@ REGISTRY: dict[str, Callable[..., tuple[str, optax.GradientTransformation]]] = {
   "nesterov": _nesterov,
   "adam": _adam,
   "adamw": _adamw,
+  "nadam": _nadam,
+  "nadamw": _nadamw,
+  "lion": _lion,
+  "lion-k": _lion_k,
+  "signum": _signum,
+  "ademamix": _ademamix,
+  "muon": _muon,
   "am-sgd": _am_sgd,
   "am-sgd-clip": functools.partial(_am_sgd, **_CLIP),
   "am-sgd-reset": functools.partial(_am_sgd, **_RESET),

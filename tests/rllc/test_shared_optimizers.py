@@ -17,6 +17,9 @@ import pytest
 
 import rllc
 
+SIGN_DECAY = optax.exponential_decay(0.1, transition_steps=25, decay_rate=0.7)  # parabola
+SIGN_DECAY_SLOW = optax.exponential_decay(0.01, transition_steps=1000, decay_rate=0.8)
+
 OPTIMIZERS = [
   ("sgd", {"learning_rate": 0.1}, {"learning_rate": 2e-3}),
   ("momentum", {"learning_rate": 0.02}, {"learning_rate": 1e-3}),
@@ -56,6 +59,20 @@ OPTIMIZERS = [
   ("am-adamw", {"learning_rate": 0.05, "weight_decay": 0.0}, {"learning_rate": 1e-2}),
   ("am-adamw-clip", {"learning_rate": 0.05, "weight_decay": 0.0}, {"learning_rate": 1e-2}),
   ("am-adamw-reset", {"learning_rate": 0.05, "weight_decay": 0.0}, {"learning_rate": 3e-3}),
+  ("nadam", {"learning_rate": 0.05}, {"learning_rate": 1e-2}),
+  ("nadamw", {"learning_rate": 0.05, "weight_decay": 0.0}, {"learning_rate": 3e-3}),
+  # AdEMAMix's slow EMA (b3 = 0.9999) needs more than 500 steps: a faster one here.
+  (
+    "ademamix",
+    {"learning_rate": 0.02, "b3": 0.99, "alpha": 1.0},
+    {"learning_rate": 3e-3, "b3": 0.99, "alpha": 1.0},
+  ),
+  # Sign-like steps keep their size: they converge with a decaying learning rate.
+  ("muon", {"learning_rate": SIGN_DECAY}, {"learning_rate": 1e-2}),
+  ("lion", {"learning_rate": SIGN_DECAY}, {"learning_rate": SIGN_DECAY_SLOW}),
+  ("signum", {"learning_rate": SIGN_DECAY}, {"learning_rate": SIGN_DECAY_SLOW}),
+  ("lion-k", {"learning_rate": SIGN_DECAY}, {"learning_rate": SIGN_DECAY_SLOW}),
+  ("lion-k", {"learning_rate": 0.3, "kernel": "l2"}, {"learning_rate": 1e-2, "kernel": "l2"}),
 ]
 IDS = [rllc.optimizer(name, **hparams).name for name, hparams, _ in OPTIMIZERS]
 
