@@ -22,7 +22,7 @@ import optax.contrib
 
 from rllc import adaptive_memory as am
 from rllc import lion as lion_lib
-from rllc import memory
+from rllc import memory, nested
 from rllc import propagator as prop_lib
 from rllc import spec as spec_lib
 
@@ -258,6 +258,33 @@ def _muon(learning_rate: float, beta: float = 0.95, ns_steps: int = 5, weight_de
   )
 
 
+def _precond_momentum(
+  learning_rate: float,
+  momentum: float = 0.9,
+  preconditioner: str = "adam",
+  b2: float = 0.999,
+  eps: float = 1e-8,
+):
+  return (
+    f"PrecondMomentum[{preconditioner}]_lr{_num(learning_rate)}_m{_num(momentum)}",
+    nested.preconditioned_momentum(learning_rate, momentum, preconditioner, b2, eps),
+  )
+
+
+def _delta_momentum(
+  learning_rate: float,
+  momentum: float = 0.9,
+  delta: float = 1.0,
+  preconditioner: str = "identity",
+  b2: float = 0.999,
+  eps: float = 1e-8,
+):
+  return (
+    f"DeltaMomentum[{preconditioner}]_lr{_num(learning_rate)}_m{_num(momentum)}_delta{_num(delta)}",
+    nested.delta_momentum(learning_rate, momentum, delta, preconditioner, b2, eps),
+  )
+
+
 # The Clip and Reset variants of section 4.5 with their defaults: beta_min 0.5
 # is ours (the paper gives none), theta 0.7 is the paper's.
 _CLIP = {"beta_min": 0.5}
@@ -277,6 +304,8 @@ REGISTRY: dict[str, Callable[..., tuple[str, optax.GradientTransformation]]] = {
   "signum": _signum,
   "ademamix": _ademamix,
   "muon": _muon,
+  "precond-momentum": _precond_momentum,
+  "delta-momentum": _delta_momentum,
   "am-sgd": _am_sgd,
   "am-sgd-clip": functools.partial(_am_sgd, **_CLIP),
   "am-sgd-reset": functools.partial(_am_sgd, **_RESET),

@@ -73,6 +73,18 @@ OPTIMIZERS = [
   ("signum", {"learning_rate": SIGN_DECAY}, {"learning_rate": SIGN_DECAY_SLOW}),
   ("lion-k", {"learning_rate": SIGN_DECAY}, {"learning_rate": SIGN_DECAY_SLOW}),
   ("lion-k", {"learning_rate": 0.3, "kernel": "l2"}, {"learning_rate": 1e-2, "kernel": "l2"}),
+  ("precond-momentum", {"learning_rate": 0.01}, {"learning_rate": 1e-3}),
+  (
+    "precond-momentum",
+    {"learning_rate": 0.02, "preconditioner": "identity"},
+    {"learning_rate": 1e-3, "preconditioner": "identity"},
+  ),
+  ("delta-momentum", {"learning_rate": 0.05}, {"learning_rate": 2e-3}),
+  (
+    "delta-momentum",
+    {"learning_rate": 0.05, "preconditioner": "adam"},
+    {"learning_rate": 1e-3, "preconditioner": "adam"},
+  ),
 ]
 IDS = [rllc.optimizer(name, **hparams).name for name, hparams, _ in OPTIMIZERS]
 
