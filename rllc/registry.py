@@ -81,11 +81,34 @@ def _nesterov(learning_rate: float, momentum: float = 0.9):
   )
 
 
-def _adam(learning_rate: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8):
-  return (
-    f"Adam_lr{_num(learning_rate)}_b1{_num(b1)}_b2{_num(b2)}_eps{_num(eps)}",
-    optax.adam(learning_rate, b1=b1, b2=b2, eps=eps),
-  )
+def _adam_like(label: str, make: Callable) -> Callable:
+  """The factory of Adam or NAdam: learning_rate, b1, b2, eps."""
+
+  def factory(learning_rate: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8):
+    return (
+      f"{label}_lr{_num(learning_rate)}_b1{_num(b1)}_b2{_num(b2)}_eps{_num(eps)}",
+      make(learning_rate, b1=b1, b2=b2, eps=eps),
+    )
+
+  return factory
+
+
+def _adamw_like(label: str, make: Callable) -> Callable:
+  """The factory of AdamW or NAdamW: as Adam's, and decoupled weight_decay."""
+
+  def factory(
+    learning_rate: float,
+    weight_decay: float = 1e-4,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+  ):
+    return (
+      f"{label}_lr{_num(learning_rate)}" + _adamw_suffix(b1, b2, eps, weight_decay),
+      make(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay),
+    )
+
+  return factory
 
 
 def _rllc(
@@ -168,39 +191,6 @@ def _am_adamw(
   return (
     name + _adamw_suffix(**adamw) + ("_perleaf" if per_leaf else ""),
     am.am_adamw(learning_rate, **adamw, lam=lam, beta_max=beta_max, **policy, per_leaf=per_leaf),
-  )
-
-
-def _adamw(
-  learning_rate: float,
-  weight_decay: float = 1e-4,
-  b1: float = 0.9,
-  b2: float = 0.999,
-  eps: float = 1e-8,
-):
-  return (
-    f"AdamW_lr{_num(learning_rate)}" + _adamw_suffix(b1, b2, eps, weight_decay),
-    optax.adamw(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay),
-  )
-
-
-def _nadam(learning_rate: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8):
-  return (
-    f"NAdam_lr{_num(learning_rate)}_b1{_num(b1)}_b2{_num(b2)}_eps{_num(eps)}",
-    optax.nadam(learning_rate, b1=b1, b2=b2, eps=eps),
-  )
-
-
-def _nadamw(
-  learning_rate: float,
-  weight_decay: float = 1e-4,
-  b1: float = 0.9,
-  b2: float = 0.999,
-  eps: float = 1e-8,
-):
-  return (
-    f"NAdamW_lr{_num(learning_rate)}" + _adamw_suffix(b1, b2, eps, weight_decay),
-    optax.nadamw(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay),
   )
 
 
@@ -295,10 +285,10 @@ REGISTRY: dict[str, Callable[..., tuple[str, optax.GradientTransformation]]] = {
   "sgd": _sgd,
   "momentum": _momentum,
   "nesterov": _nesterov,
-  "adam": _adam,
-  "adamw": _adamw,
-  "nadam": _nadam,
-  "nadamw": _nadamw,
+  "adam": _adam_like("Adam", optax.adam),
+  "adamw": _adamw_like("AdamW", optax.adamw),
+  "nadam": _adam_like("NAdam", optax.nadam),
+  "nadamw": _adamw_like("NAdamW", optax.nadamw),
   "lion": _lion,
   "lion-k": _lion_k,
   "signum": _signum,
