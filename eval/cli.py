@@ -54,12 +54,19 @@ def _data_import(args) -> int:
 
 def _optimizers(args) -> int:
   print("Any propagator spec is an RLLC optimizer, e.g. 'M(0.9)+M2(0.6)' (RLLC grid);")
-  print("'lm:' and a spec is that memory with a fixed law (give law in a TOML table).\n")
+  print("'lm:' and a spec is that memory with a fixed law (give law in a TOML table).")
+  print("buffers: parameter-sized buffers in the state at the defaults (a spec: its k units).\n")
+  print(f"{'name':17s} {'family':16s} {'buffers':>7s}  default grids")
   for name in [*opt_registry.REGISTRY, "M(0.9)+M(0)"]:
-    label = name if name in opt_registry.REGISTRY else "<spec>"
+    spec = name not in opt_registry.REGISTRY
+    label = "<spec>" if spec else name
+    buffers = "k" if spec else opt_registry.optimizer(name, learning_rate=0.1).buffers
     quick, paper = (protocol_lib.default_grid(name, p) for p in ("quick", "paper"))
-    print(f"{label:15s} {protocol_lib.family(name):16s} quick: {protocol_lib.describe_grid(quick)}")
-    print(f"{'':32s} paper: {protocol_lib.describe_grid(paper)}")
+    print(
+      f"{label:17s} {protocol_lib.family(name):16s} {buffers:>7}"
+      f"  quick: {protocol_lib.describe_grid(quick)}"
+    )
+    print(f"{'':43s}paper: {protocol_lib.describe_grid(paper)}")
   return 0
 
 

@@ -36,6 +36,7 @@ class BuiltOptimizer:
   name: str  # stable results key, e.g. "Adam_lr0.001_b10.9_b20.999_eps1e-08"
   hparams: dict[str, Any]  # the resolved hyperparameters, to record beside results
   tx: optax.GradientTransformation
+  buffers: int  # parameter-sized buffers in its state (declared in BUFFERS; tests count them)
 
   def lopt(self):
     """The same optimizer as a learned_optimization `Optimizer`."""
@@ -306,6 +307,39 @@ REGISTRY: dict[str, Callable[..., tuple[str, optax.GradientTransformation]]] = {
 }
 
 
+def _adam_preconditioned(hparams: dict) -> int:
+  return 1 + (hparams["preconditioner"] == "adam")
+
+
+# Name -> parameter-sized buffers its state keeps, from the resolved
+# hyperparameters: what an optimizer costs in memory beside the parameters.
+# Muon keeps 1 on matrix leaves and Adam's 2 on the others: 2 is the most.
+# A propagator spec keeps its k memory units.
+BUFFERS: dict[str, int | Callable[[dict], int]] = {
+  "sgd": 0,
+  "momentum": 1,
+  "nesterov": 1,
+  "adam": 2,
+  "adamw": 2,
+  "nadam": 2,
+  "nadamw": 2,
+  "lion": 1,
+  "lion-k": 1,
+  "signum": 1,
+  "ademamix": 3,
+  "muon": 2,
+  "precond-momentum": _adam_preconditioned,
+  "delta-momentum": _adam_preconditioned,
+  "am-sgd": 1,
+  "am-sgd-clip": 1,
+  "am-sgd-reset": 1,
+  "am-mgd": 1,
+  "am-adamw": 2,
+  "am-adamw-clip": 2,
+  "am-adamw-reset": 2,
+}
+
+
 def _build(label: str, factory: Callable, hparams: dict, *args) -> BuiltOptimizer:
   signature = inspect.signature(factory)
   params = list(signature.parameters.values())[len(args) :]
@@ -325,7 +359,12 @@ def _build(label: str, factory: Callable, hparams: dict, *args) -> BuiltOptimize
   bound.apply_defaults()
   resolved = {k: v for k, v in bound.arguments.items() if k != "prop"}
   name, tx = factory(*args, **hparams)
-  return BuiltOptimizer(name, resolved, tx)
+  if args:  # a propagator: its memory units
+    buffers = args[0].k
+  else:
+    declared = BUFFERS[label]
+    buffers = declared(resolved) if callable(declared) else declared
+  return BuiltOptimizer(name, resolved, tx, buffers)
 
 
 def optimizer(name_or_spec: str, **hparams) -> BuiltOptimizer:

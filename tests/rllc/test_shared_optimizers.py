@@ -16,6 +16,7 @@ import optax
 import pytest
 
 import rllc
+from rllc import registry
 
 SIGN_DECAY = optax.exponential_decay(0.1, transition_steps=25, decay_rate=0.7)  # parabola
 SIGN_DECAY_SLOW = optax.exponential_decay(0.01, transition_steps=1000, decay_rate=0.8)
@@ -162,6 +163,23 @@ def test_state_structure_and_shapes_are_stable(name, hparams, _):
   assert [(x.shape, x.dtype) for x in jax.tree.leaves(new_state)] == [
     (x.shape, x.dtype) for x in jax.tree.leaves(state)
   ]
+
+
+def test_every_registry_name_declares_its_buffers():
+  assert set(registry.BUFFERS) == set(registry.REGISTRY)
+
+
+@pytest.mark.parametrize("name,hparams,_", OPTIMIZERS, ids=IDS)
+def test_declared_buffers_match_the_state(name, hparams, _):
+  # Per parameter leaf, the state leaves of that leaf's shape, on shapes no
+  # small state (a Gram matrix, a law) can share; the declared number is the
+  # most over leaves (Muon keeps fewer on matrices).
+  params = {"vector": jnp.zeros(17), "matrix": jnp.zeros((13, 11))}
+  built = rllc.optimizer(name, **hparams)
+  state = optax.with_extra_args_support(built.tx).init(params)
+  shapes = [x.shape for x in jax.tree.leaves(state)]
+  per_leaf = [shapes.count(p.shape) for p in jax.tree.leaves(params)]
+  assert max(per_leaf) == built.buffers, f"{name}: state holds {per_leaf}"
 
 
 @pytest.mark.parametrize("name,hparams,_", OPTIMIZERS, ids=IDS)
