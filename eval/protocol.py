@@ -138,6 +138,7 @@ QUICK_GRIDS: dict[str, dict[str, tuple]] = {
   "muon": {"learning_rate": (0.003, 0.01, 0.03, 0.1)},
   "precond-momentum": {"learning_rate": (1e-4, 3e-4, 1e-3, 3e-3)},
   "delta-momentum": {"learning_rate": (0.003, 0.01, 0.03, 0.1)},
+  "ns-momentum": {"learning_rate": (0.003, 0.01, 0.03, 0.1)},
 }
 
 _SCALARS = ("steps", "batch_size", "eval_every", "log_every", "max_members")

@@ -1,4 +1,4 @@
-"""Momentum as an associative memory (nested learning, eqs. 20-22): preconditioned and delta-rule.
+"""Momentum as an associative memory (nested learning, eqs. 20-22, 24).
 
 Preconditioned momentum, eq. (20), the momentum learning to map gradients
 to values P:
@@ -21,6 +21,14 @@ expansive whenever |grad|^2 > 2), and `delta` in [0, 1] scales the
 projection: m - delta u (u . m). delta = 0 is preconditioned momentum; a
 zero gradient leaf is not projected (u = 0). Both keep one buffer (m), plus
 v for the Adam preconditioner.
+
+A non-linear output, eq. (24), W <- W + sigma(m) with sigma the
+Newton-Schulz iteration and m a linear memory: Muon. `ns_momentum` applies
+it to every matrix-shaped (2-D) leaf, m <- alpha m + grad, update
+-eta NS(m); other leaves take -eta m. NS approximates U V^T of
+m = U S V^T by the quintic iteration X <- a X + (b A + c A^2) X, A = X X^T,
+from X = m / ||m||_F (Muon's coefficients; its singular values end in about
+[0.7, 1.2], not exactly 1).
 """
 
 from typing import NamedTuple
@@ -30,6 +38,7 @@ import jax.numpy as jnp
 import optax
 
 PRECONDITIONERS = ("identity", "adam")
+NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)  # Muon's quintic (a, b, c)
 
 
 class NestedMomentumState(NamedTuple):
@@ -106,3 +115,46 @@ def preconditioned_momentum(
 ) -> optax.GradientTransformationExtraArgs:
   """Preconditioned momentum (eq. 20): m <- alpha m - eta P grad, W <- W + m."""
   return delta_momentum(learning_rate, momentum, 0.0, preconditioner, b2, eps)
+
+
+def newton_schulz(
+  x: jax.Array, steps: int = 5, coefficients=NS_COEFFICIENTS, eps: float = 1e-7
+) -> jax.Array:
+  """The Newton-Schulz orthogonalization of a matrix: about U V^T for x = U S V^T."""
+  a, b, c = coefficients
+  tall = x.shape[0] > x.shape[1]
+  X = (x.T if tall else x).astype(jnp.float32)
+  X = X / (jnp.linalg.norm(X) + eps)
+  for _ in range(steps):
+    A = X @ X.T
+    X = a * X + (b * A + c * A @ A) @ X
+  return (X.T if tall else X).astype(x.dtype)
+
+
+class NSMomentumState(NamedTuple):
+  """State of Newton-Schulz momentum."""
+
+  momentum: optax.Params  # m, the linear memory: m <- alpha m + grad
+  count: jax.Array  # int32 steps so far (schedules)
+
+
+def ns_momentum(
+  learning_rate: optax.ScalarOrSchedule, momentum: float = 0.95, ns_steps: int = 5
+) -> optax.GradientTransformationExtraArgs:
+  """Eq. (24) with a linear memory and sigma = Newton-Schulz on 2-D leaves (Muon's core)."""
+
+  def init(params):
+    return NSMomentumState(jax.tree.map(jnp.zeros_like, params), jnp.zeros([], jnp.int32))
+
+  def update(updates, state, params=None, **extra):
+    del params, extra
+    eta = learning_rate(state.count) if callable(learning_rate) else learning_rate
+    memory = jax.tree.map(lambda m, g: momentum * m + g, state.momentum, updates)
+
+    def output(m):
+      return newton_schulz(m, ns_steps) if m.ndim == 2 else m
+
+    steps = jax.tree.map(lambda m: (-eta * output(m)).astype(m.dtype), memory)
+    return steps, NSMomentumState(memory, state.count + 1)
+
+  return optax.GradientTransformationExtraArgs(init, update)

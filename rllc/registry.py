@@ -276,6 +276,13 @@ def _delta_momentum(
   )
 
 
+def _ns_momentum(learning_rate: float, momentum: float = 0.95, ns_steps: int = 5):
+  return (
+    f"NSMomentum_lr{_num(learning_rate)}_m{_num(momentum)}_ns{ns_steps}",
+    nested.ns_momentum(learning_rate, momentum, ns_steps),
+  )
+
+
 # The Clip and Reset variants of section 4.5 with their defaults: beta_min 0.5
 # is ours (the paper gives none), theta 0.7 is the paper's.
 _CLIP = {"beta_min": 0.5}
@@ -297,6 +304,7 @@ REGISTRY: dict[str, Callable[..., tuple[str, optax.GradientTransformation]]] = {
   "muon": _muon,
   "precond-momentum": _precond_momentum,
   "delta-momentum": _delta_momentum,
+  "ns-momentum": _ns_momentum,
   "am-sgd": _am_sgd,
   "am-sgd-clip": functools.partial(_am_sgd, **_CLIP),
   "am-sgd-reset": functools.partial(_am_sgd, **_RESET),
@@ -330,6 +338,7 @@ BUFFERS: dict[str, int | Callable[[dict], int]] = {
   "muon": 2,
   "precond-momentum": _adam_preconditioned,
   "delta-momentum": _adam_preconditioned,
+  "ns-momentum": 1,
   "am-sgd": 1,
   "am-sgd-clip": 1,
   "am-sgd-reset": 1,

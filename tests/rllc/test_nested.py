@@ -83,3 +83,35 @@ def test_full_projection_removes_the_memory_along_the_gradient():
 def test_unknown_preconditioner_names_the_valid_ones():
   with pytest.raises(ValueError, match="unknown preconditioner 'hessian'; valid: identity, adam"):
     nested.delta_momentum(0.1, preconditioner="hessian")
+
+
+def test_newton_schulz_snaps_singular_values_near_one():
+  # A 20 x 30 matrix with singular values from 0.1 to 10 (condition number 100).
+  rng = np.random.default_rng(0)
+  u, _ = np.linalg.qr(rng.normal(size=(20, 20)))
+  v, _ = np.linalg.qr(rng.normal(size=(30, 20)))
+  x = jnp.asarray((u * np.geomspace(0.1, 10.0, 20)) @ v.T, jnp.float32)
+  for matrix in (x, x.T):  # wide and tall
+    after = np.linalg.svd(np.asarray(nested.newton_schulz(matrix)), compute_uv=False)
+    # Muon's quintic leaves them in about [0.68, 1.13] after 5 steps, not at 1.
+    assert after.shape == (20,) and after.min() > 0.6 and after.max() < 1.25
+
+
+def test_newton_schulz_is_optax_muon_orthogonalization():
+  from optax.contrib import _muon
+
+  x = jax.random.normal(jax.random.key(1), (12, 7))
+  reference = _muon.orthogonalize_via_newton_schulz(x, jnp.asarray(nested.NS_COEFFICIENTS), 5)
+  np.testing.assert_allclose(nested.newton_schulz(x), reference, rtol=1e-4, atol=1e-5)
+
+
+def test_ns_momentum_orthogonalizes_matrices_and_leaves_vectors_as_momentum():
+  tx = nested.ns_momentum(0.1, momentum=0.5)
+  state = tx.init(PARAMS)
+  g1, g2 = gradients(PARAMS, 0), gradients(PARAMS, 1)
+  _, state = tx.update(g1, state)
+  updates, state = tx.update(g2, state)
+  memory = jax.tree.map(lambda a, b: 0.5 * a + b, g1, g2)
+  assert_same(state.momentum, memory)
+  np.testing.assert_allclose(updates["a"], -0.1 * memory["a"], rtol=1e-6)
+  np.testing.assert_allclose(updates["b"], -0.1 * nested.newton_schulz(memory["b"]), rtol=1e-6)

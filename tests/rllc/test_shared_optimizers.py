@@ -81,6 +81,7 @@ OPTIMIZERS = [
     {"learning_rate": 1e-3, "preconditioner": "identity"},
   ),
   ("delta-momentum", {"learning_rate": 0.05}, {"learning_rate": 2e-3}),
+  ("ns-momentum", {"learning_rate": SIGN_DECAY}, {"learning_rate": 2e-3}),
   (
     "delta-momentum",
     {"learning_rate": 0.05, "preconditioner": "adam"},
