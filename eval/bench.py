@@ -205,7 +205,7 @@ def _finish(store, job, records, missing, seconds, echo, outcome) -> None:
     }
   )
   outcome.trained += len(written)
-  echo(_summary(job, [store.get(k) for k in job.keys], seconds))
+  echo(_summary(job, records, seconds))  # the whole job: every run's record
 
 
 def _run_local(store, jobs, env, data_dir, echo, bars, outcome) -> None:

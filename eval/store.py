@@ -35,7 +35,6 @@ import json
 import os
 import platform
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from importlib import metadata
@@ -253,10 +252,3 @@ class Store:
         yield True
       finally:
         fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def describe_environment(env: dict[str, Any]) -> str:
-  versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v)
-  return (
-    f"code {env['code']}, {versions}, Python {env['python']} on {env['backend']} ({sys.platform})"
-  )

@@ -51,6 +51,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from rllc import schedule
 from rllc.memory import accumulation_dtype
 
 
@@ -87,11 +88,6 @@ def _select_beta(
 def _initial_beta(zero, policy):
   """beta before any step: 0 (no memory yet), as the Clip or Reset policy reports it."""
   return _select_beta(zero, True, zero, **policy)
-
-
-def _learning_rate(learning_rate, count):
-  """A constant, or an optax schedule evaluated at the step count."""
-  return learning_rate(count) if callable(learning_rate) else learning_rate
 
 
 def _combine(per_leaf_sums: list[tuple], treedef, per_leaf: bool):
@@ -139,7 +135,7 @@ def _am_momentum(
     if deterministic and value is None:
       raise ValueError("AM-MGD needs the loss f(x_t): call update(..., value=loss)")
     acc = accumulation_dtype(updates)
-    learning_rate = _learning_rate(eta, state.count)
+    learning_rate = schedule.value_at(eta, state.count)
     treedef = jax.tree.structure(updates)
     grads = treedef.flatten_up_to(updates)
     dirs = treedef.flatten_up_to(state.direction)
@@ -343,7 +339,7 @@ def am_adamw(
     if params is None:
       raise ValueError("AM-AdamW needs params (decoupled weight decay): update(g, s, params)")
     acc = accumulation_dtype(updates)
-    learning_rate = _learning_rate(eta, state.count)
+    learning_rate = schedule.value_at(eta, state.count)
     treedef = jax.tree.structure(updates)
     leaves = lambda tree: treedef.flatten_up_to(tree)  # noqa: E731
     t = (state.count + 1).astype(acc)

@@ -30,6 +30,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from rllc import schedule
+
 KERNELS = ("l1", "l1_smooth", "l2")
 
 
@@ -48,10 +50,6 @@ def _kernel_gradient(kernel: str, eps: float):
   if kernel == "l2":
     return lambda x: x
   raise ValueError(f"unknown kernel {kernel!r}; valid: {', '.join(KERNELS)}")
-
-
-def _scaled(learning_rate, count):
-  return learning_rate(count) if callable(learning_rate) else learning_rate
 
 
 def lion_k(
@@ -82,7 +80,7 @@ def lion_k(
 
   def update(updates, state, params=None, **extra):
     del extra
-    eta = _scaled(learning_rate, state.count)
+    eta = schedule.value_at(learning_rate, state.count)
     if weight_decay and params is None:
       raise ValueError("lion_k with weight_decay needs params in update")
 

@@ -37,6 +37,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from rllc import schedule
+
 PRECONDITIONERS = ("identity", "adam")
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)  # Muon's quintic (a, b, c)
 
@@ -85,7 +87,7 @@ def delta_momentum(
   def update(updates, state, params=None, **extra):
     del params, extra
     count = state.count + 1
-    eta = learning_rate(state.count) if callable(learning_rate) else learning_rate
+    eta = schedule.value_at(learning_rate, state.count)
     if adam:
       second = jax.tree.map(lambda v, g: b2 * v + (1 - b2) * g * g, state.second_moment, updates)
       correction = 1 - b2 ** count.astype(jnp.float32)
@@ -148,7 +150,7 @@ def ns_momentum(
 
   def update(updates, state, params=None, **extra):
     del params, extra
-    eta = learning_rate(state.count) if callable(learning_rate) else learning_rate
+    eta = schedule.value_at(learning_rate, state.count)
     memory = jax.tree.map(lambda m, g: momentum * m + g, state.momentum, updates)
 
     def output(m):
