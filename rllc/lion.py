@@ -74,6 +74,7 @@ def lion_k(
     The transformation; its state is LionKState.
   """
   grad_k = _kernel_gradient(kernel, eps)
+  decays = not (isinstance(weight_decay, (int, float)) and weight_decay == 0)  # may be traced
 
   def init(params):
     return LionKState(jax.tree.map(jnp.zeros_like, params), jnp.zeros([], jnp.int32))
@@ -81,13 +82,13 @@ def lion_k(
   def update(updates, state, params=None, **extra):
     del extra
     eta = schedule.value_at(learning_rate, state.count)
-    if weight_decay and params is None:
+    if decays and params is None:
       raise ValueError("lion_k with weight_decay needs params in update")
 
     def leaf(g, m, p):
       c = b1 * m + (1 - b1) * g
       step = grad_k(c)
-      if weight_decay:
+      if decays:
         step = step + weight_decay * p
       return (-eta * step).astype(g.dtype), (b2 * m + (1 - b2) * g).astype(m.dtype)
 

@@ -72,3 +72,14 @@ def test_schedule_is_called_with_the_step_count():
 def test_unknown_kernel_names_the_valid_ones():
   with pytest.raises(ValueError, match="unknown kernel 'l3'; valid: l1, l1_smooth, l2"):
     lion.lion_k(0.01, kernel="l3")
+
+
+def test_weight_decay_may_be_traced_as_in_a_grid():
+  def final_a(wd):
+    tx = lion.lion_k(0.01, weight_decay=wd, kernel="l1")
+    updates, _ = tx.update(PARAMS, tx.init(PARAMS), PARAMS)
+    return updates["a"]
+
+  vmapped = jax.vmap(final_a)(jnp.array([0.0, 0.1]))
+  np.testing.assert_allclose(vmapped[0], final_a(0.0))
+  np.testing.assert_allclose(vmapped[1], final_a(0.1), rtol=1e-6)
