@@ -135,10 +135,11 @@ QUICK_GRIDS: dict[str, dict[str, tuple]] = {
   "lion": {"learning_rate": (3e-5, 1e-4, 3e-4, 1e-3)},
   "lion-k": {"learning_rate": (3e-5, 1e-4, 3e-4, 1e-3)},
   "signum": {"learning_rate": (3e-5, 1e-4, 3e-4, 1e-3)},
-  "muon": {"learning_rate": (0.003, 0.01, 0.03, 0.1)},
+  "muon": {"learning_rate": (0.001, 0.003, 0.01, 0.03)},
   "precond-momentum": {"learning_rate": (1e-4, 3e-4, 1e-3, 3e-3)},
   "delta-momentum": {"learning_rate": (0.003, 0.01, 0.03, 0.1)},
-  "ns-momentum": {"learning_rate": (0.003, 0.01, 0.03, 0.1)},
+  "ns-momentum": {"learning_rate": (0.001, 0.003, 0.01, 0.03)},
+  "deep-momentum": {"learning_rate": (0.003, 0.01, 0.03, 0.1)},
 }
 
 _SCALARS = ("steps", "batch_size", "eval_every", "log_every", "max_members")

@@ -29,6 +29,36 @@ it to every matrix-shaped (2-D) leaf, m <- alpha m + grad, update
 m = U S V^T by the quintic iteration X <- a X + (b A + c A^2) X, A = X X^T,
 from X = m / ||m||_F (Muon's coefficients; its singular values end in about
 [0.7, 1.2], not exactly 1).
+
+Deep Momentum GD, eq. (23), the memory a neural network:
+
+  W_{i+1} = W_i + sigma(m_{i+1}(u_i)),   m_{i+1} = alpha m_i - eta grad L2(m_i; u_i)
+
+with u_i the gradient and L2 the memory's internal objective, the dot-product
+similarity of its output with its key. The text leaves the details open; our
+reading, each choice a named argument of `deep_momentum`:
+- The memory of a leaf is m(u)_j = b_j + phi(x_j): b a parameter-sized linear
+  (value-less) memory, the one momentum buffer, and phi an MLP from R to R
+  applied to every coordinate, phi(x) = h^{-1/2} sum_k w2_k tanh(w1_k x + c_k)
+  with h = `hidden` units whose 3 h weights the leaf's coordinates share
+  (the h^{-1/2} keeps its kernel, and so its share of the step, from growing
+  with h; without it 16 units diverge where heavy ball converges). Its
+  input is the gradient scaled to unit RMS over the leaf (`normalize`), so
+  the same weights serve leaves of any gradient scale.
+- The objective L2 = <m(u), u>. Its gradient in b_j is u_j, so b takes
+  b <- alpha b - eta u: without the MLP this is heavy ball, eq. (20) with
+  P = I. The shared weights take the gradient of its mean over the leaf's
+  coordinates, (1 / n) sum_j u_j dphi(x_j)/dtheta (the sum would grow their
+  step with the leaf's size), scaled by `mlp_rate`: mlp_rate = 0 is heavy ball.
+- Forgetting: theta <- theta_0 + alpha (theta - theta_0) - mlp_rate eta grad,
+  decay toward the initial weights theta_0, not toward zero, which would
+  collapse the hidden layer (its gradient is tiny) within a few 1 / (1 - alpha)
+  steps. For b and w2, which start at zero, this is the paper's rule. theta_0:
+  w1 = 1, c evenly spread in (-2, 2), w2 = 0, so phi starts at zero.
+- The output uses the updated memory on the current gradient, m_{i+1}(u_i).
+  sigma is "identity" (eq. 23) or "newton_schulz" (eq. 24) on 2-D leaves,
+  scaled by eta because the iteration forgets its input's scale: with
+  mlp_rate = 0 this is `ns_momentum`, Muon's core. Other leaves take m(u).
 """
 
 from typing import NamedTuple
@@ -158,5 +188,92 @@ def ns_momentum(
 
     steps = jax.tree.map(lambda m: (-eta * output(m)).astype(m.dtype), memory)
     return steps, NSMomentumState(memory, state.count + 1)
+
+  return optax.GradientTransformationExtraArgs(init, update)
+
+
+DEEP_OUTPUTS = ("identity", "newton_schulz")
+
+
+class DeepMomentumState(NamedTuple):
+  """State of Deep Momentum GD."""
+
+  momentum: optax.Params  # b, the linear memory, like the params (b <- alpha b - eta u)
+  mlp: optax.Params  # per leaf a float32 (3, hidden) array: rows w1, c, w2 of phi
+  count: jax.Array  # int32 steps so far (schedules)
+
+
+def _mlp_init(hidden: int) -> jax.Array:
+  """theta_0: slopes 1, offsets evenly spread in (-2, 2), output weights 0 (phi = 0)."""
+  offsets = 2.0 * (2.0 * jnp.arange(hidden) + 1.0 - hidden) / hidden
+  return jnp.stack([jnp.ones(hidden), offsets, jnp.zeros(hidden)]).astype(jnp.float32)
+
+
+def _mlp(theta: jax.Array, x: jax.Array) -> jax.Array:
+  """phi(x) = h^{-1/2} sum_k w2_k tanh(w1_k x + c_k), for every coordinate of a 1-D x."""
+  w1, c, w2 = theta
+  return jnp.tanh(x[:, None] * w1 + c) @ w2 / jnp.sqrt(w2.shape[0])
+
+
+def deep_momentum(
+  learning_rate: optax.ScalarOrSchedule,
+  momentum: float = 0.9,
+  hidden: int = 16,
+  mlp_rate: float = 1.0,
+  sigma: str = "identity",
+  normalize: bool = True,
+  ns_steps: int = 5,
+  eps: float = 1e-8,
+) -> optax.GradientTransformationExtraArgs:
+  """Deep Momentum GD (eqs. 23-24): an elementwise MLP memory beside a momentum buffer.
+
+  Args:
+    learning_rate: eta, a float or an optax schedule of the step count.
+    momentum: alpha, the memory's forgetting.
+    hidden: the MLP's hidden units; the state keeps 3 x hidden numbers per leaf.
+    mlp_rate: the MLP weights' step relative to eta; 0 freezes phi at zero (heavy ball).
+    sigma: the output non-linearity, "identity" (eq. 23) or "newton_schulz" (eq. 24).
+    normalize: feed the MLP the gradient scaled to unit RMS over its leaf.
+    ns_steps: Newton-Schulz iterations, for sigma = "newton_schulz".
+    eps: the floor of a leaf's gradient RMS when normalizing.
+
+  Returns:
+    The transformation; its updates are sigma(m_{i+1}(u_i)), its state DeepMomentumState.
+  """
+  if sigma not in DEEP_OUTPUTS:
+    raise ValueError(f"unknown sigma {sigma!r}; valid: {', '.join(DEEP_OUTPUTS)}")
+  if not isinstance(hidden, int) or hidden < 1:
+    raise ValueError(f"hidden must be a positive integer, got {hidden!r}")
+  theta_0 = _mlp_init(hidden)
+
+  def init(params):
+    return DeepMomentumState(
+      jax.tree.map(jnp.zeros_like, params),
+      jax.tree.map(lambda _: theta_0, params),
+      jnp.zeros([], jnp.int32),
+    )
+
+  def update(updates, state, params=None, **extra):
+    del params, extra
+    eta = schedule.value_at(learning_rate, state.count)
+
+    def leaf(g, b, theta):
+      u = g.astype(jnp.float32).reshape(-1)
+      x = u / jnp.maximum(jnp.sqrt(jnp.mean(u * u)), eps) if normalize else u
+      grad_theta = jax.grad(lambda th: jnp.mean(u * _mlp(th, x)))(theta)
+      theta = theta_0 + momentum * (theta - theta_0) - mlp_rate * eta * grad_theta
+      b = momentum * b - eta * g
+      step = b + _mlp(theta, x).reshape(g.shape)
+      if sigma == "newton_schulz" and g.ndim == 2:
+        step = eta * newton_schulz(step, ns_steps)
+      return step.astype(g.dtype), b.astype(g.dtype), theta
+
+    treedef = jax.tree.structure(updates)
+    leaves = zip(*(jax.tree.leaves(t) for t in (updates, state.momentum, state.mlp)), strict=True)
+    steps, memory, mlp = (
+      jax.tree.unflatten(treedef, column)
+      for column in zip(*(leaf(*x) for x in leaves), strict=True)
+    )
+    return steps, DeepMomentumState(memory, mlp, state.count + 1)
 
   return optax.GradientTransformationExtraArgs(init, update)

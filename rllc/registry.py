@@ -283,6 +283,23 @@ def _ns_momentum(learning_rate: float, momentum: float = 0.95, ns_steps: int = 5
   )
 
 
+def _deep_momentum(
+  learning_rate: float,
+  momentum: float = 0.9,
+  hidden: int = 16,
+  mlp_rate: float = 1.0,
+  sigma: str = "identity",
+  normalize: bool = True,
+  ns_steps: int = 5,
+  eps: float = 1e-8,
+):
+  name = f"DeepMomentum[{sigma}]_lr{_num(learning_rate)}_m{_num(momentum)}_h{hidden}"
+  name += f"_rate{_num(mlp_rate)}" + ("" if normalize else "_raw")
+  name += f"_ns{ns_steps}" if sigma == "newton_schulz" else ""
+  choices = (hidden, mlp_rate, sigma, normalize, ns_steps, eps)
+  return name, nested.deep_momentum(learning_rate, momentum, *choices)
+
+
 # The Clip and Reset variants of section 4.5 with their defaults: beta_min 0.5
 # is ours (the paper gives none), theta 0.7 is the paper's.
 _CLIP = {"beta_min": 0.5}
@@ -305,6 +322,7 @@ REGISTRY: dict[str, Callable[..., tuple[str, optax.GradientTransformation]]] = {
   "precond-momentum": _precond_momentum,
   "delta-momentum": _delta_momentum,
   "ns-momentum": _ns_momentum,
+  "deep-momentum": _deep_momentum,
   "am-sgd": _am_sgd,
   "am-sgd-clip": functools.partial(_am_sgd, **_CLIP),
   "am-sgd-reset": functools.partial(_am_sgd, **_RESET),
@@ -339,6 +357,7 @@ BUFFERS: dict[str, int | Callable[[dict], int]] = {
   "precond-momentum": _adam_preconditioned,
   "delta-momentum": _adam_preconditioned,
   "ns-momentum": 1,
+  "deep-momentum": 1,
   "am-sgd": 1,
   "am-sgd-clip": 1,
   "am-sgd-reset": 1,

@@ -115,3 +115,81 @@ def test_ns_momentum_orthogonalizes_matrices_and_leaves_vectors_as_momentum():
   assert_same(state.momentum, memory)
   np.testing.assert_allclose(updates["a"], -0.1 * memory["a"], rtol=1e-6)
   np.testing.assert_allclose(updates["b"], -0.1 * nested.newton_schulz(memory["b"]), rtol=1e-6)
+
+
+def test_deep_momentum_without_mlp_steps_is_heavy_ball():
+  # mlp_rate = 0 keeps phi at zero: b <- alpha b - eta g, W <- W + b (eq. 20, P = I).
+  ours = nested.deep_momentum(0.05, momentum=0.9, mlp_rate=0.0)
+  assert_same(trajectory(ours), trajectory(optax.sgd(0.05, momentum=0.9)), rtol=1e-5, atol=1e-6)
+
+
+def test_deep_momentum_with_newton_schulz_output_and_linear_memory_is_ns_momentum():
+  # Eq. (24): sigma = Newton-Schulz over a linear memory is Muon's core.
+  params = {"a": jnp.arange(5.0), "w": jnp.reshape(jnp.arange(12.0) / 7, (4, 3))}
+  ours = nested.deep_momentum(0.1, momentum=0.8, mlp_rate=0.0, sigma="newton_schulz")
+  reference = nested.ns_momentum(0.1, momentum=0.8)
+  for tx in (ours, reference):
+    state, steps = tx.init(params), []
+    for i in range(6):
+      update, state = tx.update(gradients(params, i), state)
+      steps.append(update)
+    if tx is ours:
+      mine = steps
+  for a, b in zip(mine, steps, strict=True):
+    assert_same(a, b, rtol=1e-4, atol=1e-6)
+
+
+def deep_momentum_float64(grads, eta, alpha, hidden, rate, normalize, eps=1e-8):
+  """Eq. (23) as documented in rllc.nested, re-derived in NumPy with hand-written gradients."""
+  w1_0 = np.ones(hidden)
+  c_0 = 2.0 * (2.0 * np.arange(hidden) + 1.0 - hidden) / hidden
+  w2_0 = np.zeros(hidden)
+  w1, c, w2 = w1_0.copy(), c_0.copy(), w2_0.copy()
+  b = np.zeros(grads[0].size)
+  steps = []
+  for g in grads:
+    u = np.asarray(g, np.float64).ravel()
+    x = u / max(np.sqrt(np.mean(u * u)), eps) if normalize else u
+    t = np.tanh(np.outer(x, w1) + c)  # (n, hidden)
+    slope = 1.0 - t * t
+    # d/dtheta of mean_j u_j h^{-1/2} sum_k w2_k tanh(w1_k x_j + c_k)
+    g_w2 = np.mean(u[:, None] * t, axis=0) / np.sqrt(hidden)
+    g_c = w2 * np.mean(u[:, None] * slope, axis=0) / np.sqrt(hidden)
+    g_w1 = w2 * np.mean((u * x)[:, None] * slope, axis=0) / np.sqrt(hidden)
+    w1 = w1_0 + alpha * (w1 - w1_0) - rate * eta * g_w1
+    c = c_0 + alpha * (c - c_0) - rate * eta * g_c
+    w2 = w2_0 + alpha * (w2 - w2_0) - rate * eta * g_w2
+    b = alpha * b - eta * u
+    steps.append(b + np.tanh(np.outer(x, w1) + c) @ w2 / np.sqrt(hidden))
+  return steps
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_deep_momentum_matches_a_float64_rederivation_of_eq_23(normalize):
+  eta, alpha, hidden, rate = 0.3, 0.7, 4, 5.0
+  rng = np.random.default_rng(3)
+  # Gradients of changing scale and sign, so the MLP's weights all move.
+  grads = [rng.normal(size=(6, 5)) * scale for scale in (1.0, 0.3, 2.0, 0.5)]
+  tx = nested.deep_momentum(eta, alpha, hidden=hidden, mlp_rate=rate, normalize=normalize)
+  state = tx.init({"w": jnp.zeros((6, 5))})
+  expected = deep_momentum_float64(grads, eta, alpha, hidden, rate, normalize)
+  for g, want in zip(grads, expected, strict=True):
+    update, state = tx.update({"w": jnp.asarray(g, jnp.float32)}, state)
+    np.testing.assert_allclose(np.ravel(update["w"]), want, rtol=2e-5, atol=1e-6)
+  # The MLP took part: the steps are not heavy ball's.
+  heavy_ball = deep_momentum_float64(grads, eta, alpha, hidden, 0.0, normalize)
+  assert np.abs(expected[-1] - heavy_ball[-1]).max() > 1e-2
+
+
+def test_deep_momentum_state_is_one_buffer_and_three_times_hidden_numbers_per_leaf():
+  params = {"a": jnp.zeros(7), "w": jnp.zeros((30, 20))}
+  state = nested.deep_momentum(0.1, hidden=24).init(params)
+  assert_same(state.momentum, params)
+  assert [m.shape for m in jax.tree.leaves(state.mlp)] == [(3, 24), (3, 24)]
+
+
+def test_deep_momentum_bad_choices_name_the_valid_ones():
+  with pytest.raises(ValueError, match="unknown sigma 'relu'; valid: identity, newton_schulz"):
+    nested.deep_momentum(0.1, sigma="relu")
+  with pytest.raises(ValueError, match="hidden must be a positive integer, got 0"):
+    nested.deep_momentum(0.1, hidden=0)

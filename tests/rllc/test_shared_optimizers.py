@@ -82,6 +82,15 @@ OPTIMIZERS = [
   ),
   ("delta-momentum", {"learning_rate": 0.05}, {"learning_rate": 2e-3}),
   ("ns-momentum", {"learning_rate": SIGN_DECAY}, {"learning_rate": 2e-3}),
+  # Rosenbrock's one leaf of two coordinates: the shared MLP couples x and y
+  # (its step on one is a kernel sum over both); at mlp_rate 1 it ends in a
+  # 2-cycle across the valley.
+  ("deep-momentum", {"learning_rate": 0.05}, {"learning_rate": 2e-3, "mlp_rate": 0.1}),
+  (
+    "deep-momentum",
+    {"learning_rate": SIGN_DECAY, "sigma": "newton_schulz"},
+    {"learning_rate": 2e-3, "mlp_rate": 0.1, "sigma": "newton_schulz"},
+  ),
   (
     "delta-momentum",
     {"learning_rate": 0.05, "preconditioner": "adam"},
