@@ -24,10 +24,13 @@ locked by another worker is deferred, then waited for and re-checked.
 
 import contextlib
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
 
+import jax
+import optax
 from tqdm import tqdm
 
 import rllc
@@ -47,6 +50,7 @@ class Job:
   protocol: protocol_lib.Protocol
   members: tuple[tuple[dict, int], ...]  # (hyperparameters as given in the grid, seed)
   keys: tuple[str, ...]  # the record key of each member
+  identities: tuple[dict, ...]  # what each member is (eval.store.identity_of its record)
 
   @property
   def lock_id(self) -> str:
@@ -58,14 +62,15 @@ def plan(protocol: protocol_lib.Protocol, env: dict[str, Any]) -> list[Job]:
   jobs = []
   for task in protocol.tasks:
     for opt in protocol.optimizers:
-      members, keys = [], []
+      members, keys, identities = [], [], []
       for setting in opt.settings():
         hparams = rllc.optimizer(opt.name, **setting).hparams
         for seed in protocol.seeds:
           identity = _identity(task, opt.name, hparams, seed, protocol)
           members.append((setting, seed))
           keys.append(store_lib.record_key(identity, env))
-      jobs.append(Job(task, opt.name, protocol, tuple(members), tuple(keys)))
+          identities.append(identity)
+      jobs.append(Job(task, opt.name, protocol, *map(tuple, (members, keys, identities))))
   return jobs
 
 
@@ -77,6 +82,22 @@ def _identity(task, optimizer, hparams, seed, protocol) -> dict[str, Any]:
     "seed": seed,
     "protocol": protocol.training_fields(),
   }
+
+
+@functools.cache
+def _param_shapes(task):
+  return jax.eval_shape(task.init, jax.random.key(0))
+
+
+def _nbytes(tree) -> int:
+  return sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(tree))
+
+
+def _memory(task, optimizer: str, setting: dict) -> dict[str, int]:
+  """Bytes of one run's parameters and of its optimizer's state, from shapes alone."""
+  params = _param_shapes(task)
+  tx = optax.with_extra_args_support(rllc.optimizer(optimizer, **setting).tx)
+  return {"param_bytes": _nbytes(params), "state_bytes": _nbytes(jax.eval_shape(tx.init, params))}
 
 
 def _jsonable(value):
@@ -106,7 +127,7 @@ def train_job(
     progress=progress,
   )
   records = []
-  for key, member in zip(job.keys, result.members, strict=True):
+  for key, member, (setting, _) in zip(job.keys, result.members, job.members, strict=True):
     identity = _identity(job.task, job.optimizer, member["hparams"], member["seed"], job.protocol)
     records.append(
       {
@@ -118,6 +139,7 @@ def train_job(
         "diverged_step": member["diverged_step"],
         "final": member["final"],
         "curves": member["curves"],
+        "memory": _memory(task, job.optimizer, setting),
         "environment": env,
       }
     )
@@ -177,6 +199,7 @@ def run(
   store.create()
   env = store_lib.environment()
   jobs = plan(protocol, env)
+  store.write_plan([run for job in jobs for run in zip(job.identities, job.keys, strict=True)])
   outcome = Outcome(jobs=len(jobs))
   if executor == "local":
     _run_local(store, jobs, env, data_dir, echo, bars, outcome)

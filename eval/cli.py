@@ -2,7 +2,7 @@
 
   rllc bench [TASK ...] [--optimizers NAME_OR_SPEC,...] [--profile quick|paper|FILE.toml]
              [--seeds N] [--steps N] [--out DIR] [--executor local|ray] [--address ADDR]
-  rllc report DIR                         the selected results of a store, as a table
+  rllc report DIR [--format md,tex,html] [--out PATH]   tables, tests and figures of a store
   rllc tasks [--data-dir DIR]             every task and the state of its data
   rllc optimizers                         every optimizer and its default grids
   rllc data import NAME --from DIR        parse, verify and cache a data set
@@ -23,6 +23,7 @@ import sys
 from eval import bench as bench_lib
 from eval import engine, selection
 from eval import protocol as protocol_lib
+from eval import report as report_lib
 from eval import store as store_lib
 from rllc import registry as opt_registry
 from tasks import data as data_lib
@@ -101,17 +102,22 @@ def _bench(args) -> int:
 
 
 def _report(args) -> int:
-  store = store_lib.Store(args.store)
-  records = store.records()
-  for warning in store.warnings:
-    print(f"rllc: warning: {warning}", file=sys.stderr)
-  if not records:
-    print(
-      f"rllc: no records in {args.store} (write some with rllc bench --out DIR)", file=sys.stderr
-    )
-    return 1
-  print(selection.table(selection.select(records)), end="")
+  report = report_lib.build(args.store)
+  out = args.out or f"{args.store}/report"
+  for path in report_lib.write(report, out, args.format):
+    print(f"wrote {path}")
+  print(f"figures: {out}/figures ({len(report.figures)} as PNG and SVG)")
   return 0
+
+
+def _formats(text: str) -> tuple[str, ...]:
+  names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+  unknown = [n for n in names if n not in report_lib.FORMATS]
+  if unknown or not names:
+    raise argparse.ArgumentTypeError(
+      f"unknown format(s) {', '.join(unknown) or repr(text)}; valid: {','.join(report_lib.FORMATS)}"
+    )
+  return names
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,9 +142,16 @@ def build_parser() -> argparse.ArgumentParser:
   bench.set_defaults(run=_bench)
 
   report = commands.add_parser(
-    "report", help="the selected results of a store (a plain table until the reports land)"
+    "report",
+    help="tables, significance tests and figures of a store",
+    description=report_lib.__doc__,
   )
+  report.formatter_class = argparse.RawDescriptionHelpFormatter
   report.add_argument("store", help="a store directory written by rllc bench")
+  report.add_argument(
+    "--format", type=_formats, default=report_lib.FORMATS, help="md,tex,html (default: all)"
+  )
+  report.add_argument("--out", help="the report directory (default: STORE/report)")
   report.set_defaults(run=_report)
 
   optimizers = commands.add_parser("optimizers", help="list the optimizers and default grids")
@@ -167,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
   try:
     return args.run(args)
   except data_lib.DataError as err:
+    print(f"rllc: {err}", file=sys.stderr)
+    return 1
+  except report_lib.ReportError as err:
     print(f"rllc: {err}", file=sys.stderr)
     return 1
   except protocol_lib.ProtocolError as err:

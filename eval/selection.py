@@ -31,12 +31,15 @@ class Selected:
   valid_loss: float  # its mean final validation loss (the selection score)
   test_loss: tuple[float, float]  # mean, std over seeds
   test_accuracy: tuple[float, float]
+  seed_test_loss: tuple[float, ...]  # per seed, in seed order (for significance tests)
+  seed_test_accuracy: tuple[float, ...]
   settings: int  # settings in the grid
   eligible: int  # settings whose every seed finished
   diverged: int  # runs of this optimizer on this task that diverged
+  runs: int  # runs of this optimizer on this task
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
+def mean_std(values: tuple[float, ...]) -> tuple[float, float]:
   array = np.asarray(values, np.float64)
   return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0
 
@@ -63,6 +66,8 @@ def select(records: list[dict]) -> list[Selected]:
       continue
     score, runs = min(eligible, key=lambda s: s[0])
     runs = sorted(runs, key=lambda r: r["seed"])
+    losses = tuple(r["final"]["test_loss"] for r in runs)
+    accuracies = tuple(r["final"]["test_accuracy"] for r in runs)
     selected.append(
       Selected(
         task=task,
@@ -72,11 +77,14 @@ def select(records: list[dict]) -> list[Selected]:
         hparams=runs[0]["hparams"],
         seeds=len(runs),
         valid_loss=float(score),
-        test_loss=_mean_std([r["final"]["test_loss"] for r in runs]),
-        test_accuracy=_mean_std([r["final"]["test_accuracy"] for r in runs]),
+        test_loss=mean_std(losses),
+        test_accuracy=mean_std(accuracies),
+        seed_test_loss=losses,
+        seed_test_accuracy=accuracies,
         settings=len(scored),
         eligible=len(eligible),
         diverged=diverged,
+        runs=sum(len(group) for _, group in scored),
       )
     )
   family_order = {"baseline": 0, "adaptive-memory": 1, "fixed-law": 2, "rllc": 3}

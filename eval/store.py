@@ -4,6 +4,7 @@
   DIR/results.jsonl        every valid record, one per line (rebuilt after each bench)
   DIR/summary.txt          the selected results as a table (rebuilt after each bench)
   DIR/log.jsonl            one line per trained job: what it trained and how long it took
+  DIR/plan.json            every run a bench meant to have: identity digest -> key, identity
   DIR/corrupt/             records that failed their check, moved aside to be redone
   DIR/locks/               one lock file per job, held (flock) while a worker trains it
 
@@ -92,6 +93,14 @@ def environment() -> dict[str, Any]:
     "devices": jax.local_device_count(),  # the runs are sharded over them: part of the bits
     "git_commit": commit,
   }
+
+
+IDENTITY = ("task", "optimizer", "hparams", "seed", "protocol")
+
+
+def identity_of(record: dict[str, Any]) -> dict[str, Any]:
+  """What a run is, without the code and versions that ran it (a record's key adds those)."""
+  return {field: record[field] for field in IDENTITY}
 
 
 def record_key(identity: dict[str, Any], env: dict[str, Any]) -> str:
@@ -209,6 +218,16 @@ class Store:
         found.append(record)
     return found
 
+  def inspect(self) -> tuple[list[dict], list[str]]:
+    """Every valid record, sorted by key, and what is wrong with the others; moves nothing."""
+    found, problems = [], []
+    for path in sorted(self.records_dir.glob("*.json")) if self.records_dir.is_dir() else []:
+      try:
+        found.append(_check(path, path.stem))
+      except CorruptRecordError as err:
+        problems.append(str(err))
+    return found, problems
+
   def write_table(self) -> Path:
     """Rebuilds results.jsonl from the records, under a lock so the last writer sees all."""
     target = self.root / "results.jsonl"
@@ -217,6 +236,24 @@ class Store:
       lines = [canonical_json(r) + "\n" for r in self.records()]
       atomic_write(target, "".join(lines))
     return target
+
+  def write_plan(self, runs: list[tuple[dict, str]]) -> None:
+    """Merges (identity, key) of a bench's runs into plan.json; the newest key of an identity wins.
+
+    The report compares it with the records: a planned key without a record is a
+    missing run, and a record whose identity is planned under another key (made
+    by other code or versions) is superseded.
+    """
+    with open(self.root / "locks" / "plan.lock", "w") as lock:
+      fcntl.flock(lock, fcntl.LOCK_EX)
+      plan = self.read_plan()
+      plan.update({digest(identity): {"identity": identity, "key": key} for identity, key in runs})
+      atomic_write(self.root / "plan.json", canonical_json(plan) + "\n")
+
+  def read_plan(self) -> dict[str, dict]:
+    """plan.json, or {} for a store written before plans were kept."""
+    path = self.root / "plan.json"
+    return json.loads(path.read_text()) if path.exists() else {}
 
   def write_text(self, name: str, text: str) -> Path:
     """Writes a derived file (a summary) at the store's top, atomically."""

@@ -1,0 +1,377 @@
+"""A report as Markdown, LaTeX (booktabs) and one self-contained HTML page.
+
+Each renderer turns the same `eval.report.Report` into text: the comparison
+table of each protocol (eval.comparison) with its legend, the significance
+tests, the selected hyperparameters, the optimizer overhead, the figures
+(Markdown and HTML; LaTeX gets the tables only), what is missing, and where
+the numbers come from. Nothing here reads the clock or the machine, so the
+same report gives the same bytes.
+
+The marks: bold, the best of a column; Markdown italic, LaTeX underline and
+HTML emphasis, the best baseline; †, ours beats the best baseline; ‡, and
+significantly.
+"""
+
+import base64
+import html
+from pathlib import Path
+
+from eval import comparison
+
+DAGGER, DDAGGER = "†", "‡"
+_PARAMETER_NAMES = {"learning_rate": "lr", "law_learning_rate": "law lr"}
+
+
+def _number(x: float, decimals: int) -> str:
+  return f"{x:,.{decimals}f}"
+
+
+def _cell_parts(cell: comparison.Cell, metric: comparison.Metric, n: int) -> tuple[str, str]:
+  """(value text, mark) of a cell; the text says n only where it differs from the table's."""
+  if cell.state != "ok":
+    return cell.state, ""
+  text = f"{_number(cell.mean, metric.decimals)} ± {_number(cell.std, metric.decimals)}"
+  if cell.n != n:
+    text += f" (n={cell.n})"
+  mark = (DDAGGER if cell.test.significant else DAGGER) if cell.beats else ""
+  return text, mark
+
+
+def _setting(table: comparison.Comparison, records, optimizer: str, task: str) -> str:
+  """The selected values of the hyperparameters its grid varies (all of them if none varies)."""
+  row = table.selected.get((optimizer, task))
+  if row is None:
+    return table.cells[optimizer, task, "loss"].state
+  names = comparison.varying(records, optimizer, task) or ("learning_rate",)
+  return ", ".join(
+    f"{_PARAMETER_NAMES.get(name, name)} {row.hparams[name]}"
+    for name in names
+    if name in row.hparams
+  )
+
+
+def _diverged(table: comparison.Comparison, optimizer: str, task: str) -> str:
+  diverged, runs = table.runs.get((optimizer, task), (0, 0))
+  return f"{diverged}/{runs}" if runs else "missing"
+
+
+def _seeds_sentence(table: comparison.Comparison) -> str:
+  counts = " or ".join(str(n) for n in table.seeds) or "0"
+  return f"mean ± sample std (ddof 1) over n = {counts} seeds of the selected setting"
+
+
+def _legend() -> str:
+  return (
+    f"Bold: the best of the column. Best baseline: the best of the baselines. {DAGGER}: ours"
+    f" (RLLC, fixed-law memory, adaptive memory) beats the best baseline as displayed;"
+    f" {DDAGGER}: and a one-sided Welch's t-test over seeds against it gives"
+    f" p < {comparison.ALPHA}. missing: no record; diverged: every setting of the grid had a"
+    " diverged seed."
+  )
+
+
+def _test_row(test: comparison.Test) -> tuple[str, str, str, str]:
+  if test.p is None:
+    return "", "", "", f"no test: {test.why}"
+  verdict = "significant" if test.significant else "not significant"
+  return f"{test.t:.2f}", f"{test.dof:.1f}", f"{test.p:.3g}", verdict
+
+
+def _tests(table: comparison.Comparison):
+  """(task, metric, optimizer, cell) of every cell that beats the best baseline."""
+  for task in table.tasks:
+    for metric in comparison.METRICS:
+      for opt in table.optimizers:
+        cell = table.cells[opt, task, metric.key]
+        if cell.beats:
+          yield task, metric, opt, cell
+
+
+# ---------------------------------------------------------------- Markdown
+
+
+def _md_escape(text: str) -> str:
+  for char in "\\|*_`[]<>":
+    text = text.replace(char, "\\" + char)
+  return text
+
+
+def _md_row(cells) -> str:
+  return "| " + " | ".join(cells) + " |"
+
+
+def _md_comparison(table, records) -> list[str]:
+  n = max(table.seeds, default=0)
+  lines = [f"### Protocol `{table.protocol}`", ""]
+  lines.append(f"Final test loss and accuracy (%), {_seeds_sentence(table)}.")
+  lines += ["", _md_row(["Optimizer", "", *map(_md_escape, table.tasks)])]
+  lines.append(_md_row(["---"] * (2 + len(table.tasks))))
+  for opt in table.optimizers:
+    for metric in comparison.METRICS:
+      row = [_md_escape(opt) if metric.key == "loss" else "", metric.label]
+      for task in table.tasks:
+        cell = table.cells[opt, task, metric.key]
+        text, mark = _cell_parts(cell, metric, n)
+        if cell.best_baseline:
+          text = f"_{text}_"
+        if cell.best:
+          text = f"**{text}**"
+        row.append(text + mark)
+      lines.append(_md_row(row))
+    lines.append(_md_row(["", "Diverged", *(_diverged(table, opt, t) for t in table.tasks)]))
+  lines += ["", _legend(), ""]
+
+  lines += ["#### Significance", ""]
+  rows = list(_tests(table))
+  if rows:
+    head = ["Task", "Metric", "Ours", "Best baseline", "Difference", "t", "dof", "p", "Verdict"]
+    lines += [_md_row(head), _md_row(["---"] * len(head))]
+    for task, metric, opt, cell in rows:
+      test = cell.test
+      difference = f"{test.difference:+.{metric.decimals}f}"
+      row = [task, metric.label, opt, test.baseline, difference, *_test_row(test)]
+      lines.append(_md_row(map(_md_escape, row)))
+  else:
+    lines.append("No cell of ours beats the best baseline, so nothing is tested.")
+  lines += ["", "#### Selected hyperparameters (the values the grid varies)", ""]
+  lines += [_md_row(["Optimizer", *map(_md_escape, table.tasks)])]
+  lines.append(_md_row(["---"] * (1 + len(table.tasks))))
+  for opt in table.optimizers:
+    settings = [_setting(table, records, opt, task) for task in table.tasks]
+    lines.append(_md_row(map(_md_escape, [opt, *settings])))
+  return lines + [""]
+
+
+def _overhead_cells(row: dict) -> tuple[str, str]:
+  ratio = "n/a"
+  if row["state_bytes"] is not None and row["param_bytes"]:
+    ratio = f"{row['state_bytes'] / row['param_bytes']:.2f}"
+  time = "n/a" if row["step_time_ratio"] is None else f"{row['step_time_ratio']:.2f}"
+  return ratio, time
+
+
+def _md_overhead(report) -> list[str]:
+  lines = ["## Optimizer overhead", "", report.overhead_note, ""]
+  head = ["Task", "Optimizer", "Buffers k", "State / params", "Step time / Adam"]
+  lines += [_md_row(head), _md_row(["---"] * len(head))]
+  for row in report.overhead:
+    cells = [row["task"], row["optimizer"], str(row["buffers"]), *_overhead_cells(row)]
+    lines.append(_md_row(map(_md_escape, cells)))
+  return lines + [""]
+
+
+def _md_list(title: str, items: list[str]) -> list[str]:
+  return [f"## {title}", "", *(f"- {_md_escape(item)}" for item in items), ""]
+
+
+def markdown(report) -> str:
+  lines = [f"# Results: {_md_escape(report.title)}", "", report.summary, ""]
+  lines += ["## Comparison", ""]
+  for table in report.tables:
+    lines += _md_comparison(table, report.records)
+  lines += _md_overhead(report)
+  if report.figures:
+    lines += ["## Figures", ""]
+    for figure in report.figures:
+      lines += [f"![{figure.kind} {figure.task}]({figure.stem}.png)", "", figure.caption, ""]
+  lines += _md_list("Missing", report.missing)
+  lines += _md_list("Provenance", report.provenance)
+  return "\n".join(lines).rstrip() + "\n"
+
+
+# ---------------------------------------------------------------- LaTeX
+
+_TEX_SPECIAL = {
+  "\\": r"\textbackslash{}",
+  "&": r"\&",
+  "%": r"\%",
+  "$": r"\$",
+  "#": r"\#",
+  "_": r"\_",
+  "{": r"\{",
+  "}": r"\}",
+  "~": r"\textasciitilde{}",
+  "^": r"\textasciicircum{}",
+  "±": r"$\pm$",
+  "−": "-",
+  "†": r"$^{\dagger}$",
+  "‡": r"$^{\ddagger}$",
+}
+
+
+def tex_escape(text: str) -> str:
+  return "".join(_TEX_SPECIAL.get(char, char) for char in text)
+
+
+def _tex_table(columns: str, head: list[str], rows: list[list[str]], caption: str) -> list[str]:
+  """A booktabs table; cells are LaTeX already (escape them first)."""
+  lines = [r"\begin{table}[htbp]", r"\centering", r"\small", rf"\begin{{tabular}}{{{columns}}}"]
+  lines += [r"\toprule", " & ".join(head) + r" \\", r"\midrule"]
+  lines += [" & ".join(row) + r" \\" for row in rows]
+  lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{caption}}}", r"\end{table}", ""]
+  return lines
+
+
+def _tex_comparison(table, records) -> list[str]:
+  n = max(table.seeds, default=0)
+  rows = []
+  for opt in table.optimizers:
+    for metric in comparison.METRICS:
+      row = [tex_escape(opt) if metric.key == "loss" else "", metric.label]
+      for task in table.tasks:
+        cell = table.cells[opt, task, metric.key]
+        text, mark = _cell_parts(cell, metric, n)
+        text = tex_escape(text)
+        if cell.best_baseline:
+          text = rf"\underline{{{text}}}"
+        if cell.best:
+          text = rf"\textbf{{{text}}}"
+        row.append(text + tex_escape(mark))
+      rows.append(row)
+    rows.append(["", "Diverged", *(_diverged(table, opt, t) for t in table.tasks)])
+  caption = tex_escape(
+    f"Protocol {table.protocol}: final test loss and accuracy (%), {_seeds_sentence(table)}."
+    f" {_legend()} Best baseline: underlined."
+  )
+  head = ["Optimizer", "", *map(tex_escape, table.tasks)]
+  lines = _tex_table("ll" + "r" * len(table.tasks), head, rows, caption)
+
+  tests = []
+  for task, metric, opt, cell in _tests(table):
+    test = cell.test
+    difference = f"{test.difference:+.{metric.decimals}f}"
+    tests.append(
+      [tex_escape(x) for x in (task, metric.label, opt, test.baseline, difference)]
+      + [tex_escape(x) for x in _test_row(test)]
+    )
+  if tests:
+    head = ["Task", "Metric", "Ours", "Best baseline", "Difference", "$t$", "dof", "$p$", "Verdict"]
+    caption = tex_escape(
+      f"Protocol {table.protocol}: one-sided Welch's t-tests over seeds of each cell of ours that"
+      f" beats the best baseline; significant at p < {comparison.ALPHA}."
+    )
+    lines += _tex_table("llllrrrrl", head, tests, caption)
+  settings = [
+    [tex_escape(opt), *(tex_escape(_setting(table, records, opt, t)) for t in table.tasks)]
+    for opt in table.optimizers
+  ]
+  caption = tex_escape(f"Protocol {table.protocol}: selected hyperparameters (the values varied).")
+  head = ["Optimizer", *map(tex_escape, table.tasks)]
+  return lines + _tex_table("l" + "l" * len(table.tasks), head, settings, caption)
+
+
+def latex(report) -> str:
+  lines = [
+    f"% rllc report: {tex_escape(report.title)}. Tables only; needs \\usepackage{{booktabs}}.",
+    "% Use with \\input{report.tex} inside a document.",
+    "",
+  ]
+  for table in report.tables:
+    lines += _tex_comparison(table, report.records)
+  rows = [
+    [tex_escape(row["task"]), tex_escape(row["optimizer"]), str(row["buffers"])]
+    + [tex_escape(x) for x in _overhead_cells(row)]
+    for row in report.overhead
+  ]
+  head = ["Task", "Optimizer", "Buffers $k$", "State / params", "Step time / Adam"]
+  lines += _tex_table("llrrr", head, rows, tex_escape(report.overhead_note))
+  return "\n".join(lines).rstrip() + "\n"
+
+
+# ---------------------------------------------------------------- HTML
+
+_STYLE = """
+body { font-family: "DejaVu Sans", Arial, sans-serif; margin: 2em; max-width: 80em; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { padding: 0.2em 0.7em; text-align: right; border-bottom: 1px solid #ddd; }
+th:first-child, td:first-child, td:nth-child(2) { text-align: left; }
+thead th { border-bottom: 2px solid #333; }
+figure { margin: 1em 0; } img { max-width: 100%; }
+"""
+
+
+def _html_table(head: list[str], rows: list[list[str]], table_id: str = "") -> list[str]:
+  """An HTML table; cells are HTML already (escape them first)."""
+  attribute = f' id="{table_id}"' if table_id else ""
+  lines = [f"<table{attribute}>", "<thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
+  lines.append("</thead><tbody>")
+  lines += ["<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows]
+  return lines + ["</tbody></table>"]
+
+
+def _html_comparison(table, records) -> list[str]:
+  n = max(table.seeds, default=0)
+  esc = html.escape
+  rows = []
+  for opt in table.optimizers:
+    for metric in comparison.METRICS:
+      row = [esc(opt) if metric.key == "loss" else "", metric.label]
+      for task in table.tasks:
+        cell = table.cells[opt, task, metric.key]
+        text, mark = _cell_parts(cell, metric, n)
+        text = esc(text)
+        if cell.best_baseline:
+          text = f"<em>{text}</em>"
+        if cell.best:
+          text = f"<strong>{text}</strong>"
+        row.append(text + mark)
+      rows.append(row)
+    rows.append(["", "Diverged", *(_diverged(table, opt, t) for t in table.tasks)])
+  lines = [f"<h3>Protocol <code>{esc(table.protocol)}</code></h3>"]
+  lines.append(f"<p>Final test loss and accuracy (%), {esc(_seeds_sentence(table))}.</p>")
+  head = ["Optimizer", "", *map(esc, table.tasks)]
+  lines += _html_table(head, rows, f"comparison-{esc(table.protocol)}")
+  lines.append(f"<p>{esc(_legend())} Best baseline: in italics.</p>")
+  tests = [
+    [esc(x) for x in (task, metric.label, opt, cell.test.baseline)]
+    + [f"{cell.test.difference:+.{metric.decimals}f}", *map(esc, _test_row(cell.test))]
+    for task, metric, opt, cell in _tests(table)
+  ]
+  lines.append("<h4>Significance</h4>")
+  if tests:
+    head = ["Task", "Metric", "Ours", "Best baseline", "Difference", "t", "dof", "p", "Verdict"]
+    lines += _html_table(head, tests)
+  else:
+    lines.append("<p>No cell of ours beats the best baseline, so nothing is tested.</p>")
+  lines.append("<h4>Selected hyperparameters (the values the grid varies)</h4>")
+  settings = [
+    [esc(opt), *(esc(_setting(table, records, opt, t)) for t in table.tasks)]
+    for opt in table.optimizers
+  ]
+  return lines + _html_table(["Optimizer", *map(esc, table.tasks)], settings)
+
+
+def page(report, out_dir: Path) -> str:
+  """The HTML page; figures embedded as PNG data, so it opens offline as one file."""
+  esc = html.escape
+  lines = [
+    "<!DOCTYPE html>",
+    '<html lang="en"><head><meta charset="utf-8">',
+    f"<title>Results: {esc(report.title)}</title><style>{_STYLE}</style></head><body>",
+    f"<h1>Results: {esc(report.title)}</h1>",
+    f"<p>{esc(report.summary)}</p>",
+    "<h2>Comparison</h2>",
+  ]
+  for table in report.tables:
+    lines += _html_comparison(table, report.records)
+  lines += ["<h2>Optimizer overhead</h2>", f"<p>{esc(report.overhead_note)}</p>"]
+  rows = [
+    [esc(row["task"]), esc(row["optimizer"]), str(row["buffers"]), *_overhead_cells(row)]
+    for row in report.overhead
+  ]
+  lines += _html_table(
+    ["Task", "Optimizer", "Buffers k", "State / params", "Step time / Adam"], rows
+  )
+  if report.figures:
+    lines.append("<h2>Figures</h2>")
+  for figure in report.figures:
+    data = base64.b64encode((out_dir / f"{figure.stem}.png").read_bytes()).decode()
+    alt = esc(f"{figure.kind} {figure.task}")
+    lines.append(
+      f'<figure><img alt="{alt}" src="data:image/png;base64,{data}">'
+      f"<figcaption>{esc(figure.caption)}</figcaption></figure>"
+    )
+  for title, items in (("Missing", report.missing), ("Provenance", report.provenance)):
+    lines += [f"<h2>{title}</h2>", "<ul>", *(f"<li>{esc(item)}</li>" for item in items), "</ul>"]
+  lines.append("</body></html>")
+  return "\n".join(lines) + "\n"
