@@ -27,7 +27,7 @@ import math
 from scipy import stats
 
 import rllc
-from eval import selection
+from eval import paper_numbers, selection
 
 OURS = ("rllc", "fixed-law", "adaptive-memory")  # families reported as "ours"
 ALPHA = 0.05  # significance threshold of the one-sided Welch's t-test
@@ -230,4 +230,29 @@ def overhead(records: list[dict], log: list[dict]) -> list[dict]:
         "step_time_ratio": time / adam if time is not None and adam else None,
       }
     )
+  return rows
+
+
+def beside_paper(table: Comparison) -> list[tuple[str, ...]]:
+  """Rows (task, optimizer, loss here, paper's, acc here, paper's, acc here - paper's).
+
+  For the cells of a `paper`-protocol table that the RLLC paper's Table 1 has.
+  """
+  if table.protocol != "paper":
+    return []
+  rows = []
+  for task in table.tasks:
+    for opt in table.optimizers:
+      if (task, opt) not in paper_numbers.TABLE1:
+        continue
+      loss, acc, acc_std = paper_numbers.TABLE1[task, opt]
+      mine = {m.key: table.cells[opt, task, m.key] for m in METRICS}
+      shown = {
+        key: f"{c.mean:.{m.decimals}f} ± {c.std:.{m.decimals}f}" if c.state == "ok" else c.state
+        for (key, c), m in zip(mine.items(), METRICS, strict=True)
+      }
+      gap = f"{mine['acc'].mean - acc:+.2f}" if mine["acc"].state == "ok" else ""
+      rows.append(
+        (task, opt, shown["loss"], f"{loss:.4f}", shown["acc"], f"{acc:.2f} ± {acc_std:.2f}", gap)
+      )
   return rows

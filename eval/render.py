@@ -133,6 +133,7 @@ def _md_comparison(table, records) -> list[str]:
       lines.append(_md_row(map(_md_escape, row)))
   else:
     lines.append("No cell of ours beats the best baseline, so nothing is tested.")
+  lines += _md_paper(table)
   lines += ["", "#### Selected hyperparameters (the values the grid varies)", ""]
   lines += [_md_row(["Optimizer", *map(_md_escape, table.tasks)])]
   lines.append(_md_row(["---"] * (1 + len(table.tasks))))
@@ -140,6 +141,22 @@ def _md_comparison(table, records) -> list[str]:
     settings = [_setting(table, records, opt, task) for task in table.tasks]
     lines.append(_md_row(map(_md_escape, [opt, *settings])))
   return lines + [""]
+
+
+_PAPER_HEAD = ["Task", "Optimizer", "Loss here", "Paper", "Acc here", "Paper", "Acc gap"]
+_PAPER_NOTE = (
+  "Beside the RLLC paper's Table 1 (loss, accuracy) and Table 2 (accuracy std), same protocol;"
+  " acc gap = here - paper."
+)
+
+
+def _md_paper(table) -> list[str]:
+  rows = comparison.beside_paper(table)
+  if not rows:
+    return []
+  lines = ["", "#### Beside the paper", "", _PAPER_NOTE, "", _md_row(_PAPER_HEAD)]
+  lines.append(_md_row(["---"] * len(_PAPER_HEAD)))
+  return lines + [_md_row(map(_md_escape, row)) for row in rows]
 
 
 def _overhead_cells(row: dict) -> tuple[str, str]:
@@ -192,6 +209,8 @@ _TEX_SPECIAL = {
   "}": r"\}",
   "~": r"\textasciitilde{}",
   "^": r"\textasciicircum{}",
+  "<": r"$<$",
+  ">": r"$>$",
   "±": r"$\pm$",
   "−": "-",
   "†": r"$^{\dagger}$",
@@ -251,6 +270,9 @@ def _tex_comparison(table, records) -> list[str]:
       f" beats the best baseline; significant at p < {comparison.ALPHA}."
     )
     lines += _tex_table("llllrrrrl", head, tests, caption)
+  paper = [[tex_escape(cell) for cell in row] for row in comparison.beside_paper(table)]
+  if paper:
+    lines += _tex_table("llllllr", _PAPER_HEAD, paper, tex_escape(_PAPER_NOTE))
   settings = [
     [tex_escape(opt), *(tex_escape(_setting(table, records, opt, t)) for t in table.tasks)]
     for opt in table.optimizers
@@ -333,6 +355,10 @@ def _html_comparison(table, records) -> list[str]:
     lines += _html_table(head, tests)
   else:
     lines.append("<p>No cell of ours beats the best baseline, so nothing is tested.</p>")
+  paper = [[esc(cell) for cell in row] for row in comparison.beside_paper(table)]
+  if paper:
+    lines += ["<h4>Beside the paper</h4>", f"<p>{esc(_PAPER_NOTE)}</p>"]
+    lines += _html_table(_PAPER_HEAD, paper)
   lines.append("<h4>Selected hyperparameters (the values the grid varies)</h4>")
   settings = [
     [esc(opt), *(esc(_setting(table, records, opt, t)) for t in table.tasks)]

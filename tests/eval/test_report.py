@@ -295,3 +295,21 @@ def test_an_interrupted_report_leaves_the_earlier_one(hand_store, tmp_path, monk
     report_files(hand_store, out)
   assert (out / "report.md").read_bytes() == first
   assert sorted(p.name for p in tmp_path.iterdir()) == ["hand", "out"]  # no staging left
+
+
+def test_a_paper_protocol_table_sits_beside_the_papers_table_1(tmp_path, fake_record, fake_store):
+  # The paper's Table 1 and 2, MNIST MLP: SGD 0.0882 loss, 98.16 ± 0.03 accuracy;
+  # M(0.9)+M(0) 0.0888, 98.26 ± 0.15.
+  records = [
+    fake_record("mnist-mlp", o, s, lr=0.1, test_loss=0.08, test_accuracy=0.98, protocol="paper")
+    for o in ("sgd", "M(0.9)+M(0)", "am-sgd")
+    for s in (0, 1)
+  ]
+  fake_store(tmp_path / "s", records)
+  text = report_files(tmp_path / "s", tmp_path / "out", ["md"])["md"].read_text()
+  beside = text[text.index("#### Beside the paper") : text.index("#### Selected")]
+  rows = [line.split(" | ")[1:] for line in beside.splitlines() if line.startswith("| mnist")]
+  assert rows == [
+    ["sgd", "0.0800 ± 0.0000", "0.0882", "98.00 ± 0.00", "98.16 ± 0.03", "-0.16 |"],
+    ["M(0.9)+M(0)", "0.0800 ± 0.0000", "0.0888", "98.00 ± 0.00", "98.26 ± 0.15", "-0.26 |"],
+  ]  # am-sgd is not in the paper's table
