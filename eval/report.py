@@ -38,7 +38,8 @@ OVERHEAD_NOTE = (
   " records made before sizes were recorded). Step time / Adam: wall time of the optimizer's"
   " benchmark job per run and step (compilation and evaluations included; its grid runs as one"
   " vectorized program), over that of Adam's job on the same task; n/a without an Adam job. It"
-  " varies with the machine's load."
+  " varies with the machine's load, and a bench's first job also pays the process's start-up;"
+  " `python -m eval.bench_update` measures the updates alone."
 )
 
 
