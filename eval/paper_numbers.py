@@ -9,17 +9,7 @@ names and optimizer names (canonical specs).
 
 from eval import protocol
 
-TASKS = (
-  "mnist-mlp",
-  "mnist-conv",
-  "fmnist-mlp",
-  "fmnist-conv",
-  "cifar10-mlp",
-  "cifar10-conv",
-  "cifar10-resnet20",
-)
-
-# optimizer -> per task in TASKS order: (loss, accuracy %, accuracy std %)
+# optimizer -> per task in protocol.PAPER_TASKS order: (loss, accuracy %, accuracy std %)
 _TABLE = {
   "sgd": (
     (0.0882, 98.16, 0.03),
@@ -126,5 +116,5 @@ _TABLE = {
 TABLE1 = {
   (task, protocol.canonical_name(name)): cell
   for name, cells in _TABLE.items()
-  for task, cell in zip(TASKS, cells, strict=True)
+  for task, cell in zip(protocol.PAPER_TASKS, cells, strict=True)
 }

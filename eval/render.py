@@ -13,7 +13,9 @@ significantly.
 """
 
 import base64
+import dataclasses
 import html
+from collections.abc import Callable
 from pathlib import Path
 
 from eval import comparison
@@ -87,6 +89,36 @@ def _tests(table: comparison.Comparison):
           yield task, metric, opt, cell
 
 
+@dataclasses.dataclass(frozen=True)
+class _Markup:
+  """How a format escapes text and marks the best cells."""
+
+  escape: Callable[[str], str]
+  best_baseline: str  # a format string with one {}
+  best: str
+
+
+def _comparison_rows(table, markup: _Markup) -> list[list[str]]:
+  """The comparison table's body: a Loss, an Acc and a Diverged row per optimizer."""
+  n = max(table.seeds, default=0)
+  rows = []
+  for opt in table.optimizers:
+    for metric in comparison.METRICS:
+      row = [markup.escape(opt) if metric.key == "loss" else "", metric.label]
+      for task in table.tasks:
+        cell = table.cells[opt, task, metric.key]
+        text, mark = _cell_parts(cell, metric, n)
+        text = markup.escape(text)
+        if cell.best_baseline:
+          text = markup.best_baseline.format(text)
+        if cell.best:
+          text = markup.best.format(text)
+        row.append(text + markup.escape(mark))
+      rows.append(row)
+    rows.append(["", "Diverged", *(_diverged(table, opt, t) for t in table.tasks)])
+  return rows
+
+
 # ---------------------------------------------------------------- Markdown
 
 
@@ -96,29 +128,19 @@ def _md_escape(text: str) -> str:
   return text
 
 
+_MARKDOWN = _Markup(_md_escape, "_{}_", "**{}**")
+
+
 def _md_row(cells) -> str:
   return "| " + " | ".join(cells) + " |"
 
 
 def _md_comparison(table, records) -> list[str]:
-  n = max(table.seeds, default=0)
   lines = [f"### Protocol `{table.protocol}`", ""]
   lines.append(f"Final test loss and accuracy (%), {_seeds_sentence(table)}.")
   lines += ["", _md_row(["Optimizer", "", *map(_md_escape, table.tasks)])]
   lines.append(_md_row(["---"] * (2 + len(table.tasks))))
-  for opt in table.optimizers:
-    for metric in comparison.METRICS:
-      row = [_md_escape(opt) if metric.key == "loss" else "", metric.label]
-      for task in table.tasks:
-        cell = table.cells[opt, task, metric.key]
-        text, mark = _cell_parts(cell, metric, n)
-        if cell.best_baseline:
-          text = f"_{text}_"
-        if cell.best:
-          text = f"**{text}**"
-        row.append(text + mark)
-      lines.append(_md_row(row))
-    lines.append(_md_row(["", "Diverged", *(_diverged(table, opt, t) for t in table.tasks)]))
+  lines += [_md_row(row) for row in _comparison_rows(table, _MARKDOWN)]
   lines += ["", _legend(), ""]
 
   lines += ["#### Significance", ""]
@@ -222,6 +244,9 @@ def tex_escape(text: str) -> str:
   return "".join(_TEX_SPECIAL.get(char, char) for char in text)
 
 
+_LATEX = _Markup(tex_escape, r"\underline{{{}}}", r"\textbf{{{}}}")
+
+
 def _tex_table(columns: str, head: list[str], rows: list[list[str]], caption: str) -> list[str]:
   """A booktabs table; cells are LaTeX already (escape them first)."""
   lines = [r"\begin{table}[htbp]", r"\centering", r"\small", rf"\begin{{tabular}}{{{columns}}}"]
@@ -232,22 +257,7 @@ def _tex_table(columns: str, head: list[str], rows: list[list[str]], caption: st
 
 
 def _tex_comparison(table, records) -> list[str]:
-  n = max(table.seeds, default=0)
-  rows = []
-  for opt in table.optimizers:
-    for metric in comparison.METRICS:
-      row = [tex_escape(opt) if metric.key == "loss" else "", metric.label]
-      for task in table.tasks:
-        cell = table.cells[opt, task, metric.key]
-        text, mark = _cell_parts(cell, metric, n)
-        text = tex_escape(text)
-        if cell.best_baseline:
-          text = rf"\underline{{{text}}}"
-        if cell.best:
-          text = rf"\textbf{{{text}}}"
-        row.append(text + tex_escape(mark))
-      rows.append(row)
-    rows.append(["", "Diverged", *(_diverged(table, opt, t) for t in table.tasks)])
+  rows = _comparison_rows(table, _LATEX)
   caption = tex_escape(
     f"Protocol {table.protocol}: final test loss and accuracy (%), {_seeds_sentence(table)}."
     f" {_legend()} Best baseline: underlined."
@@ -312,6 +322,9 @@ figure { margin: 1em 0; } img { max-width: 100%; }
 """
 
 
+_HTML = _Markup(html.escape, "<em>{}</em>", "<strong>{}</strong>")
+
+
 def _html_table(head: list[str], rows: list[list[str]], table_id: str = "") -> list[str]:
   """An HTML table; cells are HTML already (escape them first)."""
   attribute = f' id="{table_id}"' if table_id else ""
@@ -322,23 +335,8 @@ def _html_table(head: list[str], rows: list[list[str]], table_id: str = "") -> l
 
 
 def _html_comparison(table, records) -> list[str]:
-  n = max(table.seeds, default=0)
   esc = html.escape
-  rows = []
-  for opt in table.optimizers:
-    for metric in comparison.METRICS:
-      row = [esc(opt) if metric.key == "loss" else "", metric.label]
-      for task in table.tasks:
-        cell = table.cells[opt, task, metric.key]
-        text, mark = _cell_parts(cell, metric, n)
-        text = esc(text)
-        if cell.best_baseline:
-          text = f"<em>{text}</em>"
-        if cell.best:
-          text = f"<strong>{text}</strong>"
-        row.append(text + mark)
-      rows.append(row)
-    rows.append(["", "Diverged", *(_diverged(table, opt, t) for t in table.tasks)])
+  rows = _comparison_rows(table, _HTML)
   lines = [f"<h3>Protocol <code>{esc(table.protocol)}</code></h3>"]
   lines.append(f"<p>Final test loss and accuracy (%), {esc(_seeds_sentence(table))}.</p>")
   head = ["Optimizer", "", *map(esc, table.tasks)]
