@@ -79,14 +79,30 @@ def _test_row(test: comparison.Test) -> tuple[str, str, str, str]:
   return f"{test.t:.2f}", f"{test.dof:.1f}", f"{test.p:.3g}", verdict
 
 
-def _tests(table: comparison.Comparison):
-  """(task, metric, optimizer, cell) of every cell that beats the best baseline."""
+_TESTS_HEAD = ["Task", "Metric", "Ours", "Best baseline", "Difference", "t", "dof", "p", "Verdict"]
+
+
+def _test_rows(table: comparison.Comparison) -> list[list[str]]:
+  """One row (plain text, _TESTS_HEAD) per cell of ours that beats the best baseline."""
+  rows = []
   for task in table.tasks:
     for metric in comparison.METRICS:
       for opt in table.optimizers:
         cell = table.cells[opt, task, metric.key]
         if cell.beats:
-          yield task, metric, opt, cell
+          test = cell.test
+          difference = f"{test.difference:+.{metric.decimals}f}"
+          rows.append([task, metric.label, opt, test.baseline, difference, *_test_row(test)])
+  return rows
+
+
+def _tests_note(rows: list) -> str:
+  if not rows:
+    return "No cell of ours beats the best baseline, so nothing is tested."
+  return (
+    f"One-sided Welch's t-tests over seeds, significant at p < {comparison.ALPHA}; {len(rows)}"
+    " test(s), not corrected for multiple comparisons."
+  )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,18 +159,11 @@ def _md_comparison(table, records) -> list[str]:
   lines += [_md_row(row) for row in _comparison_rows(table, _MARKDOWN)]
   lines += ["", _legend(), ""]
 
-  lines += ["#### Significance", ""]
-  rows = list(_tests(table))
+  rows = _test_rows(table)
+  lines += ["#### Significance", "", _tests_note(rows)]
   if rows:
-    head = ["Task", "Metric", "Ours", "Best baseline", "Difference", "t", "dof", "p", "Verdict"]
-    lines += [_md_row(head), _md_row(["---"] * len(head))]
-    for task, metric, opt, cell in rows:
-      test = cell.test
-      difference = f"{test.difference:+.{metric.decimals}f}"
-      row = [task, metric.label, opt, test.baseline, difference, *_test_row(test)]
-      lines.append(_md_row(map(_md_escape, row)))
-  else:
-    lines.append("No cell of ours beats the best baseline, so nothing is tested.")
+    lines += ["", _md_row(_TESTS_HEAD), _md_row(["---"] * len(_TESTS_HEAD))]
+    lines += [_md_row(map(_md_escape, row)) for row in rows]
   lines += _md_paper(table)
   lines += ["", "#### Selected hyperparameters (the values the grid varies)", ""]
   lines += [_md_row(["Optimizer", *map(_md_escape, table.tasks)])]
@@ -265,21 +274,15 @@ def _tex_comparison(table, records) -> list[str]:
   head = ["Optimizer", "", *map(tex_escape, table.tasks)]
   lines = _tex_table("ll" + "r" * len(table.tasks), head, rows, caption)
 
-  tests = []
-  for task, metric, opt, cell in _tests(table):
-    test = cell.test
-    difference = f"{test.difference:+.{metric.decimals}f}"
-    tests.append(
-      [tex_escape(x) for x in (task, metric.label, opt, test.baseline, difference)]
-      + [tex_escape(x) for x in _test_row(test)]
-    )
+  tests = _test_rows(table)
   if tests:
-    head = ["Task", "Metric", "Ours", "Best baseline", "Difference", "$t$", "dof", "$p$", "Verdict"]
+    head = [f"${h}$" if h in ("t", "p") else h for h in _TESTS_HEAD]
     caption = tex_escape(
-      f"Protocol {table.protocol}: one-sided Welch's t-tests over seeds of each cell of ours that"
-      f" beats the best baseline; significant at p < {comparison.ALPHA}."
+      f"Protocol {table.protocol}, each cell of ours that beats the best baseline:"
+      f" {_tests_note(tests)}"
     )
-    lines += _tex_table("llllrrrrl", head, tests, caption)
+    rows = [[tex_escape(cell) for cell in row] for row in tests]
+    lines += _tex_table("llllrrrrl", head, rows, caption)
   paper = [[tex_escape(cell) for cell in row] for row in comparison.beside_paper(table)]
   if paper:
     lines += _tex_table("llllllr", _PAPER_HEAD, paper, tex_escape(_PAPER_NOTE))
@@ -342,17 +345,10 @@ def _html_comparison(table, records) -> list[str]:
   head = ["Optimizer", "", *map(esc, table.tasks)]
   lines += _html_table(head, rows, f"comparison-{esc(table.protocol)}")
   lines.append(f"<p>{esc(_legend())} Best baseline: in italics.</p>")
-  tests = [
-    [esc(x) for x in (task, metric.label, opt, cell.test.baseline)]
-    + [f"{cell.test.difference:+.{metric.decimals}f}", *map(esc, _test_row(cell.test))]
-    for task, metric, opt, cell in _tests(table)
-  ]
-  lines.append("<h4>Significance</h4>")
+  tests = _test_rows(table)
+  lines += ["<h4>Significance</h4>", f"<p>{esc(_tests_note(tests))}</p>"]
   if tests:
-    head = ["Task", "Metric", "Ours", "Best baseline", "Difference", "t", "dof", "p", "Verdict"]
-    lines += _html_table(head, tests)
-  else:
-    lines.append("<p>No cell of ours beats the best baseline, so nothing is tested.</p>")
+    lines += _html_table(_TESTS_HEAD, [[esc(cell) for cell in row] for row in tests])
   paper = [[esc(cell) for cell in row] for row in comparison.beside_paper(table)]
   if paper:
     lines += ["<h4>Beside the paper</h4>", f"<p>{esc(_PAPER_NOTE)}</p>"]
