@@ -8,6 +8,7 @@
   rllc data import NAME --from DIR        parse, verify and cache a data set
   rllc data import NAME --download        the same through tensorflow-datasets (needs internet)
   rllc data status [--data-dir DIR]       the state of every data set
+  rllc analyze SPEC --law L1,L2,... [--lr H]   a fixed law's effective rate and implicit penalty
 
 `rllc bench` with no arguments is the main job: the quick protocol on the
 embedded digits-mlp task, into runs/quick. Bad input (an unknown task or
@@ -18,6 +19,7 @@ with status 130, the store consistent (re-run the command to finish).
 """
 
 import argparse
+import math
 import sys
 
 from eval import bench as bench_lib
@@ -26,6 +28,7 @@ from eval import protocol as protocol_lib
 from eval import report as report_lib
 from eval import store as store_lib
 from rllc import registry as opt_registry
+from rllc.analysis import linear
 from tasks import data as data_lib
 from tasks import registry
 
@@ -110,6 +113,55 @@ def _report(args) -> int:
   return 0
 
 
+def _parse_law(text: str, prop) -> list[float]:
+  law = []
+  for i, item in enumerate(text.split(",")):
+    try:
+      value = float(item)
+    except ValueError:
+      value = None
+    if value is None or not math.isfinite(value):
+      raise ValueError(
+        f"--law {text!r}: entry {i + 1} {item.strip()!r} is not a finite number; give k = {prop.k}"
+        f" numbers, one per memory unit ({', '.join(prop.labels)}), comma-separated, e.g. --law"
+        f" {','.join(['1'] * prop.k)} (--law=-0.5,... for a leading minus)"
+      )
+    law.append(value)
+  return law
+
+
+def _analyze(args) -> int:
+  try:
+    prop = linear.propagator(args.spec)
+    law = _parse_law(args.law, prop)
+    eff = linear.effective(prop, law)
+    if args.lr is not None and not args.lr > 0:
+      raise ValueError(f"--lr {args.lr:g}: the learning rate h must be positive, e.g. --lr 0.01")
+  except ValueError as err:
+    print(f"rllc: {err}", file=sys.stderr)
+    return 2
+  print(f"propagator            {prop}")
+  print(f"k                     {prop.k}")
+  print(f"units                 {', '.join(prop.labels)}")
+  print(f"law L                 {', '.join(f'{x:g}' for x in law)}")
+  print(f"spectral radius       {eff.spectral_radius:.6g}")
+  print(f"W = a^T (I-B)^-1 L    {eff.W:.6g}")
+  print(f"S = a^T B (I-B)^-2 L  {eff.S:.6g}")
+  if args.lr is not None:
+    print(f"effective lr h*W      {args.lr * eff.W:.6g}")
+    print(f"penalty h*S/2         {args.lr * eff.penalty:.6g}")
+  print("memoryless: theta <- theta - h W grad[L + (h S/2) |grad L|^2] (memory paper, eq. 9)")
+  if eff.S > 0:
+    print("S > 0: the memory regularizes (it implicitly penalizes the gradient norm)")
+  elif eff.S < 0:
+    print("S < 0: the memory anti-regularizes (it implicitly rewards a large gradient norm)")
+  else:
+    print("S = 0: the memory neither regularizes nor anti-regularizes")
+  if eff.W <= 0:
+    print("W <= 0: this law does not descend the loss to first order; the reading does not apply")
+  return 0
+
+
 def _formats(text: str) -> tuple[str, ...]:
   names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
   unknown = [n for n in names if n not in report_lib.FORMATS]
@@ -160,6 +212,19 @@ def build_parser() -> argparse.ArgumentParser:
   tasks = commands.add_parser("tasks", help="list the tasks and the state of their data")
   tasks.add_argument("--data-dir", help="where data files not yet imported may be")
   tasks.set_defaults(run=_tasks)
+
+  analyze = commands.add_parser(
+    "analyze",
+    help="effective learning rate and implicit penalty of a fixed law",
+    description=linear.__doc__,
+  )
+  analyze.formatter_class = argparse.RawDescriptionHelpFormatter
+  analyze.add_argument("spec", help="a propagator spec, e.g. 'M(0.9)+M(0)'")
+  analyze.add_argument(
+    "--law", required=True, help="one number per unit, e.g. 0.9,1 (--law=-0.5,1 if negative)"
+  )
+  analyze.add_argument("--lr", type=float, help="the learning rate h")
+  analyze.set_defaults(run=_analyze)
 
   data = commands.add_parser("data", help="data sets: import, status")
   data_commands = data.add_subparsers(dest="data_command", required=True)
