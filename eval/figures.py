@@ -7,6 +7,9 @@
   with a min–max band (the RLLC paper's figures 1, 4 and 5);
 - law: the RLLC learning-law coefficients vs step, one panel per optimizer, one
   line per memory unit (the paper's figure 2);
+- memory: the memoryless reading of each RLLC law L_t (the memory paper's
+  formula (9), rllc.analysis.linear): effective learning rate h W(L_t) and
+  implicit gradient-norm penalty h S(L_t) / 2 vs step;
 - beta: adaptive-memory momentum coefficients β_t vs step;
 - sensitivity: final validation loss vs learning rate over the whole grid, with
   diverged learning rates marked;
@@ -29,9 +32,10 @@ from matplotlib.figure import Figure as MplFigure
 from eval import store as store_lib
 from eval.selection import Selected
 from rllc import spec as spec_lib
+from rllc.analysis import linear
 from rllc.registry import FIXED_LAW_PREFIX
 
-KINDS = ("accuracy", "law", "beta", "sensitivity", "overhead")
+KINDS = ("accuracy", "law", "memory", "beta", "sensitivity", "overhead")
 STYLE = {
   "font.family": "DejaVu Sans",
   "font.size": 9,
@@ -79,6 +83,7 @@ def write_figures(
       drawn = {
         "accuracy": _accuracy(records, rows, styles),
         "law": _law(records, rows),
+        "memory": _memory(records, rows),
         "beta": _beta(records, rows, styles),
         "sensitivity": _sensitivity(records, task, styles),
         "overhead": _overhead([row for row in overhead if row["task"] == task], styles),
@@ -199,6 +204,44 @@ def _law(records: list[dict], rows: list[Selected]):
   caption = (
     "Learning-law coefficients vs step of each selected RLLC setting, one line per memory "
     f"unit, mean over {seeds}."
+  )
+  return fig, caption
+
+
+def memory_reading(records: list[dict], row: Selected):
+  """Steps, h W(L_t) and h S(L_t) / 2 of a selected RLLC setting's mean law; None if it has none.
+
+  h is the setting's learning rate c1 (theta_t = theta_{t-1} - c1 M_t L_t); a
+  propagator with spectral radius >= 1 has no memoryless reading (None).
+  """
+  runs = _runs(records, row)
+  if runs[0]["family"] != "rllc" or "law" not in runs[0]["curves"]:
+    return None
+  steps, law = _mean_curve(runs, "law")
+  try:
+    effective = row.hparams["learning_rate"] * linear.law_trajectory(row.optimizer, law)
+  except ValueError:
+    return None
+  return steps, effective[:, 0], effective[:, 1]
+
+
+def _memory(records: list[dict], rows: list[Selected]):
+  """Per selected RLLC setting, h W(L_t) and h S(L_t) / 2 of its mean law; None without any."""
+  panels = [(row.optimizer, memory_reading(records, row)) for row in rows]
+  panels = [(optimizer, *reading) for optimizer, reading in panels if reading is not None]
+  if not panels:
+    return None
+  fig, axes = _new(len(panels))
+  for ax, (optimizer, steps, rate, penalty) in zip(axes, panels, strict=True):
+    ax.plot(steps, rate, color="C0", lw=1.2, label="effective lr h W(L_t)")
+    ax.plot(steps, penalty, color="C3", lw=1.2, label="penalty h S(L_t) / 2")
+    ax.axhline(0.0, color="0.5", lw=0.6, ls=":")
+    ax.set(title=optimizer, xlabel="step", ylabel="per step")
+    ax.legend()
+  caption = (
+    "The memoryless reading of each selected RLLC setting's mean law L_t (memory paper, formula"
+    " (9); rllc analyze): theta <- theta - h W grad[L + (h S / 2) |grad L|^2], the law frozen at"
+    " each step; a penalty below zero means the memory anti-regularizes."
   )
   return fig, caption
 

@@ -96,7 +96,7 @@ def test_files_are_byte_identical_across_calls_and_processes(records, tmp_path):
     env={**os.environ, "PYTHONHASHSEED": "12345"},  # another set and dict-of-str order
   )
   one = _files(tmp_path / "one")
-  assert len(one) == 10
+  assert len(one) == 2 * len(figures.KINDS)
   assert one == _files(tmp_path / "two")
   assert one == _files(tmp_path / "three")
 
@@ -187,3 +187,19 @@ def test_accuracy_band_is_the_min_and_max_over_the_selected_seeds(fake_record):
   np.testing.assert_allclose(mean, [46.5, 93.0])
   np.testing.assert_allclose(low, [45.0, 90.0])
   np.testing.assert_allclose(high, [48.0, 96.0])
+
+
+def test_memory_reading_of_a_law_is_hw_and_hs_over_2_worked_by_hand(fake_record):
+  # M(0.9) with law c: W = c / (1 - 0.9) = 10 c and S = 0.9 c / (1 - 0.9)^2 = 90 c
+  # (heavy ball's coefficients); the fake law is c = 0.1 + step / 1000, h = 0.3.
+  made = [
+    fake_record(TASK, "M(0.9)", seed, lr=0.3, test_loss=0.3, test_accuracy=0.9, units=1)
+    for seed in (0, 1)
+  ]
+  (row,) = selection.select(made)
+  steps, rate, penalty = figures.memory_reading(made, row)
+  law = 0.1 + steps / 1000
+  np.testing.assert_allclose(rate, 0.3 * 10 * law)
+  np.testing.assert_allclose(penalty, 0.3 * 90 * law / 2)
+  baseline = [fake_record(TASK, "adam", 0, lr=0.01, test_loss=0.3, test_accuracy=0.9)]
+  assert figures.memory_reading(baseline, selection.select(baseline)[0]) is None
