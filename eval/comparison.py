@@ -28,6 +28,7 @@ from scipy import stats
 
 import rllc
 from eval import paper_numbers, selection
+from eval import protocol as protocol_lib
 
 OURS = ("rllc", "fixed-law", "adaptive-memory")  # families reported as "ours"
 ALPHA = 0.05  # significance threshold of the one-sided Welch's t-test
@@ -112,11 +113,16 @@ def welch(ours: tuple[float, ...], baseline: tuple[float, ...], metric: Metric, 
 _FAMILY_ORDER = {"baseline": 0, "adaptive-memory": 1, "fixed-law": 2, "rllc": 3}
 
 
-def compare(records: list[dict], protocol: str) -> Comparison:
-  """The table of one protocol's records (records of other protocols are ignored)."""
+def compare(records: list[dict], protocol: str, planned: tuple = ()) -> Comparison:
+  """The table of one protocol's records (records of other protocols are ignored).
+
+  planned: (task, optimizer) pairs the benches meant to run (plan.json); those
+  without a record get "missing" cells, so a partial store shows its gaps.
+  """
   records = [r for r in records if r["protocol"]["protocol"] == protocol]
-  families = {r["optimizer"]: r["family"] for r in records}
-  tasks = tuple(sorted({r["task"] for r in records}))
+  families = {opt: protocol_lib.family(opt) for _, opt in planned}
+  families.update({r["optimizer"]: r["family"] for r in records})
+  tasks = tuple(sorted({r["task"] for r in records} | {task for task, _ in planned}))
   optimizers = tuple(sorted(families, key=lambda o: (_FAMILY_ORDER.get(families[o], 9), o)))
   chosen = {(s.optimizer, s.task): s for s in selection.select(records)}
   runs = {}

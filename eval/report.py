@@ -187,12 +187,20 @@ def build(store_dir: str | os.PathLike) -> Report:
   root = Path(store_dir)
   records, plan, log = _read(root)
   records, missing = _current(records, plan)
-  protocols = sorted({r["protocol"]["protocol"] for r in records})
-  tables = [comparison.compare(records, p) for p in protocols]
-  for table in tables:
+  planned = {
+    (e["identity"]["protocol"]["protocol"], e["identity"]["task"], e["identity"]["optimizer"])
+    for e in plan.values()
+  }
+  protocols = sorted({r["protocol"]["protocol"] for r in records} | {p for p, _, _ in planned})
+  tables = [
+    comparison.compare(records, p, tuple(sorted((t, o) for q, t, o in planned if q == p)))
+    for p in protocols
+  ]
+  for table in tables:  # cells nobody planned nor ran (the plan's own gaps are listed above)
     for opt in table.optimizers:
       for task in table.tasks:
-        if table.cells[opt, task, "loss"].state == "missing":
+        absent = table.cells[opt, task, "loss"].state == "missing"
+        if absent and (table.protocol, task, opt) not in planned:
           missing.append(f"protocol {table.protocol}, {task}, {opt}: no record")
   return Report(
     title=root.resolve().name,

@@ -221,8 +221,9 @@ def test_a_partial_store_reports_what_is_there_and_lists_what_is_missing(
     for lr in (0.1, 0.3)
     for s in (0, 1)
   ]
+  queued = [fake_record("mnist-mlp", "sgd", 0, lr=0.1, test_loss=0.3, test_accuracy=0.9)]
   store = fake_store(tmp_path / "s", done + running[:3])  # lr 0.3 seed 1 still running
-  store.write_plan([(store_lib.identity_of(r), r["key"]) for r in done + running])
+  store.write_plan([(store_lib.identity_of(r), r["key"]) for r in done + running + queued])
   built = report.build(tmp_path / "s")
   assert (
     "protocol quick, digits-mlp, M(0.9): 1 of 4 planned runs have no record" in built.missing[0]
@@ -232,6 +233,13 @@ def test_a_partial_store_reports_what_is_there_and_lists_what_is_missing(
   )
   (table,) = built.tables
   assert table.cells["M(0.9)", "digits-mlp", "loss"].state == "ok"
+  # A planned job with no record yet: its task and optimizer are in the table, as missing.
+  assert table.tasks == ("digits-mlp", "mnist-mlp") and "sgd" in table.optimizers
+  assert table.cells["sgd", "mnist-mlp", "acc"].state == "missing"
+  assert table.cells["adam", "mnist-mlp", "loss"].state == "missing"
+  assert "protocol quick, mnist-mlp, sgd: 1 of 1 planned runs have no record" in " ".join(
+    built.missing
+  )
 
 
 def test_records_superseded_by_the_latest_plan_are_left_out(tmp_path, fake_record, fake_store):
