@@ -205,7 +205,12 @@ def canonical_name(name: str) -> str:
     return name
   prefix = opt_registry.FIXED_LAW_PREFIX if name.startswith(opt_registry.FIXED_LAW_PREFIX) else ""
   try:
-    return prefix + str(spec_lib.parse_propagator(name[len(prefix) :]))
+    spec, convention = opt_registry.split_initial_law(name[len(prefix) :])
+  except ValueError as err:
+    raise ProtocolError(str(err)) from None
+  suffix = "" if convention is None else opt_registry.INITIAL_LAW_SEPARATOR + convention
+  try:
+    return prefix + str(spec_lib.parse_propagator(spec)) + suffix
   except ValueError as err:
     raise ProtocolError(
       f"unknown optimizer {name!r}: valid names are {', '.join(opt_registry.REGISTRY)}, a"
@@ -257,7 +262,9 @@ def _seeds(value, where: str) -> tuple[int, ...]:
 
 def _axis(optimizer: str, name: str, value, where: str) -> tuple:
   one_law = (
-    name == "law" and isinstance(value, list) and not any(isinstance(v, list) for v in value)
+    name in ("law", "initial_law")
+    and isinstance(value, list)
+    and not any(isinstance(v, (list, str)) for v in value)
   )
   values = value if isinstance(value, list) and not one_law else [value]
   if not values:
@@ -266,7 +273,7 @@ def _axis(optimizer: str, name: str, value, where: str) -> tuple:
   for v in values:
     if isinstance(v, list):
       v = tuple(v)  # a law, e.g. [0.9, 1.0]
-    if isinstance(v, (str, dict)):
+    if isinstance(v, dict) or (isinstance(v, str) and name != "initial_law"):
       raise ProtocolError(
         f"{where}: optimizer {optimizer!r}: {name} = {v!r} is not a number, boolean or list"
       )

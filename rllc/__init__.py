@@ -7,10 +7,12 @@ learned_optimization is heavy); `rllc.optimizer(...).lopt()` reaches them.
 from rllc.adaptive_memory import AMAdamWState, AMState, am_adamw, am_mgd, am_sgd
 from rllc.memory import (
   LinearMemoryState,
+  INITIAL_LAWS,
   RLLCState,
-  default_law,
   linear_memory,
+  normalized_law,
   relaxed_pinv_solve,
+  resolve_initial_law,
   rllc,
 )
 from rllc.propagator import CM, CMk, M, Mk, Propagator, direct_sum
@@ -29,14 +31,16 @@ __all__ = [
   "Mk",
   "REGISTRY",
   "BuiltOptimizer",
+  "INITIAL_LAWS",
   "LinearMemoryState",
   "Propagator",
   "RLLCState",
-  "default_law",
   "direct_sum",
   "linear_memory",
+  "normalized_law",
   "optimizer",
   "parse_propagator",
   "relaxed_pinv_solve",
+  "resolve_initial_law",
   "rllc",
 ]

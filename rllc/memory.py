@@ -86,28 +86,70 @@ def as_propagator(prop_or_spec: prop_lib.Propagator | str) -> prop_lib.Propagato
   raise TypeError(f"expected a Propagator or a spec string, got {type(prop_or_spec).__name__}")
 
 
-def default_law(prop: prop_lib.Propagator) -> jax.Array:
-  """The initial law: uniform, scaled to the learning rate's usual meaning.
+# The conventions for L_0, by name (`initial_law` of `rllc`, and the
+# `SPEC@NAME` suffix of an optimizer name in `rllc.optimizer` and protocols).
+INITIAL_LAWS = ("ones", "normalized")
+DEFAULT_INITIAL_LAW = "normalized"
 
-  The paper says only that L_0 is "not 0" (Remark 3.4). A constant gradient g
-  fills unit j with w_j g, where w = (I - B^T)^{-1} a, i.e. w_j is the sum of
-  the abstract rule of unit j. L_0 = 1 / ||w||_1 (every entry) makes the
-  learning step of a constant gradient c1 g whenever all w_j >= 0 (any sum of
-  M(beta), Mk(beta) blocks), so c1 is an SGD-equivalent learning rate and
-  one learning-rate grid serves every propagator. Unstable propagators
-  (I - B singular) fall back to 1/k.
+
+def abstract_rule_sums(prop: prop_lib.Propagator) -> jax.Array:
+  """w = (I - B^T)^{-1} a: a constant gradient g fills unit j with w_j g (the abstract rule's sum)."""
+  return jnp.linalg.solve(jnp.eye(prop.k) - prop.B.T, prop.a)
+
+
+def normalized_law(prop: prop_lib.Propagator) -> jax.Array:
+  """L_0 = 1 / ||w||_1 in every entry, w = (I - B^T)^{-1} a.
+
+  A constant gradient g then makes the learning step c1 g whenever all
+  w_j >= 0 (any sum of M(beta), Mk(beta) blocks), so c1 is an
+  SGD-equivalent learning rate. It is 1/11 for M(0.9)+M(0) and 1/18 for
+  M(0.9)+M(0.8)+M(0.7), which divides the effective learning rate by 11-18
+  against `ones`, while the law step c2 M^+ g does not scale with L.
+  Unstable propagators (I - B singular) fall back to 1/k.
+  """
+  total = jnp.sum(jnp.abs(abstract_rule_sums(prop)))
+  scale = jnp.where(jnp.isfinite(total) & (total > 0), 1.0 / total, 1.0 / prop.k)
+  return jnp.full((prop.k,), 1.0) * scale
+
+
+def resolve_initial_law(prop: prop_lib.Propagator, choice=DEFAULT_INITIAL_LAW) -> jax.Array:
+  """The initial law L_0 of a convention, or an explicit vector.
+
+  The paper says only that L_0 is "not 0" (Remark 3.4). The conventions:
+
+    ones        L_0 = (1, ..., 1): every memory unit enters the first step
+                with weight 1, so M(beta) starts as optax's undampened heavy
+                ball sum_s beta^s g and M(beta)+M(0) as heavy ball plus SGD.
+    normalized  L_0 = 1 / ||(I - B^T)^{-1} a||_1 (`normalized_law`).
 
   Args:
     prop: the propagator.
+    choice: a name of INITIAL_LAWS, or a (k,) sequence or array.
 
   Returns:
     (k,) initial law.
+
+  Raises:
+    ValueError: an unknown name (naming the valid ones) or a vector of the
+      wrong shape.
   """
-  k = prop.k
-  w = jnp.linalg.solve(jnp.eye(k) - prop.B.T, prop.a)
-  total = jnp.sum(jnp.abs(w))
-  scale = jnp.where(jnp.isfinite(total) & (total > 0), 1.0 / total, 1.0 / k)
-  return jnp.full((k,), 1.0) * scale
+  if isinstance(choice, str):
+    if choice == "ones":
+      return jnp.ones((prop.k,))
+    if choice == "normalized":
+      return normalized_law(prop)
+    raise ValueError(
+      f"unknown initial law {choice!r}; valid: {', '.join(INITIAL_LAWS)}, or a vector of"
+      f" {prop.k} numbers"
+    )
+  return _law_vector(prop, choice, f"initial_law must be one of {', '.join(INITIAL_LAWS)} or")
+
+
+def _law_vector(prop: prop_lib.Propagator, law, must: str) -> jax.Array:
+  law = jnp.asarray(law)
+  if law.shape != (prop.k,):
+    raise ValueError(f"{must} have shape ({prop.k},) for {prop}, got shape {law.shape}")
+  return law
 
 
 def accumulation_dtype(params) -> jnp.dtype:
@@ -222,13 +264,6 @@ def relaxed_pinv_solve(gram, p, eps, relative_eps) -> jax.Array:
   return evecs @ (inverse * (evecs.T @ p))
 
 
-def _initial_law(prop, initial_law, acc):
-  law = default_law(prop) if initial_law is None else jnp.asarray(initial_law)
-  if law.shape != (prop.k,):
-    raise ValueError(f"initial_law must have shape ({prop.k},) for {prop}, got {law.shape}")
-  return law.astype(acc)
-
-
 def linear_memory(
   prop_or_spec: prop_lib.Propagator | str, law, learning_rate
 ) -> optax.GradientTransformation:
@@ -247,7 +282,7 @@ def linear_memory(
   def init_fn(params):
     acc = accumulation_dtype(params)
     return LinearMemoryState(
-      _init_memory(params, prop.k), _initial_law(prop, law, acc), jnp.zeros([], jnp.int32)
+      _init_memory(params, prop.k), _law_vector(prop, law, "law must").astype(acc), jnp.zeros([], jnp.int32)
     )
 
   def update_fn(updates, state, params=None):
@@ -268,7 +303,7 @@ def rllc(
   *,
   eps: float = DEFAULT_EPS,
   relative_eps: float = DEFAULT_RELATIVE_EPS,
-  initial_law=None,
+  initial_law=DEFAULT_INITIAL_LAW,
 ) -> optax.GradientTransformation:
   """LM-RLLC (Definition 5.1): linear memory whose law corrects itself each step.
 
@@ -278,19 +313,21 @@ def rllc(
     law_learning_rate: c2; may be a traced array.
     eps: absolute ridge added to the Gram matrix M^T M.
     relative_eps: further ridge, relative to trace(M^T M) / k (scale-aware).
-    initial_law: L_0; default `default_law(prop)`.
+    initial_law: L_0: a convention of INITIAL_LAWS ("ones", "normalized"), or
+      an explicit (k,) vector (`resolve_initial_law`).
 
   Returns:
     The transformation; its state is an RLLCState exposing the law and memory.
   """
   prop = as_propagator(prop_or_spec)
+  law0 = resolve_initial_law(prop, initial_law)
 
   def init_fn(params):
     acc = accumulation_dtype(params)
     return RLLCState(
       _init_memory(params, prop.k),
       jnp.zeros((prop.k, prop.k), acc),
-      _initial_law(prop, initial_law, acc),
+      law0.astype(acc),
       jnp.zeros([], jnp.int32),
     )
 

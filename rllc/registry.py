@@ -2,7 +2,13 @@
 
   rllc.optimizer("adam", learning_rate=1e-3)
   rllc.optimizer("M(0.9)+M(0)", learning_rate=0.1, law_learning_rate=0.01)   # RLLC
+  rllc.optimizer("M(0.9)+M(0)@ones", learning_rate=0.01, law_learning_rate=0.01)  # L0 = 1
   rllc.optimizer("lm:M(0.9)+M(0)", law=(0.9, 1.0), learning_rate=0.1)       # fixed law
+
+An RLLC spec may end in `@CONVENTION`, the initial law L_0 (`ones` or
+`normalized`, rllc.memory.INITIAL_LAWS): the same as the hyperparameter
+`initial_law`, but part of the optimizer's name, so a protocol or the command
+line can list one propagator under two conventions as two optimizers.
 
 Each gives a `BuiltOptimizer`: the optax transformation, the
 learned_optimization Optimizer (`.lopt()`), and a `name` such as
@@ -27,6 +33,7 @@ from rllc import propagator as prop_lib
 from rllc import spec as spec_lib
 
 FIXED_LAW_PREFIX = "lm:"
+INITIAL_LAW_SEPARATOR = "@"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,15 +125,28 @@ def _rllc(
   law_learning_rate: float,
   eps: float = memory.DEFAULT_EPS,
   relative_eps: float = memory.DEFAULT_RELATIVE_EPS,
+  initial_law: str | tuple = memory.DEFAULT_INITIAL_LAW,
 ):
   name = f"RLLC[{prop}]_lr{_num(learning_rate)}_law{_num(law_learning_rate)}"
   if _shown(eps, memory.DEFAULT_EPS):
     name += f"_eps{_num(eps)}"
   if _shown(relative_eps, memory.DEFAULT_RELATIVE_EPS):
     name += f"_releps{_num(relative_eps)}"
-  return name, memory.rllc(
-    prop, learning_rate, law_learning_rate, eps=eps, relative_eps=relative_eps
+  if isinstance(initial_law, str):
+    name += "" if initial_law == memory.DEFAULT_INITIAL_LAW else f"_L0{initial_law}"
+  elif isinstance(initial_law, jax.core.Tracer):
+    name += "_L0traced"
+  else:
+    name += "_L0(" + ",".join(_num(float(x)) for x in initial_law) + ")"
+  tx = memory.rllc(
+    prop,
+    learning_rate,
+    law_learning_rate,
+    eps=eps,
+    relative_eps=relative_eps,
+    initial_law=initial_law,
   )
+  return name, tx
 
 
 def _fixed_law(prop: prop_lib.Propagator, law, learning_rate: float = 1.0):
@@ -400,8 +420,9 @@ def optimizer(name_or_spec: str, **hparams) -> BuiltOptimizer:
 
   Args:
     name_or_spec: a key of REGISTRY ("sgd", "momentum", "nesterov", "adam"),
-      a propagator spec for RLLC ("M(0.9)+M(0)"), or "lm:" and a spec for the
-      same memory with a fixed law.
+      a propagator spec for RLLC ("M(0.9)+M(0)", or "M(0.9)+M(0)@ones" with
+      its initial-law convention), or "lm:" and a spec for the same memory
+      with a fixed law.
     **hparams: the optimizer's hyperparameters, e.g. learning_rate.
 
   Returns:
@@ -415,6 +436,19 @@ def optimizer(name_or_spec: str, **hparams) -> BuiltOptimizer:
     return _build(name_or_spec, REGISTRY[name_or_spec], hparams)
   fixed = name_or_spec.startswith(FIXED_LAW_PREFIX)
   spec = name_or_spec[len(FIXED_LAW_PREFIX) :] if fixed else name_or_spec
+  spec, convention = split_initial_law(spec)
+  if convention is not None:
+    if fixed:
+      raise ValueError(
+        f"optimizer {name_or_spec!r}: a fixed law ({FIXED_LAW_PREFIX}) takes its law as the"
+        f" hyperparameter law, not '{INITIAL_LAW_SEPARATOR}{convention}'"
+      )
+    if "initial_law" in hparams:
+      raise ValueError(
+        f"optimizer {name_or_spec!r}: the initial law is given twice, as"
+        f" '{INITIAL_LAW_SEPARATOR}{convention}' and as initial_law={hparams['initial_law']!r}"
+      )
+    hparams = {**hparams, "initial_law": convention}
   try:
     prop = spec_lib.parse_propagator(spec)
   except ValueError as err:
@@ -424,3 +458,20 @@ def optimizer(name_or_spec: str, **hparams) -> BuiltOptimizer:
       f"(fixed law). Read as a spec: {err}"
     ) from None
   return _build(name_or_spec, _fixed_law if fixed else _rllc, hparams, prop)
+
+
+def split_initial_law(spec: str) -> tuple[str, str | None]:
+  """ "M(0.9)+M(0)@ones" -> ("M(0.9)+M(0)", "ones"); without "@", (spec, None).
+
+  Raises:
+    ValueError: a convention that is not one of memory.INITIAL_LAWS.
+  """
+  if INITIAL_LAW_SEPARATOR not in spec:
+    return spec, None
+  spec, convention = spec.rsplit(INITIAL_LAW_SEPARATOR, 1)
+  if convention not in memory.INITIAL_LAWS:
+    raise ValueError(
+      f"unknown initial law {convention!r} in {spec + INITIAL_LAW_SEPARATOR + convention!r};"
+      f" valid: {', '.join(memory.INITIAL_LAWS)} (e.g. 'M(0.9)+M(0)@ones')"
+    )
+  return spec, convention

@@ -26,7 +26,7 @@ so the memoryless iteration (4), theta <- theta - h [F(theta) + M(theta)], is
 by sum_i B^i = (I - B)^{-1} and sum_i i B^i = B (I - B)^{-2}; both series
 converge iff the spectral radius rho(B) < 1. Both are linear in the law:
 W = u . L and S = s . L with u = (I - B^T)^{-1} a (the unit sums of
-`rllc.memory.default_law`) and s = (I - B^T)^{-1} B^T u. The ratio S / W is
+`rllc.memory.abstract_rule_sums`) and s = (I - B^T)^{-1} B^T u. The ratio S / W is
 the mean age sum_i i w_i / sum_i w_i of the gradients a step uses, so at an
 equal effective learning rate eta = h W the penalty is (eta / 2) (S / W).
 

@@ -481,6 +481,18 @@ BAD_INPUT = [
     id="fixed-law-without-law",
   ),
   pytest.param(
+    ["bench", "--optimizers", "M(0.9)+M(0)@unit"],
+    None,
+    ["unknown initial law 'unit'", "valid: ones, normalized"],
+    id="unknown-initial-law-suffix",
+  ),
+  pytest.param(
+    ["bench"],
+    '[optimizers."M(0.9)+M(0)"]\ninitial_law = "unit"\n',
+    ["unknown initial law 'unit'", "valid: ones, normalized"],
+    id="unknown-initial-law-toml",
+  ),
+  pytest.param(
     ["bench", "--profile", "{tmp}/nowhere.toml"],
     None,
     ["nowhere.toml", "cannot read it", "valid profiles are quick, paper"],

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+import rllc
 from eval import protocol as protocol_lib
 from eval import selection
 
@@ -163,6 +164,22 @@ def test_bad_profile_and_missing_file():
     protocol_lib.resolve("fast")
   with pytest.raises(protocol_lib.ProtocolError, match="cannot read it"):
     protocol_lib.resolve("/nonexistent/study.toml")
+
+
+def test_initial_law_is_chosen_by_suffix_or_toml_and_keeps_conventions_apart(tmp_path):
+  by_name = protocol_lib.resolve(optimizers=["M(0.9) + M(0)@ones", "M(0.9)+M(0)"])
+  assert [p.name for p in by_name.optimizers] == ["M(0.9)+M(0)@ones", "M(0.9)+M(0)"]
+  ones = rllc.optimizer(by_name.optimizers[0].name, **by_name.optimizers[0].settings()[0])
+  assert ones.hparams["initial_law"] == "ones"
+  path = tmp_path / "laws.toml"
+  path.write_text(
+    '[optimizers."M(0.9)+M(0)"]\nlearning_rate = 0.01\nlaw_learning_rate = 0.01\n'
+    'initial_law = ["ones", "normalized", [1.0, 0.5]]\n'
+  )
+  plan = protocol_lib.resolve(str(path)).optimizers[0]
+  assert [s["initial_law"] for s in plan.settings()] == ["ones", "normalized", (1.0, 0.5)]
+  names = {rllc.optimizer(plan.name, **s).name for s in plan.settings()}
+  assert len(names) == 3
 
 
 def test_split_names_keeps_commas_inside_brackets():

@@ -363,12 +363,24 @@ def test_linear_memory_matches_float64_reference():
 # LM-RLLC against the float64 re-derivation of Definition 5.1.
 
 RLLC_CASES = [
-  # spec, c1, c2, eps, relative_eps, initial law (None: uniform default)
-  ("M(0.9)+M(0)", 0.05, 0.02, 1e-3, 0.0, None),
+  # spec, c1, c2, eps, relative_eps, initial law (a convention or a vector)
+  ("M(0.9)+M(0)", 0.05, 0.02, 1e-3, 0.0, "normalized"),
+  ("M(0.9)+M(0)", 0.005, 0.02, 1e-3, 0.0, "ones"),
   ("M(0.9)+M(0)", 0.05, 0.02, 0.0, 0.0, (0.05, 0.5)),  # pseudo-inverse semantics
   ("M2(0.6)", 0.1, 0.05, 1e-3, 0.0, (0.3, 0.1)),
-  ("M(0.9)+M(0)+M2(0.6)+CM(0.9i)", 0.05, 0.02, 1e-4, 1e-2, None),
+  ("M2(0.6)", 0.02, 0.05, 1e-3, 0.0, "ones"),
+  ("M(0.9)+M(0)+M2(0.6)+CM(0.9i)", 0.05, 0.02, 1e-4, 1e-2, "normalized"),
+  ("M(0.9)+M(0)+M2(0.6)+CM(0.9i)", 0.005, 0.02, 1e-4, 1e-2, "ones"),
 ]
+
+
+def _reference_law0(b, a, choice) -> np.ndarray:
+  """L0 of a convention, from the reference B and a (not from rllc.memory)."""
+  if choice == "normalized":
+    return _uniform_law(b, a)
+  if choice == "ones":
+    return np.ones(len(a))
+  return np.asarray(choice, np.float64)
 
 
 @pytest.mark.usefixtures("x64")
@@ -376,7 +388,7 @@ RLLC_CASES = [
 def test_rllc_matches_float64_reference(spec, c1, c2, eps, relative_eps, law0):
   b, a = _reference_b_a(TERMS[spec])
   k = len(a)
-  ref_law0 = _uniform_law(b, a) if law0 is None else np.asarray(law0)
+  ref_law0 = _reference_law0(b, a, law0)
   thetas, mems, laws = _reference_rllc(
     b, a, c1, c2, ref_law0, _quadratic(1), RLLC_STEPS, eps, relative_eps
   )

@@ -45,8 +45,60 @@ def test_hparams_are_resolved_with_defaults():
     "law_learning_rate": 0.01,
     "eps": rllc.memory.DEFAULT_EPS,
     "relative_eps": rllc.memory.DEFAULT_RELATIVE_EPS,
+    "initial_law": rllc.memory.DEFAULT_INITIAL_LAW,
   }
   assert rllc.optimizer("adam", learning_rate=0.1).hparams["b2"] == 0.999
+
+
+@pytest.mark.parametrize(
+  "spec, choice, expected",
+  [
+    ("M(0.9)+M(0)", "ones", [1.0, 1.0]),
+    ("M(0.9)+M(0)", "normalized", [1 / 11, 1 / 11]),  # w = (10, 1)
+    ("M2(0.6)", "ones", [1.0, 1.0]),
+    ("M2(0.6)", "normalized", None),
+    ("CM(0.9i)", "ones", [1.0, 1.0]),
+    ("CM(0.9i)", "normalized", None),
+    ("M(0.9)+M(0)", (0.25, 2.0), [0.25, 2.0]),
+  ],
+)
+def test_initial_law_conventions(spec, choice, expected):
+  prop = rllc.parse_propagator(spec)
+  if expected is None:  # normalized: 1 / ||(I - B^T)^{-1} a||_1, from a float64 solve
+    b, a = np.asarray(prop.B, np.float64), np.asarray(prop.a, np.float64)
+    w = np.linalg.solve(np.eye(prop.k) - b.T, a)
+    expected = np.full(prop.k, 1.0 / np.abs(w).sum())
+  law = rllc.resolve_initial_law(prop, choice)
+  np.testing.assert_allclose(np.asarray(law), expected, rtol=1e-6)
+  built = rllc.optimizer(spec, learning_rate=0.1, law_learning_rate=0.01, initial_law=choice)
+  state = built.tx.init(jnp.zeros(3))
+  np.testing.assert_allclose(np.asarray(state.law), expected, rtol=1e-6)
+
+
+def test_initial_law_of_wrong_shape_or_unknown_name_is_refused():
+  with pytest.raises(ValueError, match=r"shape \(2,\)"):
+    rllc.optimizer("M(0.9)+M(0)", learning_rate=0.1, law_learning_rate=0.01, initial_law=(1.0,))
+  with pytest.raises(ValueError, match="valid: ones, normalized"):
+    rllc.optimizer("M(0.9)+M(0)", learning_rate=0.1, law_learning_rate=0.01, initial_law="unit")
+  with pytest.raises(ValueError, match="valid: ones, normalized"):
+    rllc.optimizer("M(0.9)+M(0)@unit", learning_rate=0.1, law_learning_rate=0.01)
+  with pytest.raises(ValueError, match="given twice"):
+    rllc.optimizer("M(0.9)@ones", learning_rate=0.1, law_learning_rate=0.01, initial_law="ones")
+  with pytest.raises(ValueError, match="fixed law"):
+    rllc.optimizer("lm:M(0.9)@ones", law=(1.0,), learning_rate=0.1)
+
+
+def test_initial_law_suffix_names_the_convention_and_changes_the_key():
+  hp = {"learning_rate": 0.1, "law_learning_rate": 0.01}
+  default = rllc.optimizer("M(0.9)+M(0)", **hp)
+  ones = rllc.optimizer("M(0.9)+M(0)@ones", **hp)
+  assert ones.name == rllc.optimizer("M(0.9)+M(0)", **hp, initial_law="ones").name
+  assert ones.hparams["initial_law"] == "ones"
+  other = "ones" if rllc.memory.DEFAULT_INITIAL_LAW == "normalized" else "normalized"
+  assert rllc.optimizer("M(0.9)+M(0)", **hp, initial_law=other).name.endswith(f"_L0{other}")
+  assert default.name != rllc.optimizer("M(0.9)+M(0)", **hp, initial_law=other).name
+  vector = rllc.optimizer("M(0.9)+M(0)", **hp, initial_law=(1.0, 0.5))
+  assert vector.name.endswith("_L0(1,0.5)")
 
 
 def test_baselines_are_optax_own_optimizers():
