@@ -447,13 +447,38 @@ def import_dataset(name: str, from_dir: str) -> str:
     ) from err
 
 
+def _cache_problem(path: Path, sha_path: Path) -> str | None:
+  """Why a cache entry fails its checksum (read in blocks), or None when it passes."""
+  try:
+    recorded = sha_path.read_text().split()
+    h = hashlib.sha256()
+    with open(path, "rb") as stream:
+      for block in iter(lambda: stream.read(1 << 20), b""):
+        h.update(block)
+  except (OSError, UnicodeDecodeError) as err:
+    return f"cannot be read ({err})"
+  if not recorded or h.hexdigest() != recorded[0]:
+    return f"does not match its checksum in {sha_path} (damaged or changed since it was written)"
+  return None
+
+
 def status(name: str, *, data_dir: str | None = None) -> str:
-  """One line: "cached (<path>)", "importable from <path>", "available (...)" or "missing: ..."."""
+  """The state of a data set in one line; a cache entry is checked against its checksum.
+
+  "cached (<path>)", "corrupt: ...", "importable from <path>", "available (...)" or
+  "missing: ...".
+  """
   _check_name(name)
   if name == "digits":
     return "available (scikit-learn's load_digits; never cached)"
   path, sha_path = _cache_paths(name)
   if path.is_file() and sha_path.is_file():
+    problem = _cache_problem(path, sha_path)
+    if problem:
+      return (
+        f"corrupt: the cache {path} {problem}; import it again, which replaces it: rllc data"
+        f" import {name} --from DIR"
+      )
     return f"cached ({path})"
   try:
     local = _local(name, data_dir)
