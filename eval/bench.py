@@ -199,7 +199,9 @@ def run(
   store.create()
   env = store_lib.environment()
   jobs = plan(protocol, env)
-  store.write_plan([run for job in jobs for run in zip(job.identities, job.keys, strict=True)])
+  store.write_plan(
+    [run for job in jobs for run in zip(job.identities, job.keys, strict=True)], protocol.select
+  )
   outcome = Outcome(jobs=len(jobs))
   if executor == "local":
     _run_local(store, jobs, env, data_dir, echo, bars, outcome)

@@ -2,7 +2,8 @@
 
   rllc bench [TASK ...] [--optimizers NAME_OR_SPEC,...] [--profile quick|paper|FILE.toml]
              [--seeds N] [--steps N] [--out DIR] [--executor local|ray] [--address ADDR]
-  rllc report DIR [--format md,tex,html] [--out PATH]   tables, tests and figures of a store
+  rllc report DIR [--format md,tex,html] [--select RULES] [--out PATH]
+                                                  tables, tests and figures of a store
   rllc tasks [--data-dir DIR]             every task and the state of its data
   rllc optimizers                         every optimizer and its default grids
   rllc data import NAME --from DIR        parse, verify and cache a data set
@@ -105,7 +106,7 @@ def _bench(args) -> int:
 
 
 def _report(args) -> int:
-  report = report_lib.build(args.store)
+  report = report_lib.build(args.store, args.select)
   out = args.out or f"{args.store}/report"
   for path in report_lib.write(report, out, args.format):
     print(f"wrote {path}")
@@ -162,6 +163,17 @@ def _analyze(args) -> int:
   return 0
 
 
+def _rules(text: str) -> tuple[str, ...]:
+  names = tuple(n.strip() for n in text.split(",") if n.strip())
+  unknown = [n for n in names if n not in selection.RULES]
+  if unknown or not names:
+    raise argparse.ArgumentTypeError(
+      f"unknown selection rule(s) {', '.join(unknown) or repr(text)}; valid:"
+      f" {','.join(selection.RULES)}"
+    )
+  return names
+
+
 def _formats(text: str) -> tuple[str, ...]:
   names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
   unknown = [n for n in names if n not in report_lib.FORMATS]
@@ -202,6 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
   report.add_argument("store", help="a store directory written by rllc bench")
   report.add_argument(
     "--format", type=_formats, default=report_lib.FORMATS, help="md,tex,html (default: all)"
+  )
+  report.add_argument(
+    "--select",
+    type=_rules,
+    help="selection rule(s), a table each: valid_loss, valid_accuracy or both comma-separated"
+    " (default: the rule the store's protocol names, valid_loss unless its TOML says select)",
   )
   report.add_argument("--out", help="the report directory (default: STORE/report)")
   report.set_defaults(run=_report)

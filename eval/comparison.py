@@ -29,6 +29,7 @@ from scipy import stats
 import rllc
 from eval import paper_numbers, selection
 from eval import protocol as protocol_lib
+from rllc import registry as opt_registry
 
 OURS = ("rllc", "fixed-law", "adaptive-memory")  # families reported as "ours"
 ALPHA = 0.05  # significance threshold of the one-sided Welch's t-test
@@ -83,9 +84,10 @@ class Cell:
 
 @dataclasses.dataclass(frozen=True)
 class Comparison:
-  """One protocol's table: cells[(optimizer, task, metric key)]."""
+  """One protocol's table under one selection rule: cells[(optimizer, task, metric key)]."""
 
   protocol: str
+  rule: str  # the selection rule (eval.selection.RULES)
   tasks: tuple[str, ...]
   optimizers: tuple[str, ...]  # row order: baselines, adaptive memory, fixed laws, RLLC
   families: dict[str, str]
@@ -113,18 +115,21 @@ def welch(ours: tuple[float, ...], baseline: tuple[float, ...], metric: Metric, 
 _FAMILY_ORDER = {"baseline": 0, "adaptive-memory": 1, "fixed-law": 2, "rllc": 3}
 
 
-def compare(records: list[dict], protocol: str, planned: tuple = ()) -> Comparison:
+def compare(
+  records: list[dict], protocol: str, planned: tuple = (), rule: str = selection.DEFAULT_RULE
+) -> Comparison:
   """The table of one protocol's records (records of other protocols are ignored).
 
   planned: (task, optimizer) pairs the benches meant to run (plan.json); those
   without a record get "missing" cells, so a partial store shows its gaps.
+  rule: the selection rule of eval.selection.
   """
   records = [r for r in records if r["protocol"]["protocol"] == protocol]
   families = {opt: protocol_lib.family(opt) for _, opt in planned}
   families.update({r["optimizer"]: r["family"] for r in records})
   tasks = tuple(sorted({r["task"] for r in records} | {task for task, _ in planned}))
   optimizers = tuple(sorted(families, key=lambda o: (_FAMILY_ORDER.get(families[o], 9), o)))
-  chosen = {(s.optimizer, s.task): s for s in selection.select(records)}
+  chosen = {(s.optimizer, s.task): s for s in selection.select(records, rule)}
   runs = {}
   for r in records:
     diverged, total = runs.get((r["optimizer"], r["task"]), (0, 0))
@@ -147,6 +152,7 @@ def compare(records: list[dict], protocol: str, planned: tuple = ()) -> Comparis
       cells.update(_mark(column, families, metric, chosen, task))
   return Comparison(
     protocol=protocol,
+    rule=rule,
     tasks=tasks,
     optimizers=optimizers,
     families=families,
@@ -194,14 +200,29 @@ def _mark(column: dict[str, Cell], families, metric, chosen, task) -> dict:
   return marked
 
 
-def varying(records: list[dict], optimizer: str, task: str) -> tuple[str, ...]:
-  """The hyperparameters that take more than one value in an optimizer's grid on a task."""
-  values: dict[str, set] = {}
+def grid_axes(records: list[dict], optimizer: str, task: str) -> dict[str, tuple]:
+  """The hyperparameters that take more than one value in an optimizer's grid on a task.
+
+  Returns:
+    name -> its values, sorted where they are numbers, in name order.
+  """
+  values: dict[str, dict[str, object]] = {}
   for r in records:
     if (r["optimizer"], r["task"]) == (optimizer, task):
       for name, value in r["hparams"].items():
-        values.setdefault(name, set()).add(repr(value))
-  return tuple(sorted(name for name, seen in values.items() if len(seen) > 1))
+        values.setdefault(name, {})[repr(value)] = value
+  axes = {}
+  for name, seen in sorted(values.items()):
+    if len(seen) > 1:
+      numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in seen.values())
+      axes[name] = tuple(sorted(seen.values()) if numbers else seen.values())
+  return axes
+
+
+def on_edge(axis: tuple, value) -> bool:
+  """Whether a selected value is the smallest or largest of its numeric grid axis."""
+  numbers = [v for v in axis if isinstance(v, (int, float)) and not isinstance(v, bool)]
+  return len(numbers) == len(axis) >= 2 and value in (numbers[0], numbers[-1])
 
 
 def overhead(records: list[dict], log: list[dict]) -> list[dict]:
@@ -242,16 +263,20 @@ def overhead(records: list[dict], log: list[dict]) -> list[dict]:
 def beside_paper(table: Comparison) -> list[tuple[str, ...]]:
   """Rows (task, optimizer, loss here, paper's, acc here, paper's, acc here - paper's).
 
-  For the cells of a `paper`-protocol table that the RLLC paper's Table 1 has.
+  For the cells of a paper-protocol table (a protocol named `paper`, or
+  `paper-...` for a TOML file over it) that the RLLC paper's Table 1 has; an
+  RLLC row with an initial-law suffix ("M(0.9)+M(0)@ones") stands beside its
+  spec's numbers.
   """
-  if table.protocol != "paper":
+  if table.protocol != "paper" and not table.protocol.startswith("paper-"):
     return []
   rows = []
   for task in table.tasks:
     for opt in table.optimizers:
-      if (task, opt) not in paper_numbers.TABLE1:
+      spec = opt_registry.split_initial_law(opt)[0]
+      if (task, spec) not in paper_numbers.TABLE1:
         continue
-      loss, acc, acc_std = paper_numbers.TABLE1[task, opt]
+      loss, acc, acc_std = paper_numbers.TABLE1[task, spec]
       mine = {m.key: table.cells[opt, task, m.key] for m in METRICS}
       shown = {
         key: f"{c.mean:.{m.decimals}f} ± {c.std:.{m.decimals}f}" if c.state == "ok" else c.state

@@ -20,6 +20,7 @@ The TOML file (every key optional):
   eval_every = 500                # steps between validation/test evaluations
   log_every = 20                  # steps per point of the training-loss curve
   max_members = 64                # runs per compiled program (default: by memory)
+  select = "valid_loss"           # selection rule: "valid_loss" (default) or "valid_accuracy"
 
   [optimizers.adam]               # tables replace the base's optimizer list, in order
   learning_rate = [1e-4, 3e-4, 1e-3]   # a list is a grid axis, a scalar is fixed
@@ -52,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 import rllc
+from eval import selection
 from rllc import registry as opt_registry
 from rllc import spec as spec_lib
 from tasks import registry as task_registry
@@ -142,7 +144,7 @@ QUICK_GRIDS: dict[str, dict[str, tuple]] = {
   "deep-momentum": {"learning_rate": (0.003, 0.01, 0.03, 0.1)},
 }
 
-_SCALARS = ("steps", "batch_size", "eval_every", "log_every", "max_members")
+_SCALARS = ("steps", "batch_size", "eval_every", "log_every", "max_members", "select")
 _TOML_KEYS = ("base", "name", "tasks", "seeds", "optimizers", *_SCALARS)
 
 
@@ -174,6 +176,7 @@ class Protocol:
   eval_every: int  # steps between evaluations
   log_every: int  # steps per training-loss point
   max_members: int | None = None  # runs per compiled program (None: by memory)
+  select: str = selection.DEFAULT_RULE  # how a report selects settings (not part of a record's key)
 
   def training_fields(self) -> dict[str, Any]:
     """What determines a run's numbers besides task, optimizer, hyperparameters and seed."""
@@ -241,6 +244,7 @@ def _base(profile: str) -> dict[str, Any]:
     "eval_every": 250 if quick else 1000,
     "log_every": 10 if quick else 50,
     "max_members": None,
+    "select": selection.DEFAULT_RULE,
   }
 
 
@@ -403,6 +407,10 @@ def _validate(fields: dict[str, Any], grids_of: str) -> Protocol:
     not isinstance(members, int) or isinstance(members, bool) or members < 1
   ):
     raise ProtocolError(f"max_members must be a positive integer, got {fields['max_members']!r}")
+  if fields["select"] not in selection.RULES:
+    raise ProtocolError(
+      f"select = {fields['select']!r}; valid selection rules: {', '.join(selection.RULES)}"
+    )
   # Intervals longer than the run mean: evaluate and log at its end.
   fields["eval_every"] = min(fields["eval_every"], fields["steps"])
   fields["log_every"] = min(fields["log_every"], fields["steps"])
@@ -450,6 +458,7 @@ def _validate(fields: dict[str, Any], grids_of: str) -> Protocol:
     eval_every=fields["eval_every"],
     log_every=fields["log_every"],
     max_members=fields["max_members"],
+    select=fields["select"],
   )
 
 

@@ -40,16 +40,27 @@ def _cell_parts(cell: comparison.Cell, metric: comparison.Metric, n: int) -> tup
 
 
 def _setting(table: comparison.Comparison, records, optimizer: str, task: str) -> str:
-  """The selected values of the hyperparameters its grid varies (all of them if none varies)."""
+  """The selected values of the hyperparameters its grid varies (all of them if none varies).
+
+  A value at the end of its grid axis says "(edge)": the best setting may lie
+  outside the grid.
+  """
   row = table.selected.get((optimizer, task))
   if row is None:
     return table.cells[optimizer, task, "loss"].state
-  names = comparison.varying(records, optimizer, task) or ("learning_rate",)
+  axes = comparison.grid_axes(records, optimizer, task)
+  names = tuple(axes) or ("learning_rate",)
   return ", ".join(
     f"{_PARAMETER_NAMES.get(name, name)} {row.hparams[name]}"
+    + (" (edge)" if comparison.on_edge(axes.get(name, ()), row.hparams[name]) else "")
     for name in names
     if name in row.hparams
   )
+
+
+def _title(table: comparison.Comparison) -> str:
+  """E.g. "Protocol paper, selected by valid_loss"."""
+  return f"Protocol {table.protocol}, selected by {table.rule}"
 
 
 def _diverged(table: comparison.Comparison, optimizer: str, task: str) -> str:
@@ -152,7 +163,7 @@ def _md_row(cells) -> str:
 
 
 def _md_comparison(table, records) -> list[str]:
-  lines = [f"### Protocol `{table.protocol}`", ""]
+  lines = [f"### Protocol `{table.protocol}`, selected by `{table.rule}`", ""]
   lines.append(f"Final test loss and accuracy (%), {_seeds_sentence(table)}.")
   lines += ["", _md_row(["Optimizer", "", *map(_md_escape, table.tasks)])]
   lines.append(_md_row(["---"] * (2 + len(table.tasks))))
@@ -268,7 +279,7 @@ def _tex_table(columns: str, head: list[str], rows: list[list[str]], caption: st
 def _tex_comparison(table, records) -> list[str]:
   rows = _comparison_rows(table, _LATEX)
   caption = tex_escape(
-    f"Protocol {table.protocol}: final test loss and accuracy (%), {_seeds_sentence(table)}."
+    f"{_title(table)}: final test loss and accuracy (%), {_seeds_sentence(table)}."
     f" {_legend()} Best baseline: underlined."
   )
   head = ["Optimizer", "", *map(tex_escape, table.tasks)]
@@ -278,8 +289,7 @@ def _tex_comparison(table, records) -> list[str]:
   if tests:
     head = [f"${h}$" if h in ("t", "p") else h for h in _TESTS_HEAD]
     caption = tex_escape(
-      f"Protocol {table.protocol}, each cell of ours that beats the best baseline:"
-      f" {_tests_note(tests)}"
+      f"{_title(table)}, each cell of ours that beats the best baseline: {_tests_note(tests)}"
     )
     rows = [[tex_escape(cell) for cell in row] for row in tests]
     lines += _tex_table("llllrrrrl", head, rows, caption)
@@ -290,7 +300,7 @@ def _tex_comparison(table, records) -> list[str]:
     [tex_escape(opt), *(tex_escape(_setting(table, records, opt, t)) for t in table.tasks)]
     for opt in table.optimizers
   ]
-  caption = tex_escape(f"Protocol {table.protocol}: selected hyperparameters (the values varied).")
+  caption = tex_escape(f"{_title(table)}: selected hyperparameters (the values varied).")
   head = ["Optimizer", *map(tex_escape, table.tasks)]
   return lines + _tex_table("l" + "l" * len(table.tasks), head, settings, caption)
 
@@ -340,10 +350,13 @@ def _html_table(head: list[str], rows: list[list[str]], table_id: str = "") -> l
 def _html_comparison(table, records) -> list[str]:
   esc = html.escape
   rows = _comparison_rows(table, _HTML)
-  lines = [f"<h3>Protocol <code>{esc(table.protocol)}</code></h3>"]
+  lines = [
+    f"<h3>Protocol <code>{esc(table.protocol)}</code>, selected by"
+    f" <code>{esc(table.rule)}</code></h3>"
+  ]
   lines.append(f"<p>Final test loss and accuracy (%), {esc(_seeds_sentence(table))}.</p>")
   head = ["Optimizer", "", *map(esc, table.tasks)]
-  lines += _html_table(head, rows, f"comparison-{esc(table.protocol)}")
+  lines += _html_table(head, rows, f"comparison-{esc(table.protocol)}-{esc(table.rule)}")
   lines.append(f"<p>{esc(_legend())} Best baseline: in italics.</p>")
   tests = _test_rows(table)
   lines += ["<h4>Significance</h4>", f"<p>{esc(_tests_note(tests))}</p>"]

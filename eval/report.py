@@ -24,7 +24,7 @@ import os
 import shutil
 from pathlib import Path
 
-from eval import comparison, figures, render
+from eval import comparison, figures, render, selection
 from eval import store as store_lib
 from tasks import registry as task_registry
 
@@ -139,7 +139,7 @@ def _alternatives(values: list[int]) -> str:
   return " or ".join(f"{v:,}" for v in values)
 
 
-def _summary(records: list[dict]) -> str:
+def _summary(records: list[dict], rules: dict[str, tuple[str, ...]]) -> str:
   parts = []
   for protocol in sorted({r["protocol"]["protocol"] for r in records}):
     runs = [r for r in records if r["protocol"]["protocol"] == protocol]
@@ -148,17 +148,33 @@ def _summary(records: list[dict]) -> str:
       for name in ("steps", "batch_size", "eval_every")
     }
     seeds = sorted({r["seed"] for r in runs})
+    says = " and, in a second table, ".join(
+      f"{selection.rule_of(n).says} ({n})" for n in rules[protocol]
+    )
     parts.append(
       f"Protocol {protocol}: {_alternatives(fields['steps'])} steps of batch"
       f" {_alternatives(fields['batch_size'])}, evaluated every"
       f" {_alternatives(fields['eval_every'])} steps, seeds {', '.join(map(str, seeds))}"
-      f" ({len(runs):,} runs)."
+      f" ({len(runs):,} runs); per task and optimizer, the setting of the grid with {says}"
+      " over seeds is selected."
     )
-  parts.append(
-    "Per task and optimizer, the setting of the grid with the lowest mean final validation loss"
-    " over seeds is selected; a setting with a diverged seed is never selected."
-  )
+  parts.append("A setting with a diverged seed is never selected.")
   return " ".join(parts)
+
+
+def protocol_rules(plan: dict, protocols: list[str], asked: tuple[str, ...] | None) -> dict:
+  """The selection rule(s) of each protocol: those asked for, else the one its plan names.
+
+  A protocol's bench writes its rule into plan.json (`select` in TOML); a store
+  without one, or with two benches that named different rules, falls back to
+  the default, valid_loss, or to the newest rule named.
+  """
+  if asked:
+    return {p: tuple(asked) for p in protocols}
+  named: dict[str, str] = {}
+  for entry in plan.values():
+    named[entry["identity"]["protocol"]["protocol"]] = entry.get("select", selection.DEFAULT_RULE)
+  return {p: (named.get(p, selection.DEFAULT_RULE),) for p in protocols}
 
 
 def _provenance(records: list[dict]) -> list[str]:
@@ -182,8 +198,15 @@ def _provenance(records: list[dict]) -> list[str]:
   return items
 
 
-def build(store_dir: str | os.PathLike) -> Report:
-  """The report of a store (no files written); ReportError for an unusable store."""
+def build(store_dir: str | os.PathLike, rules: tuple[str, ...] | None = None) -> Report:
+  """The report of a store (no files written); ReportError for an unusable store.
+
+  rules: selection rules (eval.selection.RULES) to show, a table per protocol
+  and rule; default: the rule each protocol's plan names.
+  """
+  for rule in rules or ():
+    if rule not in selection.RULES:
+      raise ReportError(f"unknown selection rule {rule!r}; valid: {', '.join(selection.RULES)}")
   root = Path(store_dir)
   records, plan, log = _read(root)
   records, missing = _current(records, plan)
@@ -192,11 +215,14 @@ def build(store_dir: str | os.PathLike) -> Report:
     for e in plan.values()
   }
   protocols = sorted({r["protocol"]["protocol"] for r in records} | {p for p, _, _ in planned})
+  chosen_rules = protocol_rules(plan, protocols, rules)
   tables = [
-    comparison.compare(records, p, tuple(sorted((t, o) for q, t, o in planned if q == p)))
+    comparison.compare(records, p, tuple(sorted((t, o) for q, t, o in planned if q == p)), rule)
     for p in protocols
+    for rule in chosen_rules[p]
   ]
-  for table in tables:  # cells nobody planned nor ran (the plan's own gaps are listed above)
+  first = [t for t in tables if t.rule == chosen_rules[t.protocol][0]]
+  for table in first:  # cells nobody planned nor ran (the plan's own gaps are listed above)
     for opt in table.optimizers:
       for task in table.tasks:
         absent = table.cells[opt, task, "loss"].state == "missing"
@@ -204,7 +230,7 @@ def build(store_dir: str | os.PathLike) -> Report:
           missing.append(f"protocol {table.protocol}, {task}, {opt}: no record")
   return Report(
     title=root.resolve().name,
-    summary=_summary(records),
+    summary=_summary(records, chosen_rules),
     records=records,
     tables=tables,
     overhead=comparison.overhead(records, log),
@@ -225,7 +251,10 @@ def write(report: Report, out: str | os.PathLike, formats=FORMATS) -> list[Path]
   shutil.rmtree(staging, ignore_errors=True)
   staging.mkdir()
   try:
-    selected = [s for table in report.tables for s in table.selected.values()]
+    first = {}  # the figures show the settings of each protocol's first rule
+    for table in report.tables:
+      first.setdefault(table.protocol, table)
+    selected = [s for table in first.values() for s in table.selected.values()]
     report.figures = figures.write_figures(report.records, selected, report.overhead, staging)
     texts = {
       "md": lambda: render.markdown(report),

@@ -237,17 +237,23 @@ class Store:
       atomic_write(target, "".join(lines))
     return target
 
-  def write_plan(self, runs: list[tuple[dict, str]]) -> None:
+  def write_plan(self, runs: list[tuple[dict, str]], select: str) -> None:
     """Merges (identity, key) of a bench's runs into plan.json; the newest key of an identity wins.
 
     The report compares it with the records: a planned key without a record is a
     missing run, and a record whose identity is planned under another key (made
-    by other code or versions) is superseded.
+    by other code or versions) is superseded. `select` is the protocol's
+    selection rule, which the report uses unless told another.
     """
     with open(self.root / "locks" / "plan.lock", "w") as lock:
       fcntl.flock(lock, fcntl.LOCK_EX)
       plan = self.read_plan()
-      plan.update({digest(identity): {"identity": identity, "key": key} for identity, key in runs})
+      plan.update(
+        {
+          digest(identity): {"identity": identity, "key": key, "select": select}
+          for identity, key in runs
+        }
+      )
       atomic_write(self.root / "plan.json", canonical_json(plan) + "\n")
 
   def read_plan(self) -> dict[str, dict]:

@@ -6,8 +6,8 @@ learned_optimization is heavy); `rllc.optimizer(...).lopt()` reaches them.
 
 from rllc.adaptive_memory import AMAdamWState, AMState, am_adamw, am_mgd, am_sgd
 from rllc.memory import (
-  LinearMemoryState,
   INITIAL_LAWS,
+  LinearMemoryState,
   RLLCState,
   linear_memory,
   normalized_law,

@@ -93,7 +93,7 @@ DEFAULT_INITIAL_LAW = "normalized"
 
 
 def abstract_rule_sums(prop: prop_lib.Propagator) -> jax.Array:
-  """w = (I - B^T)^{-1} a: a constant gradient g fills unit j with w_j g (the abstract rule's sum)."""
+  """w = (I - B^T)^{-1} a: a constant gradient g fills unit j with w_j g (its rule's sum)."""
   return jnp.linalg.solve(jnp.eye(prop.k) - prop.B.T, prop.a)
 
 
@@ -282,7 +282,9 @@ def linear_memory(
   def init_fn(params):
     acc = accumulation_dtype(params)
     return LinearMemoryState(
-      _init_memory(params, prop.k), _law_vector(prop, law, "law must").astype(acc), jnp.zeros([], jnp.int32)
+      _init_memory(params, prop.k),
+      _law_vector(prop, law, "law must").astype(acc),
+      jnp.zeros([], jnp.int32),
     )
 
   def update_fn(updates, state, params=None):

@@ -575,7 +575,7 @@ def test_a_setting_with_one_diverged_seed_is_never_selected(tmp_path):
     store.put(record)
   [chosen] = selection.select(store.records())
   assert chosen.hparams == {"learning_rate": 0.1}
-  assert chosen.valid_loss == pytest.approx(0.55)
+  assert chosen.score == pytest.approx(0.55)
   assert (chosen.settings, chosen.eligible, chosen.diverged) == (3, 2, 1)
 
 

@@ -210,7 +210,7 @@ def test_selection_takes_lowest_mean_validation_loss_and_reports_mean_std():
   ]
   (s,) = selection.select(records)
   assert s.hparams == {"learning_rate": 0.3} and s.seeds == 2 and s.settings == 2
-  assert math.isclose(s.valid_loss, 0.30)
+  assert math.isclose(s.score, 0.30) and s.rule == "valid_loss"
   np.testing.assert_allclose(s.test_loss, (0.30, np.std([0.25, 0.35], ddof=1)))
   np.testing.assert_allclose(s.test_accuracy, (0.90, np.std([0.95, 0.85], ddof=1)))
 
@@ -227,3 +227,13 @@ def test_selection_never_picks_a_setting_with_a_diverged_seed():
   assert "1 diverged" in selection.table([s])
   # Every setting diverged: nothing is selected.
   assert selection.select(records[:2]) == []
+
+
+def test_toml_names_its_selection_rule(tmp_path):
+  path = tmp_path / "rule.toml"
+  path.write_text('select = "valid_accuracy"\n')
+  assert protocol_lib.resolve(str(path)).select == "valid_accuracy"
+  assert protocol_lib.resolve("paper").select == "valid_loss"
+  path.write_text('select = "test_accuracy"\n')
+  with pytest.raises(protocol_lib.ProtocolError, match="valid selection rules: valid_loss"):
+    protocol_lib.resolve(str(path))

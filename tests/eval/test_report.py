@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from eval import cli, report
+from eval import cli, report, selection
 from eval import store as store_lib
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -223,7 +223,9 @@ def test_a_partial_store_reports_what_is_there_and_lists_what_is_missing(
   ]
   queued = [fake_record("mnist-mlp", "sgd", 0, lr=0.1, test_loss=0.3, test_accuracy=0.9)]
   store = fake_store(tmp_path / "s", done + running[:3])  # lr 0.3 seed 1 still running
-  store.write_plan([(store_lib.identity_of(r), r["key"]) for r in done + running + queued])
+  store.write_plan(
+    [(store_lib.identity_of(r), r["key"]) for r in done + running + queued], "valid_loss"
+  )
   built = report.build(tmp_path / "s")
   assert (
     "protocol quick, digits-mlp, M(0.9): 1 of 4 planned runs have no record" in built.missing[0]
@@ -248,7 +250,7 @@ def test_records_superseded_by_the_latest_plan_are_left_out(tmp_path, fake_recor
   new["final"] = {**old["final"], "test_loss": 0.2}
   new["key"] = store_lib.record_key(store_lib.identity_of(new), new["environment"])
   store = fake_store(tmp_path / "s", [old, new])
-  store.write_plan([(store_lib.identity_of(new), new["key"])])
+  store.write_plan([(store_lib.identity_of(new), new["key"])], "valid_loss")
   built = report.build(tmp_path / "s")
   assert [r["key"] for r in built.records] == [new["key"]]
   assert built.tables[0].cells["adam", "digits-mlp", "loss"].mean == 0.2
@@ -321,3 +323,65 @@ def test_a_paper_protocol_table_sits_beside_the_papers_table_1(tmp_path, fake_re
     ["sgd", "0.0800 ± 0.0000", "0.0882", "98.00 ± 0.00", "98.16 ± 0.03", "-0.16 |"],
     ["M(0.9)+M(0)", "0.0800 ± 0.0000", "0.0888", "98.00 ± 0.00", "98.26 ± 0.15", "-0.26 |"],
   ]  # am-sgd is not in the paper's table
+
+
+# ------------------------------------------------------------ selection rules
+
+
+def _disagreeing_records(fake_record) -> list[dict]:
+  """lr 0.1 has the lower validation loss, lr 0.01 the higher validation accuracy."""
+  return [
+    fake_record("digits-mlp", "sgd", seed, lr=lr, test_loss=loss, test_accuracy=acc)
+    for seed in (0, 1)
+    for lr, loss, acc in ((0.1, 0.20, 0.90), (0.01, 0.30, 0.95))
+  ]
+
+
+def test_each_selection_rule_picks_its_own_setting(fake_record):
+  records = _disagreeing_records(fake_record)
+  (by_loss,) = selection.select(records, "valid_loss")
+  (by_accuracy,) = selection.select(records, "valid_accuracy")
+  assert by_loss.hparams["learning_rate"] == 0.1 and by_loss.score == pytest.approx(0.20)
+  assert by_accuracy.hparams["learning_rate"] == 0.01
+  assert by_accuracy.score == pytest.approx(0.95) and by_accuracy.rule == "valid_accuracy"
+  with pytest.raises(ValueError, match="valid: valid_loss, valid_accuracy"):
+    selection.select(records, "test_loss")
+
+
+def test_report_shows_both_rules_and_says_which_it_used(fake_record, fake_store, tmp_path):
+  fake_store(tmp_path / "s", _disagreeing_records(fake_record))
+  default = report_files(tmp_path / "s", tmp_path / "default", ("md",))["md"].read_text()
+  assert "selected by `valid_accuracy`" not in default
+  assert "the lowest mean final validation loss (valid_loss)" in default
+  assert "| sgd | lr 0.1 (edge) |" in default
+
+  both = report.build(tmp_path / "s", ("valid_loss", "valid_accuracy"))
+  assert [(t.protocol, t.rule) for t in both.tables] == [
+    ("quick", "valid_loss"),
+    ("quick", "valid_accuracy"),
+  ]
+  report.write(both, tmp_path / "both", ("md",))
+  text = (tmp_path / "both" / "report.md").read_text()
+  by_loss, by_accuracy = text.split("### Protocol `quick`, selected by `valid_accuracy`")
+  assert "### Protocol `quick`, selected by `valid_loss`" in by_loss
+  assert "| sgd | lr 0.1 (edge) |" in by_loss
+  assert "| sgd | lr 0.01 (edge) |" in by_accuracy.split("## Optimizer overhead")[0]
+  assert "the highest mean final validation accuracy (valid_accuracy)" in text
+
+
+def test_report_uses_the_rule_the_protocol_named_in_its_plan(fake_record, fake_store, tmp_path):
+  records = _disagreeing_records(fake_record)
+  store = fake_store(tmp_path / "s", records)
+  store.write_plan([(store_lib.identity_of(r), r["key"]) for r in records], "valid_accuracy")
+  (table,) = report.build(tmp_path / "s").tables
+  assert table.rule == "valid_accuracy"
+  assert table.selected["sgd", "digits-mlp"].hparams["learning_rate"] == 0.01
+
+
+def test_unknown_selection_rule_exits_2_and_writes_nothing(fake_record, fake_store, tmp_path):
+  fake_store(tmp_path / "s", _disagreeing_records(fake_record))
+  out = tmp_path / "out"
+  with pytest.raises(SystemExit) as exit_info:
+    cli.main(["report", str(tmp_path / "s"), "--select", "test_loss", "--out", str(out)])
+  assert exit_info.value.code == 2
+  assert not out.exists()

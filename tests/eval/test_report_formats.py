@@ -384,7 +384,7 @@ class _Html(HTMLParser):
     self.starts.append((tag, attrs))
     if tag not in VOID:
       self.open.append((tag, self.getpos()))
-    if tag == "table" and attrs.get("id") == "comparison-quick":
+    if tag == "table" and attrs.get("id") == "comparison-quick-valid_loss":
       self._in_table = True
     elif self._in_table and tag == "tr":
       self.rows.append([])
@@ -443,7 +443,7 @@ def test_html_is_one_balanced_offline_page(built):
   text = (out / "report.html").read_text(encoding="utf-8")
   page = parse_html(text)
   assert page.problems == []
-  assert [a.get("id") for tag, a in page.starts if tag == "table"].count("comparison-quick") == 1
+  assert [a.get("id") for tag, a in page.starts if tag == "table"].count("comparison-quick-valid_loss") == 1
   _comparison_rows_are_complete(page.rows)
   images = [a["src"] for tag, a in page.starts if tag == "img"]
   assert len(images) == len(made.figures) > 0
