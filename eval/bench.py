@@ -10,8 +10,8 @@ only the missing ones: a record's bits depend on the program that made it
 program.
 
 Executors:
-- local (default): the jobs one after another in this process, a progress
-  bar each;
+- local (default): the jobs one after another in this process, with their
+  progress (eval.progress: job i of N, runs done, time left);
 - ray: each job to a Ray worker (`ray.remote`, one CPU and, where the
   cluster has them, one GPU per job); the workers return records and this
   process writes them, so workers need the suite installed and the data
@@ -34,7 +34,8 @@ import optax
 from tqdm import tqdm
 
 import rllc
-from eval import engine, selection
+from eval import configs, engine, selection
+from eval import progress as progress_lib
 from eval import protocol as protocol_lib
 from eval import store as store_lib
 from tasks import data as data_lib
@@ -161,7 +162,7 @@ def check_data(protocol: protocol_lib.Protocol, data_dir: str | None) -> None:
   for task in protocol.tasks:
     dataset = task_registry.dataset_of(task)
     status = data_lib.status(dataset, data_dir=data_dir)
-    if status.startswith("missing"):
+    if status.startswith(("missing", "corrupt")):
       raise data_lib.DataError(f"task {task} needs {dataset}, which is {status}")
 
 
@@ -172,9 +173,10 @@ def _summary(job: Job, records: list[dict], seconds: float) -> str:
   if not chosen:
     return f"{head}; every setting diverged"
   best = chosen[0]
+  spread = f" ± {100 * best.test_accuracy[1]:.2f}" if best.seeds > 1 else ""
   return (
-    f"{head}; best {best.name}: test acc {100 * best.test_accuracy[0]:.2f}"
-    f" ± {100 * best.test_accuracy[1]:.2f} % ({best.seeds} seeds)"
+    f"{head}; best {best.name}: test acc {100 * best.test_accuracy[0]:.2f}{spread} %"
+    f" ({best.seeds} seed{'s' if best.seeds > 1 else ''})"
     + (f", {diverged} diverged" if diverged else "")
   )
 
@@ -192,9 +194,25 @@ def run(
   data_dir: str | None = None,
   echo: Callable[[str], None] = tqdm.write,
   bars: bool = True,
+  progress: str | None = None,
+  progress_every: float = progress_lib.EVERY,
 ) -> Outcome:
-  """Runs every job of `protocol` not yet in the store at `out`, then rebuilds its table."""
+  """Runs every job of `protocol` not yet in the store at `out`, then rebuilds its table.
+
+  `progress` is a mode of eval.progress ("bar", "lines" or "quiet"; default:
+  a bar on a terminal, else lines every `progress_every` seconds, and "quiet"
+  when `bars` is False); "quiet" also silences `echo`, the per-job summaries.
+
+  Raises, before anything is written: DataError (missing or corrupt data) and
+  store_lib.StoreError (a store that cannot be written, a corrupt plan.json, or
+  one holding another configuration of this protocol's name: eval.configs).
+  """
   check_data(protocol, data_dir)
+  store_lib.check_usable(out)
+  configs.check(out, protocol.training_fields())
+  mode = progress or (progress_lib.auto_mode() if bars else "quiet")
+  if mode == "quiet":
+    echo = _silent
   store = store_lib.Store(out)
   store.create()
   env = store_lib.environment()
@@ -203,15 +221,35 @@ def run(
     [run for job in jobs for run in zip(job.identities, job.keys, strict=True)], protocol.select
   )
   outcome = Outcome(jobs=len(jobs))
-  if executor == "local":
-    _run_local(store, jobs, env, data_dir, echo, bars, outcome)
-  elif executor == "ray":
-    _run_ray(store, jobs, env, data_dir, echo, address, outcome)
-  else:
-    raise ValueError(f"unknown executor {executor!r}; valid: local, ray")
+  todo = [job for job in jobs if _missing(store, job)]
+  meter = progress_lib.Progress(
+    len(todo),
+    sum(len(job.keys) for job in todo),
+    sum(_run_steps(job) for job in todo),
+    mode=mode,
+    every=progress_every,
+  )
+  try:
+    if executor == "local":
+      _run_local(store, jobs, env, data_dir, echo, meter, outcome)
+    elif executor == "ray":
+      _run_ray(store, jobs, env, data_dir, echo, address, outcome, meter)
+    else:
+      raise ValueError(f"unknown executor {executor!r}; valid: local, ray")
+  finally:
+    meter.close()
   store.write_table()
   outcome.warnings = store.warnings
   return outcome
+
+
+def _silent(_: str) -> None:
+  pass
+
+
+def _run_steps(job: Job) -> int:
+  """What training a job costs: its runs x steps (a job always trains whole)."""
+  return len(job.members) * job.protocol.steps
 
 
 def _finish(store, job, records, missing, seconds, echo, outcome) -> None:
@@ -226,6 +264,7 @@ def _finish(store, job, records, missing, seconds, echo, outcome) -> None:
       "optimizer": job.optimizer,
       "keys": [r["key"] for r in written],
       "computed": len(records),
+      "run_steps": len(records) * job.protocol.steps,
       "seconds": round(seconds, 3),
     }
   )
@@ -233,16 +272,16 @@ def _finish(store, job, records, missing, seconds, echo, outcome) -> None:
   echo(_summary(job, records, seconds))  # the whole job: every run's record
 
 
-def _run_local(store, jobs, env, data_dir, echo, bars, outcome) -> None:
+def _run_local(store, jobs, env, data_dir, echo, meter, outcome) -> None:
   deferred = []
   for job in jobs:
-    if not _run_one(store, job, env, data_dir, echo, bars, outcome, wait=False):
+    if not _run_one(store, job, env, data_dir, echo, meter, outcome, wait=False):
       deferred.append(job)
   for job in deferred:  # held by another worker: wait for it, then take what it left
-    _run_one(store, job, env, data_dir, echo, bars, outcome, wait=True)
+    _run_one(store, job, env, data_dir, echo, meter, outcome, wait=True)
 
 
-def _run_one(store, job, env, data_dir, echo, bars, outcome, *, wait: bool) -> bool:
+def _run_one(store, job, env, data_dir, echo, meter, outcome, *, wait: bool) -> bool:
   """Trains what a job is missing; False if another worker holds it (and wait is False)."""
   if not _missing(store, job):
     outcome.skipped += len(job.keys)
@@ -252,22 +291,20 @@ def _run_one(store, job, env, data_dir, echo, bars, outcome, *, wait: bool) -> b
       return False
     missing = _missing(store, job)
     outcome.skipped += len(job.keys) - len(missing)
-    if not missing:
+    if not missing:  # another worker trained it
+      meter.skip(len(job.keys), _run_steps(job))
       return True
     # The whole job trains again, so a redone record is the same program's,
     # bit for bit the record it replaces; only the missing ones are written.
-    total = len(job.members) * job.protocol.steps
-    label = f"{job.task} {job.optimizer}"
-    with tqdm(
-      total=total, desc=label, unit="run-step", disable=None if bars else True, leave=False
-    ) as bar:
-      start = time.perf_counter()
-      records = train_job(job, env, data_dir=data_dir, progress=bar.update)
+    meter.start_job(f"{job.task} {job.optimizer}", len(job.keys), _run_steps(job))
+    start = time.perf_counter()
+    records = train_job(job, env, data_dir=data_dir, progress=meter.update)
+    meter.end_job(len(job.keys))
     _finish(store, job, records, missing, time.perf_counter() - start, echo, outcome)
   return True
 
 
-def _run_ray(store, jobs, env, data_dir, echo, address, outcome) -> None:
+def _run_ray(store, jobs, env, data_dir, echo, address, outcome, meter) -> None:
   try:
     import ray
   except ImportError:
@@ -294,12 +331,17 @@ def _run_ray(store, jobs, env, data_dir, echo, address, outcome) -> None:
       if missing:
         ref = remote.remote(job, env, data_dir=data_dir)
         pending[ref] = (job, missing, time.perf_counter())
+      else:
+        meter.skip(len(job.keys), _run_steps(job))
     try:
       while pending:
         done, _ = ray.wait(list(pending), num_returns=1)
         job, missing, start = pending.pop(done[0])
         seconds = time.perf_counter() - start
-        _finish(store, job, ray.get(done[0]), missing, seconds, echo, outcome)
+        records = ray.get(done[0])
+        meter.start_job(f"{job.task} {job.optimizer} (Ray)", len(job.keys), _run_steps(job))
+        meter.end_job(len(job.keys))  # a remote job reports only its end
+        _finish(store, job, records, missing, seconds, echo, outcome)
     finally:
       for ref in pending:
         ray.cancel(ref, force=True)

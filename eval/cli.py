@@ -2,6 +2,10 @@
 
   rllc bench [TASK ...] [--optimizers NAME_OR_SPEC,...] [--profile quick|paper|FILE.toml]
              [--seeds N] [--steps N] [--out DIR] [--executor local|ray] [--address ADDR]
+             [--dry-run] [--quiet] [--progress-every SECONDS]
+  rllc store list DIR                     the records of a store, one line each
+  rllc store show DIR KEY [--curves]      one record (KEY: the first characters of its key)
+  rllc store export DIR --out FILE.csv|FILE.parquet [--curves FILE]   the tidy per-run table
   rllc report DIR [--format md,tex,html] [--select RULES] [--out PATH]
                                                   tables, tests and figures of a store
   rllc tasks [--data-dir DIR]             every task and the state of its data
@@ -16,15 +20,28 @@ embedded digits-mlp task, into runs/quick. Bad input (an unknown task or
 optimizer, a malformed spec, a bad TOML file) exits with status 2 before
 anything trains, naming the culprit and the valid choices; missing or
 corrupt data exits with status 1 and says how to provide it; Ctrl-C exits
-with status 130, the store consistent (re-run the command to finish).
+with status 130, the store consistent (re-run the command to finish). A
+store that cannot be written (--out a file, read-only), or that holds the
+same protocol name with other training fields (steps, batch size,
+evaluation or logging interval) is refused, naming both, with status 2; a
+corrupt plan.json with status 1. Nothing is written then.
+
+Progress: job i of N, the runs done and the time left, from the rate measured
+so far: a bar on a terminal, else a line at least every 30 s
+(--progress-every), nothing with --quiet (only errors and the summary).
 """
 
 import argparse
+import json
 import math
+import subprocess
 import sys
+from importlib import metadata
+from pathlib import Path
 
 from eval import bench as bench_lib
-from eval import engine, selection
+from eval import configs, dryrun, engine, selection, summary, tidy
+from eval import progress as progress_lib
 from eval import protocol as protocol_lib
 from eval import report as report_lib
 from eval import store as store_lib
@@ -43,8 +60,19 @@ def _tasks(args) -> int:
 
 
 def _data_status(args) -> int:
+  corrupt = []
   for name in data_lib.DATASETS:
-    print(f"{name:13s}  {data_lib.status(name, data_dir=args.data_dir)}")
+    status = data_lib.status(name, data_dir=args.data_dir)
+    print(f"{name:13s}  {status}")
+    if status.startswith("corrupt"):
+      corrupt.append(name)
+  if corrupt:
+    print(
+      f"rllc: {', '.join(corrupt)}: the cache fails its checksum; import again:"
+      + "".join(f" rllc data import {name} --from DIR;" for name in corrupt)[:-1],
+      file=sys.stderr,
+    )
+    return 1
   return 0
 
 
@@ -75,30 +103,71 @@ def _optimizers(args) -> int:
   return 0
 
 
+def _counts(args) -> None:
+  """--seeds and --steps take a positive count; a list of seeds goes in a TOML file."""
+  if args.seeds is not None and args.seeds < 1:
+    raise protocol_lib.ProtocolError(
+      f"--seeds {args.seeds}: give a positive count N, for seeds 0..N-1 (e.g. --seeds 3); an"
+      " explicit list of seeds goes in a TOML profile: seeds = [0, 5, 7]"
+    )
+  if args.steps is not None and args.steps < 1:
+    raise protocol_lib.ProtocolError(
+      f"--steps {args.steps}: give a positive number of training steps, e.g. --steps 1000"
+    )
+
+
+def _optimizer_names(text: str | None) -> list[str] | None:
+  if text is None:
+    return None
+  names = protocol_lib.split_names(text)
+  if not names:
+    raise protocol_lib.ProtocolError(
+      f"--optimizers {text!r} names no optimizer; give comma-separated names or propagator"
+      " specs, e.g. --optimizers 'sgd,adam,M(0.9)' (rllc optimizers lists them), or leave"
+      " --optimizers out for the profile's"
+    )
+  return names
+
+
 def _bench(args) -> int:
+  _counts(args)
+  optimizers = _optimizer_names(args.optimizers)
   engine.one_device_per_core()
   protocol = protocol_lib.resolve(
     args.profile,
     tasks=args.tasks or None,
-    optimizers=protocol_lib.split_names(args.optimizers) if args.optimizers else None,
+    optimizers=optimizers,
     seeds=args.seeds,
     steps=args.steps,
   )
   out = args.out or f"runs/{protocol.name}"
+  store_lib.check_usable(out)  # before anything is printed or written (the bench checks again)
+  configs.check(out, protocol.training_fields())
+  if args.dry_run:
+    print(dryrun.text(protocol, out, data_dir=args.data_dir), end="")
+    return 0
   runs = sum(len(o.settings()) for o in protocol.optimizers) * len(protocol.seeds)
-  print(
-    f"protocol {protocol.name}: {len(protocol.tasks)} task(s) x {len(protocol.optimizers)}"
-    f" optimizer(s), {runs} runs per task of {protocol.steps} steps; store {out}",
-    flush=True,
-  )
+  if not args.quiet:
+    print(
+      f"protocol {protocol.name}: {len(protocol.tasks)} task(s) x {len(protocol.optimizers)}"
+      f" optimizer(s), {runs} runs per task of {protocol.steps} steps; store {out}",
+      flush=True,
+    )
   outcome = bench_lib.run(
-    protocol, out, executor=args.executor, address=args.address, data_dir=args.data_dir
+    protocol,
+    out,
+    executor=args.executor,
+    address=args.address,
+    data_dir=args.data_dir,
+    progress="quiet" if args.quiet else None,
+    progress_every=args.progress_every,
   )
   for warning in outcome.warnings:
     print(f"rllc: warning: {warning}", file=sys.stderr)
   print(f"trained {outcome.trained} runs, {outcome.skipped} already in the store\n")
   store = store_lib.Store(out)
-  text = selection.table(selection.select(store.records()))
+  records = store.records()
+  text = summary.text(selection.select(records), records)
   store.write_text("summary.txt", text)
   print(text, end="")
   print(f"\nstore: {out}/records, table: {out}/results.jsonl, summary: {out}/summary.txt")
@@ -108,10 +177,78 @@ def _bench(args) -> int:
 def _report(args) -> int:
   report = report_lib.build(args.store, args.select)
   out = args.out or f"{args.store}/report"
+  problem = store_lib.writable_problem(Path(out).parent)
+  if problem:
+    raise report_lib.ReportError(
+      f"cannot write the report into {out}: {problem}; give --out a directory you can write,"
+      " e.g. --out /tmp/report"
+    )
   for path in report_lib.write(report, out, args.format):
     print(f"wrote {path}")
   print(f"figures: {out}/figures ({len(report.figures)} as PNG and SVG)")
   return 0
+
+
+def _store_list(args) -> int:
+  records = store_lib.valid_records(args.store)
+  rows = tidy.rows(configs.relabel(records))
+  print(f"{args.store}: {len(rows):,} records (rllc store show {args.store} KEY shows one)")
+  task_width = max(len(r["task"]) for r in rows)
+  opt_width = max(len(r["optimizer"]) for r in rows)
+  for row in rows:
+    hparams = ", ".join(f"{k[3:]} {row[k]}" for k in sorted(row) if k.startswith("hp."))
+    accuracy = row.get("final.test_accuracy")
+    result = f"acc {100 * accuracy:.2f} %" if isinstance(accuracy, float) else row["status"]
+    print(
+      f"{row['key'][:12]}  {row['task']:{task_width}s}  {row['optimizer']:{opt_width}s}"
+      f"  {row['protocol']}  seed {row['seed']}  {result}  {hparams}"
+    )
+  return 0
+
+
+def _store_show(args) -> int:
+  records = store_lib.valid_records(args.store)
+  found = [r for r in records if r["key"].startswith(args.key)]
+  if len(found) != 1:
+    which = "no record" if not found else f"{len(found)} records"
+    raise store_lib.StoreError(
+      f"{which} in {args.store} with a key starting {args.key!r}; give more of the key (rllc"
+      f" store list {args.store} shows the first 12 characters of each)"
+    )
+  record = dict(found[0])
+  if not args.curves:
+    record["curves"] = {
+      name: f"{len(values)} points (--curves shows them)"
+      for name, values in record.get("curves", {}).items()
+    }
+  print(json.dumps(record, indent=2, sort_keys=True))
+  return 0
+
+
+def _store_export(args) -> int:
+  runs, points = tidy.export(args.store, args.out, args.curves)
+  print(f"wrote {args.out}: {runs:,} runs, one row each")
+  if args.curves:
+    print(f"wrote {args.curves}: {points:,} curve points (key, curve, step, unit, value)")
+  return 0
+
+
+def _version() -> str:
+  try:
+    version = metadata.version("rllc-suite")
+  except metadata.PackageNotFoundError:
+    version = "unknown (not installed)"
+  try:
+    commit = subprocess.run(
+      ["git", "rev-parse", "--short", "HEAD"],
+      cwd=Path(__file__).resolve().parents[1],
+      capture_output=True,
+      text=True,
+      check=True,
+    ).stdout.strip()
+  except (OSError, subprocess.CalledProcessError):
+    commit = ""
+  return f"rllc {version}" + (f" (git {commit})" if commit else "")
 
 
 def _parse_law(text: str, prop) -> list[float]:
@@ -188,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
     prog="rllc", description="Memory optimizers: benchmarks, tasks and data."
   )
+  parser.add_argument("--version", action="version", version=_version())
   commands = parser.add_subparsers(dest="command", required=True)
 
   bench = commands.add_parser(
@@ -203,6 +341,21 @@ def build_parser() -> argparse.ArgumentParser:
   bench.add_argument("--executor", choices=("local", "ray"), default="local")
   bench.add_argument("--address", help="Ray cluster address (default: a local instance)")
   bench.add_argument("--data-dir", help="where data files not yet imported may be")
+  bench.add_argument(
+    "--dry-run",
+    action="store_true",
+    help="print the plan (jobs, runs, what the store has) and an estimated time; train nothing",
+  )
+  bench.add_argument(
+    "--quiet", action="store_true", help="print nothing but errors and the final summary"
+  )
+  bench.add_argument(
+    "--progress-every",
+    type=float,
+    default=progress_lib.EVERY,
+    metavar="SECONDS",
+    help="when the output is not a terminal, a progress line at least this often (default: 30)",
+  )
   bench.set_defaults(run=_bench)
 
   report = commands.add_parser(
@@ -223,6 +376,25 @@ def build_parser() -> argparse.ArgumentParser:
   )
   report.add_argument("--out", help="the report directory (default: STORE/report)")
   report.set_defaults(run=_report)
+
+  store = commands.add_parser("store", help="a store's records: list, show one, export")
+  store_commands = store.add_subparsers(dest="store_command", required=True)
+  listing = store_commands.add_parser("list", help="one line per record")
+  listing.add_argument("store", help="a store directory written by rllc bench")
+  listing.set_defaults(run=_store_list)
+  show = store_commands.add_parser("show", help="one record, as JSON")
+  show.add_argument("store", help="a store directory written by rllc bench")
+  show.add_argument("key", help="the record's key or its first characters (rllc store list)")
+  show.add_argument("--curves", action="store_true", help="the curves too, every point")
+  show.set_defaults(run=_store_show)
+  export = store_commands.add_parser(
+    "export", help="the tidy per-run table as CSV or Parquet", description=tidy.__doc__
+  )
+  export.formatter_class = argparse.RawDescriptionHelpFormatter
+  export.add_argument("store", help="a store directory written by rllc bench")
+  export.add_argument("--out", required=True, help="FILE.csv or FILE.parquet")
+  export.add_argument("--curves", help="also the curves, in long form, to FILE.csv|parquet")
+  export.set_defaults(run=_store_export)
 
   optimizers = commands.add_parser("optimizers", help="list the optimizers and default grids")
   optimizers.set_defaults(run=_optimizers)
@@ -271,6 +443,13 @@ def main(argv: list[str] | None = None) -> int:
   except protocol_lib.ProtocolError as err:
     print(f"rllc: {err}", file=sys.stderr)
     return 2
+  except store_lib.StoreError as err:
+    print(f"rllc: {err}", file=sys.stderr)
+    return err.exit_code
+  except OSError as err:  # a file system refusal no check foresaw: the path and the reason
+    where = f"{err.filename}: " if err.filename else ""
+    print(f"rllc: {where}{err.strerror or err}", file=sys.stderr)
+    return 1
   except KeyboardInterrupt:
     print(
       "rllc: interrupted; every finished run is in the store, the unfinished job is not."

@@ -60,17 +60,33 @@ def labels(configurations: Iterable[dict]) -> dict[str, str]:
   return out
 
 
-def relabel(records: list[dict]) -> list[dict]:
+def relabel(records: list[dict], names: dict[str, str] | None = None) -> list[dict]:
   """Shallow copies whose protocol name is the label of their configuration.
 
   Everything that groups by `record["protocol"]["protocol"]` then keeps the
-  configurations apart.
+  configurations apart. `names`: labels from `labels` over more configurations
+  (a plan's too); default: over these records.
   """
-  names = labels(r["protocol"] for r in records)
-  return [
-    {**r, "protocol": {**r["protocol"], "protocol": names[store_lib.canonical_json(r["protocol"])]}}
-    for r in records
-  ]
+  names = labels(r["protocol"] for r in records) if names is None else names
+  return [{**r, "protocol": _labelled(r["protocol"], names)} for r in records]
+
+
+def relabel_plan(plan: dict[str, dict], names: dict[str, str]) -> dict[str, dict]:
+  """A plan.json whose identities carry their configuration's label as protocol name."""
+  return {
+    digest: {
+      **entry,
+      "identity": {
+        **entry["identity"],
+        "protocol": _labelled(entry["identity"]["protocol"], names),
+      },
+    }
+    for digest, entry in plan.items()
+  }
+
+
+def _labelled(fields: dict, names: dict[str, str]) -> dict:
+  return {**fields, "protocol": names[store_lib.canonical_json(fields)]}
 
 
 def conflicts(fields: dict, existing: Iterable[dict]) -> list[dict]:

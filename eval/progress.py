@@ -115,8 +115,12 @@ class Progress:
     left = self.left()
     return "time left not yet measured" if left is None else f"~{duration(left)} left"
 
-  def _postfix(self) -> str:
-    return f"runs {self.runs_done}/{self.runs}, {self._left()}"
+  def _desc(self) -> str:
+    """The bar's text, e.g. "job 2/8 digits-mlp adam | runs 8/88 | ~4 min 10 s left"."""
+    return (
+      f"job {self.job_index}/{self.jobs} {self.label} | runs {self.runs_done}/{self.runs}"
+      f" | {self._left()}"
+    )
 
   def _line(self, text: str) -> None:
     print(text, file=self._out(), flush=True)
@@ -137,6 +141,8 @@ class Progress:
         self._open_bar()
 
   def _open_bar(self) -> None:
+    import shutil
+
     from tqdm import tqdm
 
     if self._bar is None:
@@ -145,11 +151,12 @@ class Progress:
         unit="run-step",
         file=self._out(),
         leave=False,
-        dynamic_ncols=True,
-        bar_format="{desc} {percentage:3.0f}%|{bar}| {postfix}",
+        # A terminal that reports no size (0 x 0, e.g. a fresh pty) would get no bar at all.
+        ncols=shutil.get_terminal_size((100, 24)).columns,
+        nrows=shutil.get_terminal_size((100, 24)).lines,
+        bar_format="{desc} |{bar}| {percentage:3.0f}%",
       )
-    self._bar.set_description_str(f"job {self.job_index}/{self.jobs} {self.label}", refresh=False)
-    self._bar.set_postfix_str(self._postfix())
+    self._bar.set_description_str(self._desc())
 
   def update(self, run_steps: int) -> None:
     """`run_steps` more run-steps are done (the engine's progress callback)."""
@@ -157,7 +164,7 @@ class Progress:
       self.steps_done += run_steps
       self.job_steps_done += run_steps
       if self.mode == "bar" and self._bar is not None:
-        self._bar.set_postfix_str(self._postfix(), refresh=False)
+        self._bar.set_description_str(self._desc(), refresh=False)
         self._bar.update(run_steps)
       elif self.mode == "lines":
         self.tick()
@@ -178,7 +185,7 @@ class Progress:
       if self.mode == "lines":
         self._line(self.status())
       elif self.mode == "bar" and self._bar is not None:
-        self._bar.set_postfix_str(self._postfix(), refresh=False)
+        self._bar.set_description_str(self._desc(), refresh=False)
         self._bar.update(rest)
       self.label = ""
 

@@ -295,3 +295,113 @@ class Store:
         yield True
       finally:
         fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+class StoreError(Exception):
+  """A store that cannot be used as asked: names the path and what would be valid.
+
+  `exit_code` is the command line's status: 2 for a bad choice of path, 1 for a
+  store whose own files are damaged.
+  """
+
+  def __init__(self, message: str, exit_code: int = 2):
+    super().__init__(message)
+    self.exit_code = exit_code
+
+
+def writable_problem(path: str | os.PathLike) -> str | None:
+  """Why a directory could not be made or written at `path`, or None if it can.
+
+  Probes by creating and removing a file, in `path` if it is a directory, else
+  in its nearest existing ancestor: permission bits alone do not say it (root
+  ignores them; read-only mounts and immutable files refuse even root).
+  """
+  path = Path(path)
+  if path.exists() and not path.is_dir():
+    return f"{path} is a file, not a directory"
+  existing = path
+  while not existing.exists() and existing != existing.parent:
+    existing = existing.parent
+  if not existing.is_dir():
+    return f"{existing} is a file, so {path} cannot be made"
+  probe = existing / f".rllc-write-probe.{os.getpid()}"
+  try:
+    probe.touch()
+    probe.unlink()
+  except OSError as err:
+    return f"{existing} is not writable ({err.strerror})"
+  return None
+
+
+def check_usable(root: str | os.PathLike) -> None:
+  """Raises StoreError, before anything is written, if a bench cannot write the store at `root`.
+
+  Checks that `root` is (or can become) a directory, that it and its records/
+  and locks/ can be written, that its lock and log files open for writing,
+  and that plan.json, if there, is readable.
+  """
+  root = Path(root)
+  if root.exists() and not root.is_dir():
+    raise StoreError(
+      f"--out {root} is a file, not a store directory; give a directory (a new one, or a store"
+      " that rllc bench wrote)"
+    )
+  for where in (root, root / "records", root / "locks"):
+    if where == root or where.is_dir():
+      problem = writable_problem(where)
+      if problem:
+        raise StoreError(
+          f"cannot write the store {root}: {problem}; give --out a directory you can write (e.g."
+          f" --out runs/mine), or make {root} writable"
+        )
+  for name in ("locks/plan.lock", "locks/results.lock", "log.jsonl"):
+    path = root / name
+    if path.exists():
+      try:
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND))
+      except OSError as err:
+        raise StoreError(
+          f"cannot write the store {root}: {path} is not writable ({err.strerror}); give --out"
+          f" a directory you can write, or make {root} writable"
+        ) from None
+  read_plan_checked(root)
+
+
+def read_plan_checked(root: str | os.PathLike) -> dict[str, dict]:
+  """plan.json of a store ({} if absent); StoreError (exit 1) if it is not a valid plan."""
+  path = Path(root) / "plan.json"
+  try:
+    plan = Store(root).read_plan()
+  except (OSError, UnicodeDecodeError, ValueError) as err:
+    raise StoreError(
+      f"{path} is corrupt ({err}); delete it (the records stay, and the next rllc bench writes"
+      " the plan again) or give --out another directory",
+      exit_code=1,
+    ) from None
+  if not isinstance(plan, dict) or not all(
+    isinstance(e, dict) and {"identity", "key"} <= set(e) for e in plan.values()
+  ):
+    raise StoreError(
+      f"{path} is not a plan of runs (an object of {{identity, key}} entries); delete it (the"
+      " records stay, and the next rllc bench writes the plan again)",
+      exit_code=1,
+    )
+  return plan
+
+
+def valid_records(root: str | os.PathLike) -> list[dict]:
+  """Every record of a store; StoreError (exit 1) if there is none or one is corrupt."""
+  root = Path(root)
+  if not root.is_dir():
+    raise StoreError(f"no store at {root} (rllc bench --out {root} writes one)", exit_code=1)
+  records, problems = Store(root).inspect()
+  if problems:
+    raise StoreError(
+      f"{len(problems)} corrupt record(s) in {root}; rerun the rllc bench command that made the"
+      " store (it moves corrupt records aside and trains them again), or delete them:\n  "
+      + "\n  ".join(problems),
+      exit_code=1,
+    )
+  if not records:
+    raise StoreError(f"no records in {root} (rllc bench --out {root} writes them)", exit_code=1)
+  return records
