@@ -13,7 +13,8 @@ for loss, 2 for accuracy), so that what a reader sees agrees with the marks:
   beats the best baseline when its displayed value is strictly better;
 - such a win is tested against that baseline (the first in row order if
   baselines tie) by a one-sided Welch's t-test over seeds, H1: ours is
-  better, significant at p < ALPHA. With fewer than two seeds on either side,
+  better, significant at p < ALPHA after Holm's adjustment over every test of
+  the report (eval.robustness.adjust). With fewer than two seeds on either side,
   or no variance on both, there is no test, and the report says so.
 
 A cell is "missing" when its optimizer has no record on that task and
@@ -64,10 +65,17 @@ class Test:
   dof: float | None
   p: float | None  # None: no test possible (see `why`)
   why: str  # "" when tested, else the reason there is no test
+  # Filled in over the whole report by eval.robustness.adjust:
+  p_adjusted: float | None = None  # Holm over every test of the report
+  family: int = 0  # how many tests that adjustment is over
+  interval: tuple[float, float] | None = None  # Welch 95% interval of the difference
+  seeds_needed: str = ""  # seeds per arm for 80% power at the measured spread
 
   @property
   def significant(self) -> bool:
-    return self.p is not None and self.p < ALPHA
+    """p < ALPHA, by the Holm-adjusted p once the report has adjusted it."""
+    p = self.p if self.p_adjusted is None else self.p_adjusted
+    return p is not None and p < ALPHA
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,7 +18,7 @@ import html
 from collections.abc import Callable
 from pathlib import Path
 
-from eval import comparison
+from eval import comparison, robustness
 
 DAGGER, DDAGGER = "†", "‡"
 _PARAMETER_NAMES = {"learning_rate": "lr", "law_learning_rate": "law lr"}
@@ -78,19 +78,31 @@ def _legend() -> str:
     f"Bold: the best of the column. Best baseline: the best of the baselines. {DAGGER}: ours"
     f" (RLLC, fixed-law memory, adaptive memory) beats the best baseline as displayed;"
     f" {DDAGGER}: and a one-sided Welch's t-test over seeds against it gives"
-    f" p < {comparison.ALPHA}. missing: no record; diverged: every setting of the grid had a"
-    " diverged seed."
+    f" p < {comparison.ALPHA} after Holm's adjustment over all tests of the report. missing: no"
+    " record; diverged: every setting of the grid had a diverged seed."
   )
 
 
-def _test_row(test: comparison.Test) -> tuple[str, str, str, str]:
+def _test_row(test: comparison.Test, decimals: int) -> list[str]:
+  """95% CI, t, dof, p, p (Holm), verdict and seeds for power of a test (_TESTS_HEAD)."""
+  seeds = test.seeds_needed
   if test.p is None:
-    return "", "", "", f"no test: {test.why}"
-  verdict = "significant" if test.significant else "not significant"
-  return f"{test.t:.2f}", f"{test.dof:.1f}", f"{test.p:.3g}", verdict
+    return ["", "", "", "", "", f"no test: {test.why}", seeds]
+  interval = ""
+  if test.interval is not None:
+    interval = f"[{test.interval[0]:+.{decimals}f}, {test.interval[1]:+.{decimals}f}]"
+  holm = "" if test.p_adjusted is None else f"{test.p_adjusted:.3g}"
+  if test.significant:
+    verdict = "significant"
+  elif test.p < comparison.ALPHA:
+    verdict = "not significant after Holm"
+  else:
+    verdict = "not significant"
+  return [interval, f"{test.t:.2f}", f"{test.dof:.1f}", f"{test.p:.3g}", holm, verdict, seeds]
 
 
-_TESTS_HEAD = ["Task", "Metric", "Ours", "Best baseline", "Difference", "t", "dof", "p", "Verdict"]
+_TESTS_HEAD = ["Task", "Metric", "Ours", "Best baseline", "Difference", "95% CI", "t", "dof"]
+_TESTS_HEAD += ["p", "p (Holm)", "Verdict", "Seeds for 80% power"]
 
 
 def _test_rows(table: comparison.Comparison) -> list[list[str]]:
@@ -103,16 +115,28 @@ def _test_rows(table: comparison.Comparison) -> list[list[str]]:
         if cell.beats:
           test = cell.test
           difference = f"{test.difference:+.{metric.decimals}f}"
-          rows.append([task, metric.label, opt, test.baseline, difference, *_test_row(test)])
+          row = [task, metric.label, opt, test.baseline, difference]
+          rows.append(row + _test_row(test, metric.decimals))
   return rows
 
 
-def _tests_note(rows: list) -> str:
+def _family(table: comparison.Comparison) -> int:
+  """The number of tests the report's Holm adjustment is over."""
+  return max((c.test.family for c in table.cells.values() if c.test is not None), default=0)
+
+
+def _tests_note(rows: list, family: int = 0) -> str:
   if not rows:
     return "No cell of ours beats the best baseline, so nothing is tested."
   return (
-    f"One-sided Welch's t-tests over seeds, significant at p < {comparison.ALPHA}; {len(rows)}"
-    " test(s), not corrected for multiple comparisons."
+    f"One-sided Welch's t-tests over seeds: {len(rows)} row(s) here, {family} test(s) with a p"
+    f" in the whole report. p (Holm): Holm-Bonferroni adjusted over all {family}, which keeps"
+    f" the chance of any false significant verdict in the report below {comparison.ALPHA};"
+    f" the verdict and {DDAGGER} use it, the raw p is beside it. 95% CI: the Welch t interval"
+    " of the difference, which assumes each cell's seeds are independent normal draws."
+    " Seeds for 80% power: seeds per arm with which a one-sided Welch's t-test at"
+    f" p < {comparison.ALPHA} (before correction) would detect the observed difference 80% of"
+    " the time, were the measured means and spreads the true ones (noncentral t)."
   )
 
 
@@ -171,7 +195,7 @@ def _md_comparison(table, records) -> list[str]:
   lines += ["", _legend(), ""]
 
   rows = _test_rows(table)
-  lines += ["#### Significance", "", _tests_note(rows)]
+  lines += ["#### Significance", "", _tests_note(rows, _family(table))]
   if rows:
     lines += ["", _md_row(_TESTS_HEAD), _md_row(["---"] * len(_TESTS_HEAD))]
     lines += [_md_row(map(_md_escape, row)) for row in rows]
@@ -228,6 +252,7 @@ def markdown(report) -> str:
   lines += ["## Comparison", ""]
   for table in report.tables:
     lines += _md_comparison(table, report.records)
+  lines += robustness.markdown(report.reviews, report.review_figures, _md_row, _md_escape)
   lines += _md_overhead(report)
   if report.figures:
     lines += ["## Figures", ""]
@@ -287,12 +312,14 @@ def _tex_comparison(table, records) -> list[str]:
 
   tests = _test_rows(table)
   if tests:
-    head = [f"${h}$" if h in ("t", "p") else h for h in _TESTS_HEAD]
+    head = [tex_escape(h).replace("p (Holm)", "$p$ (Holm)") for h in _TESTS_HEAD]
+    head = [f"${h}$" if h in ("t", "p") else h for h in head]
     caption = tex_escape(
-      f"{_title(table)}, each cell of ours that beats the best baseline: {_tests_note(tests)}"
+      f"{_title(table)}, each cell of ours that beats the best baseline:"
+      f" {_tests_note(tests, _family(table))}"
     )
     rows = [[tex_escape(cell) for cell in row] for row in tests]
-    lines += _tex_table("llllrrrrl", head, rows, caption)
+    lines += _tex_table("llllrrrrrrlr", head, rows, caption)
   paper = [[tex_escape(cell) for cell in row] for row in comparison.beside_paper(table)]
   if paper:
     lines += _tex_table("llllllr", _PAPER_HEAD, paper, tex_escape(_PAPER_NOTE))
@@ -313,6 +340,7 @@ def latex(report) -> str:
   ]
   for table in report.tables:
     lines += _tex_comparison(table, report.records)
+  lines += robustness.latex(report.reviews, _tex_table, tex_escape)
   rows = [
     [tex_escape(row["task"]), tex_escape(row["optimizer"]), str(row["buffers"])]
     + [tex_escape(x) for x in _overhead_cells(row)]
@@ -359,7 +387,7 @@ def _html_comparison(table, records) -> list[str]:
   lines += _html_table(head, rows, f"comparison-{esc(table.protocol)}-{esc(table.rule)}")
   lines.append(f"<p>{esc(_legend())} Best baseline: in italics.</p>")
   tests = _test_rows(table)
-  lines += ["<h4>Significance</h4>", f"<p>{esc(_tests_note(tests))}</p>"]
+  lines += ["<h4>Significance</h4>", f"<p>{esc(_tests_note(tests, _family(table)))}</p>"]
   if tests:
     lines += _html_table(_TESTS_HEAD, [[esc(cell) for cell in row] for row in tests])
   paper = [[esc(cell) for cell in row] for row in comparison.beside_paper(table)]
@@ -387,6 +415,7 @@ def page(report, out_dir: Path) -> str:
   ]
   for table in report.tables:
     lines += _html_comparison(table, report.records)
+  lines += robustness.page(report.reviews, report.review_figures, _html_table, out_dir)
   lines += ["<h2>Optimizer overhead</h2>", f"<p>{esc(report.overhead_note)}</p>"]
   rows = [
     [esc(row["task"]), esc(row["optimizer"]), str(row["buffers"]), *_overhead_cells(row)]

@@ -24,7 +24,7 @@ import os
 import shutil
 from pathlib import Path
 
-from eval import comparison, figures, render, selection
+from eval import comparison, figures, render, robustness, selection
 from eval import store as store_lib
 from tasks import registry as task_registry
 
@@ -65,6 +65,8 @@ class Report:
   missing: list[str]
   provenance: list[str]
   figures: list = dataclasses.field(default_factory=list)  # figures.Figure, once written
+  reviews: list = dataclasses.field(default_factory=list)  # robustness.Review, one per table
+  review_figures: dict = dataclasses.field(default_factory=dict)  # robustness's, once written
 
 
 def _read(root: Path) -> tuple[list[dict], dict, list[dict]]:
@@ -221,6 +223,7 @@ def build(store_dir: str | os.PathLike, rules: tuple[str, ...] | None = None) ->
     for p in protocols
     for rule in chosen_rules[p]
   ]
+  tables = robustness.adjust(tables)  # Holm over all tests, intervals, seeds for power
   first = [t for t in tables if t.rule == chosen_rules[t.protocol][0]]
   for table in first:  # cells nobody planned nor ran (the plan's own gaps are listed above)
     for opt in table.optimizers:
@@ -233,6 +236,7 @@ def build(store_dir: str | os.PathLike, rules: tuple[str, ...] | None = None) ->
     summary=_summary(records, chosen_rules),
     records=records,
     tables=tables,
+    reviews=[robustness.review(table, records) for table in tables],
     overhead=comparison.overhead(records, log),
     overhead_note=OVERHEAD_NOTE,
     missing=missing or [_NOTHING_MISSING if plan else _NO_PLAN],
@@ -256,6 +260,7 @@ def write(report: Report, out: str | os.PathLike, formats=FORMATS) -> list[Path]
       first.setdefault(table.protocol, table)
     selected = [s for table in first.values() for s in table.selected.values()]
     report.figures = figures.write_figures(report.records, selected, report.overhead, staging)
+    report.review_figures = robustness.write_figures(report.reviews, report.records, staging)
     texts = {
       "md": lambda: render.markdown(report),
       "tex": lambda: render.latex(report),

@@ -331,7 +331,9 @@ def test_latex_is_valid_and_shows_every_mark(built):
     r"toy\_set\&50\%\$\#\{1\}\textasciitilde{}\textasciicircum{}\textbackslash{}x",
   ]
   assert [m for m in marks if m not in tex] == []
-  assert tex.count(r"\begin{tabular}") == 4  # comparison, tests, settings, overhead
+  # comparison, tests, settings, overhead; and the review's profile areas, two aggregates and
+  # two tuning-budget tables (loss, accuracy).
+  assert tex.count(r"\begin{tabular}") == 4 + 5
 
 
 def test_latex_has_no_angle_brackets_in_text_mode(built):
@@ -446,7 +448,7 @@ def test_html_is_one_balanced_offline_page(built):
   assert [a.get("id") for tag, a in page.starts if tag == "table"].count("comparison-quick-valid_loss") == 1
   _comparison_rows_are_complete(page.rows)
   images = [a["src"] for tag, a in page.starts if tag == "img"]
-  assert len(images) == len(made.figures) > 0
+  assert len(images) == len(made.figures) + len(made.review_figures) > len(made.figures) > 0
   prefix = "data:image/png;base64,"
   for src in images:
     assert src.startswith(prefix)
