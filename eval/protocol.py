@@ -46,6 +46,7 @@ Default grids (by family; `rllc optimizers` prints them all):
 """
 
 import dataclasses
+import inspect
 import itertools
 import math
 import tomllib
@@ -53,9 +54,10 @@ from pathlib import Path
 from typing import Any
 
 import rllc
-from eval import selection
+from eval import selection, suggest
 from rllc import registry as opt_registry
 from rllc import spec as spec_lib
+from tasks import data as data_lib
 from tasks import registry as task_registry
 
 
@@ -215,9 +217,17 @@ def canonical_name(name: str) -> str:
   try:
     return prefix + str(spec_lib.parse_propagator(spec)) + suffix
   except ValueError as err:
+    names = [*opt_registry.REGISTRY]
+    if "(" in name:  # meant as a spec: its error first; allow_unstable is Python's, not ours
+      why = str(err).replace(", or pass allow_unstable=True", "")
+      raise ProtocolError(
+        f"unknown optimizer {name!r}: {why}. A propagator spec reads like 'M(0.9)+M(0)' (RLLC),"
+        f" 'lm:' and a spec (a fixed law), or give a name ({len(names)}: rllc optimizers lists"
+        " them)"
+      ) from None
     raise ProtocolError(
-      f"unknown optimizer {name!r}: valid names are {', '.join(opt_registry.REGISTRY)}, a"
-      f" propagator spec such as 'M(0.9)+M(0)', or 'lm:' and a spec. Read as a spec: {err}"
+      f"unknown optimizer {name!r}{suggest.hint(name, names)}: valid names are"
+      f" {', '.join(names)}, a propagator spec such as 'M(0.9)+M(0)', or 'lm:' and a spec"
     ) from None
 
 
@@ -301,8 +311,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
     raise ProtocolError(f"{where}: not valid TOML: {err}") from None
   unknown = sorted(set(raw) - set(_TOML_KEYS))
   if unknown:
+    hints = "".join(suggest.hint(key, _TOML_KEYS) for key in unknown)
     raise ProtocolError(
-      f"{where}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(_TOML_KEYS)}"
+      f"{where}: unknown key(s) {', '.join(unknown)}{hints}; valid: {', '.join(_TOML_KEYS)}"
     )
   base = raw.get("base", "quick")
   if base not in ("quick", "paper"):
@@ -418,7 +429,8 @@ def _validate(fields: dict[str, Any], grids_of: str) -> Protocol:
   for task in fields["tasks"]:
     if task not in task_registry.TASKS:
       raise ProtocolError(
-        f"unknown task {task!r}; valid tasks: {', '.join(task_registry.TASKS)}"
+        f"unknown task {task!r}{suggest.hint(task, task_registry.TASKS)}; valid tasks:"
+        f" {', '.join(task_registry.TASKS)}"
         + (
           " (the lo: tasks run through learned_optimization's own loops)"
           if task in valid_tasks
@@ -427,6 +439,14 @@ def _validate(fields: dict[str, Any], grids_of: str) -> Protocol:
       )
   if not fields["tasks"]:
     raise ProtocolError("no tasks; valid tasks: " + ", ".join(task_registry.TASKS))
+  for task in fields["tasks"]:
+    dataset = task_registry.dataset_of(task)
+    size = data_lib.train_size(dataset)
+    if fields["batch_size"] > size:
+      raise ProtocolError(
+        f"batch_size {fields['batch_size']:,} is larger than the train split of {task}"
+        f" ({size:,} images of {dataset}); give batch_size <= {size:,}"
+      )
   plans = []
   for given in fields["optimizers"]:
     name = canonical_name(given)
@@ -435,6 +455,7 @@ def _validate(fields: dict[str, Any], grids_of: str) -> Protocol:
     plan = OptimizerPlan(name, grid)
     if any(p.name == name for p in plans):
       raise ProtocolError(f"optimizer {given!r} is listed twice")
+    _check_hyperparameters(given, name, plan)
     for setting in plan.settings():
       try:
         rllc.optimizer(name, **setting)
@@ -460,6 +481,37 @@ def _validate(fields: dict[str, Any], grids_of: str) -> Protocol:
     max_members=fields["max_members"],
     select=fields["select"],
   )
+
+
+def hyperparameters(name: str) -> list[str]:
+  """The hyperparameters an optimizer (a registry name or a canonical spec) takes."""
+  if name in opt_registry.REGISTRY:
+    return list(inspect.signature(opt_registry.REGISTRY[name]).parameters)
+  fixed = name.startswith(opt_registry.FIXED_LAW_PREFIX)
+  factory = opt_registry._fixed_law if fixed else opt_registry._rllc  # the spec's factory
+  return list(inspect.signature(factory).parameters)[1:]  # after the propagator
+
+
+def _check_hyperparameters(given: str, name: str, plan: OptimizerPlan) -> None:
+  """Unknown names (with a did-you-mean), and step sizes that are not positive and finite."""
+  valid = hyperparameters(name)
+  for key in plan.grid:
+    if key not in valid:
+      raise ProtocolError(
+        f"optimizer {given!r}: unknown hyperparameter(s) {key}{suggest.hint(key, valid)}; it takes"
+        f" {', '.join(valid)}"
+      )
+  for key, values in plan.grid.items():
+    for value in values:
+      if not isinstance(value, float):
+        continue
+      if not math.isfinite(value):
+        raise ProtocolError(f"optimizer {given!r}: {key} = {value} is not a finite number")
+      if key.endswith("learning_rate") and value <= 0:
+        raise ProtocolError(
+          f"optimizer {given!r}: {key} = {value:g} is not a step size: give positive values,"
+          f" e.g. {key} = [0.01, 0.1]"
+        )
 
 
 def describe_grid(grid: dict[str, tuple]) -> str:

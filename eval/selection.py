@@ -21,6 +21,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from eval import configs
 from eval import store as store_lib
 
 
@@ -77,13 +78,22 @@ def mean_std(values: tuple[float, ...]) -> tuple[float, float]:
 def select(records: list[dict], rule: str = DEFAULT_RULE) -> list[Selected]:
   """One Selected per (task, optimizer, protocol) that has an eligible setting.
 
+  A protocol is a whole configuration (name and training fields): one name
+  with two horizons gives two, labelled by eval.configs ("quick (300 steps)").
+
   Sorted by task, then baselines, adaptive memory, fixed laws, RLLC, then name.
   """
   how = rule_of(rule)
   sign = 1.0 if how.lower_is_better else -1.0
   groups: dict[tuple, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+  names = configs.labels(r["protocol"] for r in records)
   for record in records:
-    group = (record["task"], record["optimizer"], record["protocol"]["protocol"])
+    # The whole training field, not the name alone: two horizons never pool (eval.configs).
+    group = (
+      record["task"],
+      record["optimizer"],
+      names[store_lib.canonical_json(record["protocol"])],
+    )
     groups[group][store_lib.canonical_json(record["hparams"])].append(record)
   selected = []
   for (task, optimizer, protocol), settings in groups.items():

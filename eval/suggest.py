@@ -21,7 +21,12 @@ def close(name: str, valid: Iterable[str], n: int = 3) -> list[str]:
     return [alias]
   lowered = {v.lower(): v for v in valid}
   found = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.6)
-  return [lowered[f] for f in found]
+  if not found:
+    return []
+  # Only those about as close as the best: 'mnist-mlpp' means mnist-mlp, not fmnist-mlp too.
+  ratio = {f: difflib.SequenceMatcher(None, name.lower(), f).ratio() for f in found}
+  best = max(ratio.values())
+  return [lowered[f] for f in found if ratio[f] >= best - 0.03]
 
 
 def hint(name: str, valid: Iterable[str]) -> str:

@@ -462,6 +462,15 @@ def _cache_problem(path: Path, sha_path: Path) -> str | None:
   return None
 
 
+def train_size(name: str) -> int:
+  """Images in the train split of a data set (the module docstring's splits), without loading it."""
+  _check_name(name)
+  if name == "digits":
+    return DIGITS_SPLIT[0]
+  spec = _SPECS[name]
+  return spec.counts[0] - spec.num_valid
+
+
 def status(name: str, *, data_dir: str | None = None) -> str:
   """The state of a data set in one line; a cache entry is checked against its checksum.
 

@@ -456,7 +456,7 @@ BAD_INPUT = [
   pytest.param(
     ["bench", "--optimizers", "M(0.9"],
     None,
-    ["unknown optimizer 'M(0.9'", "valid names are ", "propagator spec"],
+    ["unknown optimizer 'M(0.9': bad propagator spec", "A propagator spec reads like"],
     id="malformed-spec",
   ),
   pytest.param(

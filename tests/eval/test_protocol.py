@@ -141,8 +141,11 @@ def test_one_law_in_toml_is_one_setting(tmp_path):
     ('steps = "ten"', "steps must be a positive integer"),
     ("seeds = 0", "seeds must be a positive count"),
     ('base = "slow"', "base = 'slow'; valid: quick, paper"),
-    ('tasks = ["mnist-mlpp"]', "unknown task 'mnist-mlpp'; valid tasks: mnist-mlp"),
-    ('optimizers = ["adamm"]', "unknown optimizer 'adamm': valid names are sgd"),
+    (
+      'tasks = ["mnist-mlpp"]',
+      "unknown task 'mnist-mlpp' (did you mean 'mnist-mlp'?); valid tasks: mnist-mlp",
+    ),
+    ('optimizers = ["adamm"]', "unknown optimizer 'adamm' (did you mean 'adam'"),
     ('optimizers = ["M(0.9"]', "missing ')'"),
     ("[optimizers.adam]\nlearning_rat = [0.1]", "unknown hyperparameter(s) learning_rat"),
     ('[optimizers.adam]\nlearning_rate = ["fast"]', "is not a number"),
