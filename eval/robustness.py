@@ -29,6 +29,7 @@ import base64
 import dataclasses
 import html
 import math
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -125,7 +126,9 @@ class Review:
 
   @property
   def slug(self) -> str:
-    return f"{self.protocol}_{self.rule}"
+    """Protocol and rule for file names: "quick_valid_loss"; a configuration label such as
+    "quick (300 steps)" loses its spaces and brackets, which break Markdown image links."""
+    return re.sub(r"[^\w.-]+", "-", f"{self.protocol}_{self.rule}").strip("-")
 
 
 def review(table: comparison.Comparison, records: list[dict]) -> Review:

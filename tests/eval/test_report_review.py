@@ -172,6 +172,9 @@ def test_marks_use_holm_adjusted_p_and_both_are_shown(built, written):
   # A win significant before the correction and not after it exists here, and reads †.
   assert any(t.p < 0.05 <= t.p_adjusted for t in tests)
   text = written["md"]
+  # t2's accuracy win (raw p 0.035, adjusted 0.07) is marked † in the table, not ‡.
+  assert "| M(0.9) | Loss | 0.2500 ± 0.0100 | **0.3000 ± 0.0100** | 0.6000 ± 0.0100 |" in text
+  assert "|  | Acc | **96.00 ± 1.00**† | **94.00 ± 1.00**† | 75.00 ± 1.00 |" in text
   significance = section(text, "#### Significance")
   for test in tests:
     assert f"| {test.p:.3g} | {test.p_adjusted:.3g} |" in significance
