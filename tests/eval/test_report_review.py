@@ -256,3 +256,20 @@ def test_every_review_section_is_in_every_format(written):
       assert wanted in text, (suffix, heading)
   assert texts[".html"].count('alt="budget') == 3 and 'alt="profile' in texts[".html"]
   assert (Path(written["out"]) / "figures/profile_quick_valid_loss.svg").exists()
+
+
+def test_holm_runs_over_the_tests_of_every_table(profile_store):
+  both = report.build(profile_store, ("valid_loss", "valid_accuracy"))
+  tests = [
+    c.test
+    for table in both.tables
+    for c in table.cells.values()
+    if c.test is not None and c.test.p is not None
+  ]
+  assert len(both.tables) == 2 and len(tests) == 4  # the same two wins under each rule
+  assert all(t.family == 4 for t in tests)
+  # Raw p 0.144 and 0.0352 twice: sorted 0.0352, 0.0352, 0.144, 0.144 scale by 4, 3, 2, 1.
+  low, high = sorted({round(t.p, 6) for t in tests})
+  expected = {round(low, 6): 4 * low, round(high, 6): 2 * high}
+  assert [t.p_adjusted for t in tests] == pytest.approx([expected[round(t.p, 6)] for t in tests])
+  assert len({r.slug for r in both.reviews}) == 2  # a review, and figures, per table
