@@ -6,7 +6,7 @@
   rllc store list DIR                     the records of a store, one line each
   rllc store show DIR KEY [--curves]      one record (KEY: the first characters of its key)
   rllc store export DIR --out FILE.csv|FILE.parquet [--curves FILE]   the tidy per-run table
-  rllc report DIR [--format md,tex,html] [--select RULES] [--out PATH]
+  rllc report DIR [DIR ...] [--format md,tex,html] [--select RULES] [--out PATH]
                                                   tables, tests and figures of a store
   rllc tasks [--data-dir DIR]             every task and the state of its data
   rllc optimizers                         every optimizer and its default grids
@@ -175,8 +175,14 @@ def _bench(args) -> int:
 
 
 def _report(args) -> int:
-  report = report_lib.build(args.store, args.select)
-  out = args.out or f"{args.store}/report"
+  if len(args.store) > 1 and not args.out:
+    raise protocol_lib.ProtocolError(
+      f"a report over {len(args.store)} stores has no default place: give --out DIR, e.g."
+      " --out reports/combined"
+    )
+  stores = args.store if len(args.store) > 1 else args.store[0]
+  report = report_lib.build(stores, args.select)
+  out = args.out or f"{args.store[0]}/report"
   problem = store_lib.writable_problem(Path(out).parent)
   if problem:
     raise report_lib.ReportError(
@@ -364,7 +370,11 @@ def build_parser() -> argparse.ArgumentParser:
     description=report_lib.__doc__,
   )
   report.formatter_class = argparse.RawDescriptionHelpFormatter
-  report.add_argument("store", help="a store directory written by rllc bench")
+  report.add_argument(
+    "store",
+    nargs="+",
+    help="a store directory written by rllc bench; several make one report (give --out)",
+  )
   report.add_argument(
     "--format", type=_formats, default=report_lib.FORMATS, help="md,tex,html (default: all)"
   )

@@ -158,8 +158,12 @@ def _accuracy(records: list[dict], rows: list[Selected], styles: dict):
   fig, (ax,) = _new(1)
   for row in rows:
     steps, mean, low, high = accuracy_bands(records, row)
-    ax.fill_between(steps, low, high, color=styles[row.optimizer]["color"], alpha=0.2, lw=0)
-    ax.plot(steps, mean, **styles[row.optimizer], lw=1.5, label=row.optimizer)
+    style = styles[row.optimizer]
+    ax.fill_between(steps, low, high, color=style["color"], alpha=0.2, lw=0)
+    if len(steps) == 1:  # one evaluation (steps <= eval_every): a line of one point is invisible
+      style = {**style, "marker": "o"}
+      ax.vlines(steps, low, high, color=style["color"], alpha=0.5)
+    ax.plot(steps, mean, **style, lw=1.5, label=row.optimizer)
   ax.set(xlabel="step", ylabel="test accuracy (%)")
   _legend_below(fig, ax)
   seeds = _seeds_text([len(_runs(records, row)) for row in rows])

@@ -32,7 +32,9 @@ def _cell_parts(cell: comparison.Cell, metric: comparison.Metric, n: int) -> tup
   """(value text, mark) of a cell; the text says n only where it differs from the table's."""
   if cell.state != "ok":
     return cell.state, ""
-  text = f"{_number(cell.mean, metric.decimals)} ± {_number(cell.std, metric.decimals)}"
+  text = _number(cell.mean, metric.decimals)
+  if cell.n > 1:  # one seed has no spread to show: its value alone
+    text += f" ± {_number(cell.std, metric.decimals)}"
   if cell.n != n:
     text += f" (n={cell.n})"
   mark = (DDAGGER if cell.test.significant else DAGGER) if cell.beats else ""
@@ -69,13 +71,16 @@ def _diverged(table: comparison.Comparison, optimizer: str, task: str) -> str:
 
 
 def _seeds_sentence(table: comparison.Comparison) -> str:
+  if list(table.seeds) == [1]:
+    return "the value of the one seed (n = 1) of the selected setting: no spread to show"
   counts = " or ".join(str(n) for n in table.seeds) or "0"
   return f"mean ± sample std (ddof 1) over n = {counts} seeds of the selected setting"
 
 
-def _legend() -> str:
+def _legend(style: str = "Italics") -> str:
+  """The marks; `style` is how this format shows the best baseline."""
   return (
-    f"Bold: the best of the column. Best baseline: the best of the baselines. {DAGGER}: ours"
+    f"Bold: the best of the column. {style}: the best of the baselines. {DAGGER}: ours"
     f" (RLLC, fixed-law memory, adaptive memory) beats the best baseline as displayed;"
     f" {DDAGGER}: and a one-sided Welch's t-test over seeds against it gives"
     f" p < {comparison.ALPHA} after Holm's adjustment over all tests of the report. missing: no"
@@ -305,7 +310,7 @@ def _tex_comparison(table, records) -> list[str]:
   rows = _comparison_rows(table, _LATEX)
   caption = tex_escape(
     f"{_title(table)}: final test loss and accuracy (%), {_seeds_sentence(table)}."
-    f" {_legend()} Best baseline: underlined."
+    f" {_legend('Underlined')}"
   )
   head = ["Optimizer", "", *map(tex_escape, table.tasks)]
   lines = _tex_table("ll" + "r" * len(table.tasks), head, rows, caption)
@@ -385,7 +390,7 @@ def _html_comparison(table, records) -> list[str]:
   lines.append(f"<p>Final test loss and accuracy (%), {esc(_seeds_sentence(table))}.</p>")
   head = ["Optimizer", "", *map(esc, table.tasks)]
   lines += _html_table(head, rows, f"comparison-{esc(table.protocol)}-{esc(table.rule)}")
-  lines.append(f"<p>{esc(_legend())} Best baseline: in italics.</p>")
+  lines.append(f"<p>{esc(_legend())}</p>")
   tests = _test_rows(table)
   lines += ["<h4>Significance</h4>", f"<p>{esc(_tests_note(tests, _family(table)))}</p>"]
   if tests:

@@ -24,7 +24,7 @@ import os
 import shutil
 from pathlib import Path
 
-from eval import comparison, figures, render, robustness, selection
+from eval import comparison, configs, figures, render, robustness, selection
 from eval import store as store_lib
 from tasks import registry as task_registry
 
@@ -200,8 +200,27 @@ def _provenance(records: list[dict]) -> list[str]:
   return items
 
 
-def build(store_dir: str | os.PathLike, rules: tuple[str, ...] | None = None) -> Report:
-  """The report of a store (no files written); ReportError for an unusable store.
+def _read_all(roots: list[Path]) -> tuple[list[dict], dict, list[dict]]:
+  """Records (each key once), merged plans and logs of several stores (`rllc report A B`)."""
+  records: dict[str, dict] = {}
+  plan: dict = {}
+  log: list[dict] = []
+  for root in roots:
+    found, their_plan, their_log = _read(root)
+    records.update((r["key"], r) for r in found)
+    plan.update(their_plan)
+    log += their_log
+  return [records[k] for k in sorted(records)], plan, log
+
+
+def build(
+  store_dir: str | os.PathLike | list[str | os.PathLike], rules: tuple[str, ...] | None = None
+) -> Report:
+  """The report of a store, or of several as one (no files written); ReportError if unusable.
+
+  Records pool across stores as they would in one; a protocol name with two
+  configurations (other steps, batch size, intervals) is two protocols,
+  labelled by eval.configs, e.g. "quick (300 steps)".
 
   rules: selection rules (eval.selection.RULES) to show, a table per protocol
   and rule; default: the rule each protocol's plan names.
@@ -209,9 +228,14 @@ def build(store_dir: str | os.PathLike, rules: tuple[str, ...] | None = None) ->
   for rule in rules or ():
     if rule not in selection.RULES:
       raise ReportError(f"unknown selection rule {rule!r}; valid: {', '.join(selection.RULES)}")
-  root = Path(store_dir)
-  records, plan, log = _read(root)
+  many = isinstance(store_dir, (list, tuple))
+  roots = [Path(d) for d in store_dir] if many else [Path(store_dir)]
+  records, plan, log = _read_all(roots)
   records, missing = _current(records, plan)
+  names = configs.labels(
+    [r["protocol"] for r in records] + [e["identity"]["protocol"] for e in plan.values()]
+  )
+  records, plan = configs.relabel(records, names), configs.relabel_plan(plan, names)
   planned = {
     (e["identity"]["protocol"]["protocol"], e["identity"]["task"], e["identity"]["optimizer"])
     for e in plan.values()
@@ -232,7 +256,7 @@ def build(store_dir: str | os.PathLike, rules: tuple[str, ...] | None = None) ->
         if absent and (table.protocol, task, opt) not in planned:
           missing.append(f"protocol {table.protocol}, {task}, {opt}: no record")
   return Report(
-    title=root.resolve().name,
+    title=" + ".join(root.resolve().name for root in roots),
     summary=_summary(records, chosen_rules),
     records=records,
     tables=tables,
