@@ -167,7 +167,7 @@ def check_data(protocol: protocol_lib.Protocol, data_dir: str | None) -> None:
 
 
 def _summary(job: Job, records: list[dict], seconds: float) -> str:
-  chosen = selection.select(records)
+  chosen = selection.select(records, job.protocol.select)
   diverged = sum(r["status"] == "diverged" for r in records)
   head = f"{job.task} {job.optimizer}: {len(records)} runs in {seconds:.1f} s"
   if not chosen:

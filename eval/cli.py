@@ -167,7 +167,7 @@ def _bench(args) -> int:
   print(f"trained {outcome.trained} runs, {outcome.skipped} already in the store\n")
   store = store_lib.Store(out)
   records = store.records()
-  text = summary.text(selection.select(records), records)
+  text = summary.text(selection.select(records, protocol.select), records)
   store.write_text("summary.txt", text)
   print(text, end="")
   print(f"\nstore: {out}/records, table: {out}/results.jsonl, summary: {out}/summary.txt")

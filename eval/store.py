@@ -2,7 +2,7 @@
 
   DIR/records/<key>.json   one run: (task, optimizer, hyperparameters, seed, protocol)
   DIR/results.jsonl        every valid record, one per line (rebuilt after each bench)
-  DIR/summary.txt          the selected results as a table (rebuilt after each bench)
+  DIR/summary.txt          the selected results, a line per (task, optimizer); rebuilt by each bench
   DIR/log.jsonl            one line per trained job: what it trained and how long it took
   DIR/plan.json            every run a bench meant to have: identity digest -> key, identity
   DIR/corrupt/             records that failed their check, moved aside to be redone
