@@ -104,7 +104,12 @@ def _optimizers(args) -> int:
 
 
 def _counts(args) -> None:
-  """--seeds and --steps take a positive count; a list of seeds goes in a TOML file."""
+  """--seeds and --steps take a positive count (a list of seeds goes in a TOML file)."""
+  if not args.progress_every > 0:
+    raise protocol_lib.ProtocolError(
+      f"--progress-every {args.progress_every:g}: give a positive number of seconds, e.g."
+      " --progress-every 60"
+    )
   if args.seeds is not None and args.seeds < 1:
     raise protocol_lib.ProtocolError(
       f"--seeds {args.seeds}: give a positive count N, for seeds 0..N-1 (e.g. --seeds 3); an"

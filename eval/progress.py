@@ -208,7 +208,12 @@ class Progress:
       self._ticker.start()
 
   def _tick_loop(self) -> None:
-    while not self._stop.wait(min(self.every, 1.0)):
+    """Wakes when `every` seconds will have passed since the last line, and prints one then."""
+    while True:
+      with self._lock:
+        due = self.last_line + self.every - self.clock()
+      if self._stop.wait(min(max(due, 0.05), self.every)):
+        return
       with self._lock:
         self.tick()
 

@@ -154,6 +154,7 @@ def write(table: list[dict], path: str | os.PathLike, names: list[str] | None = 
   kind = format_of(path)
   names = names if names is not None else sorted({n for row in table for n in row})
   data = _csv_bytes(table, names) if kind == "csv" else _parquet_bytes(table, names)
+  path.parent.mkdir(parents=True, exist_ok=True)
   tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
   try:
     tmp.write_bytes(data)

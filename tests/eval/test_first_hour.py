@@ -63,7 +63,7 @@ def mini(tmp_path_factory) -> Mini:
   profile = root / "mini.toml"
   profile.write_text(MINI)
   out = root / "store"
-  argv = ["bench", "--profile", str(profile), "--out", str(out), "--progress-every", "0"]
+  argv = ["bench", "--profile", str(profile), "--out", str(out), "--progress-every", "0.1"]
   return Mini(root, profile, out, _run(argv))
 
 
