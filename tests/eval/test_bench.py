@@ -524,7 +524,7 @@ def test_report_shows_the_selected_setting_of_each_task_and_optimizer(tiny, caps
   assert cli.main(["report", str(tiny.out), "--format", "md", "--out", str(tmp_path / "r")]) == 0
   assert capsys.readouterr().err == ""
   text = (tmp_path / "r" / "report.md").read_text()
-  assert "| momentum | lr 0.03 |" in text and "| sgd | lr 0.1 |" in text
+  assert "| momentum | lr 0.03 |" in text and "| sgd | lr 0.1 (edge) |" in text
   assert "|  | Diverged | 0/2 |" in text and "|  | Diverged | 2/4 |" in text  # momentum, sgd
 
 
