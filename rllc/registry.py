@@ -443,10 +443,10 @@ def optimizer(name_or_spec: str, **hparams) -> BuiltOptimizer:
         f"optimizer {name_or_spec!r}: a fixed law ({FIXED_LAW_PREFIX}) takes its law as the"
         f" hyperparameter law, not '{INITIAL_LAW_SEPARATOR}{convention}'"
       )
-    if "initial_law" in hparams:
+    if hparams.get("initial_law", convention) != convention:  # a record repeats it: fine
       raise ValueError(
-        f"optimizer {name_or_spec!r}: the initial law is given twice, as"
-        f" '{INITIAL_LAW_SEPARATOR}{convention}' and as initial_law={hparams['initial_law']!r}"
+        f"optimizer {name_or_spec!r}: two initial laws, '{INITIAL_LAW_SEPARATOR}{convention}'"
+        f" and initial_law={hparams['initial_law']!r}"
       )
     hparams = {**hparams, "initial_law": convention}
   try:

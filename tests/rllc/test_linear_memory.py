@@ -241,9 +241,13 @@ def _optax_run_jit(kind, beta, c, quad, params0, *, steps):
 
 @functools.partial(jax.jit, static_argnames=("eps", "relative_eps"))
 def _rllc_on_gradients_jit(b, a, c1, c2, grads, params, *, eps, relative_eps):
-  """Feeds a fixed gradient sequence (leading time axis); returns updates, states."""
+  """Feeds a fixed gradient sequence (time axis first); returns updates, states (L0 normalized)."""
   tx = rllc.rllc(
-    rllc.Propagator(b, a), learning_rate=c1, law_learning_rate=c2, **_rllc_kwargs(eps, relative_eps)
+    rllc.Propagator(b, a),
+    learning_rate=c1,
+    law_learning_rate=c2,
+    initial_law="normalized",
+    **_rllc_kwargs(eps, relative_eps),
   )
 
   def step(state, g):
@@ -441,16 +445,24 @@ def test_rllc_matches_float64_reference(spec, c1, c2, eps, relative_eps, law0):
 @pytest.mark.parametrize(
   "spec", ["M(0.9)", "M(0.9)+M(0)", "M3(0.5)", "M(0.9)+M(0)+M2(0.6)+CM(0.9i)"]
 )
-def test_default_initial_law_is_uniform(spec):
+def test_normalized_initial_law_is_uniform(spec):
   """L0 = ones / W with W = a^T (I - B)^{-1} ones."""
   b, a = _reference_b_a(TERMS[spec])
+  tx = rllc.rllc(spec, learning_rate=0.3, law_learning_rate=0.1, initial_law="normalized")
+  np.testing.assert_allclose(np.asarray(tx.init(jnp.zeros(3)).law), _uniform_law(b, a), rtol=1e-12)
+
+
+@pytest.mark.parametrize("spec", ["M(0.9)", "M(0.9)+M(0)", "M(0.9)+M(0)+M2(0.6)+CM(0.9i)"])
+def test_default_initial_law_is_ones(spec):
+  """The paper's convention, as the calibration found it (reports/calibration_initial_law)."""
+  k = len(_reference_b_a(TERMS[spec])[1])
   state = rllc.rllc(spec, learning_rate=0.3, law_learning_rate=0.1).init(jnp.zeros(3))
-  np.testing.assert_allclose(np.asarray(state.law), _uniform_law(b, a), rtol=1e-12)
+  np.testing.assert_array_equal(np.asarray(state.law), np.ones(k))
 
 
 @pytest.mark.usefixtures("x64")
-def test_default_initial_law_gives_sgd_step_for_constant_gradient():
-  """With RLLC's default L0 held fixed, a constant g eventually steps by c1 g.
+def test_normalized_initial_law_gives_sgd_step_for_constant_gradient():
+  """With the normalized L0 held fixed, a constant g eventually steps by c1 g.
 
   After t steps of a constant g the memory is g sum_{j<t} a^T B^j, so the step
   is -c1 g s_t with s_t = sum_{j<t} a^T B^j L0, and s_t -> a^T (I-B)^{-1} L0 = 1.
@@ -459,7 +471,7 @@ def test_default_initial_law_gives_sgd_step_for_constant_gradient():
   g = np.linspace(-1.0, 2.0, N_PARAMS)
   quad = (jnp.zeros((N_PARAMS, N_PARAMS)), jnp.asarray(-g))  # grad = A x - b = g
   params0 = _to_tree(np.zeros(N_PARAMS), jnp.float64)
-  law0 = rllc.rllc(spec, learning_rate=c1, law_learning_rate=0.0).init(params0).law
+  law0 = rllc.rllc(spec, c1, law_learning_rate=0.0, initial_law="normalized").init(params0).law
   b, a = _parsed(spec)
   theta_hist, _ = _linear_memory_run(b, a, law0, c1, quad, params0, steps=RLLC_STEPS)
   steps = np.diff(np.concatenate([np.zeros((1, N_PARAMS)), np.asarray(theta_hist)]), axis=0)
@@ -682,6 +694,7 @@ def test_vmap_over_hyperparameters_matches_separate_runs():
       law_learning_rate=law_learning_rate,
       eps=1e-3,
       relative_eps=0.0,
+      initial_law="normalized",
     )
     thetas, states = _scan(tx, params0, tx.init(params0), quad, RLLC_STEPS)
     return thetas[-1], states.law, tx.init(params0).law
@@ -694,7 +707,7 @@ def test_vmap_over_hyperparameters_matches_separate_runs():
   thetas, laws, law0s = jax.device_get(jax.jit(jax.vmap(run))(*columns))
   for i, (lr, llr, beta) in enumerate(grid):
     prop = rllc.M(float(beta)) + rllc.M(0.0)  # concrete, outside any trace
-    law0 = rllc.rllc(prop, float(lr), float(llr)).init(params0).law
+    law0 = rllc.rllc(prop, float(lr), float(llr), initial_law="normalized").init(params0).law
     theta_hist, states = _rllc_run(
       prop.B,
       prop.a,
@@ -709,7 +722,7 @@ def test_vmap_over_hyperparameters_matches_separate_runs():
     )
     np.testing.assert_allclose(thetas[i], theta_hist[-1], rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(laws[i], states.law, rtol=1e-10, atol=1e-12)
-    # The traced default law is the uniform law of M(beta)+M(0): 1 / (1/(1-beta) + 1).
+    # The traced normalized law is the uniform law of M(beta)+M(0): 1 / (1/(1-beta) + 1).
     b, a = _reference_b_a([("M", 1, beta), ("M", 1, 0.0)])
     np.testing.assert_allclose(law0s[i], _uniform_law(b, a), rtol=1e-12)
   # Different grid points really give different results.

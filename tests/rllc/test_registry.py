@@ -82,8 +82,13 @@ def test_initial_law_of_wrong_shape_or_unknown_name_is_refused():
     rllc.optimizer("M(0.9)+M(0)", learning_rate=0.1, law_learning_rate=0.01, initial_law="unit")
   with pytest.raises(ValueError, match="valid: ones, normalized"):
     rllc.optimizer("M(0.9)+M(0)@unit", learning_rate=0.1, law_learning_rate=0.01)
-  with pytest.raises(ValueError, match="given twice"):
-    rllc.optimizer("M(0.9)@ones", learning_rate=0.1, law_learning_rate=0.01, initial_law="ones")
+  with pytest.raises(ValueError, match="two initial laws"):
+    rllc.optimizer("M(0.9)@ones", learning_rate=0.1, law_learning_rate=0.01, initial_law="unit")
+  # a record's name and hyperparameters build it again
+  again = rllc.optimizer(
+    "M(0.9)@ones", learning_rate=0.1, law_learning_rate=0.01, initial_law="ones"
+  )
+  assert again.hparams["initial_law"] == "ones"
   with pytest.raises(ValueError, match="fixed law"):
     rllc.optimizer("lm:M(0.9)@ones", law=(1.0,), learning_rate=0.1)
 

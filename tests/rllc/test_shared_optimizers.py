@@ -26,25 +26,27 @@ OPTIMIZERS = [
   ("momentum", {"learning_rate": 0.02}, {"learning_rate": 1e-3}),
   ("nesterov", {"learning_rate": 0.02}, {"learning_rate": 1e-3}),
   ("adam", {"learning_rate": 0.05}, {"learning_rate": 1e-2}),
+  # RLLC starts from L0 = 1 per unit (the default): its rates are the normalized
+  # law's (0.1 and 2e-3 / 1e-3 at L0 = 1 / ||(I - B^T)^{-1} a||_1) times that L0.
   (
     "M(0.9)",
-    {"learning_rate": 0.1, "law_learning_rate": 0.01},
-    {"learning_rate": 2e-3, "law_learning_rate": 0.01},
+    {"learning_rate": 0.01, "law_learning_rate": 0.01},
+    {"learning_rate": 2e-4, "law_learning_rate": 0.01},
   ),
   (
     "M(0.9)+M(0)",
-    {"learning_rate": 0.1, "law_learning_rate": 0.01},
-    {"learning_rate": 2e-3, "law_learning_rate": 0.01},
+    {"learning_rate": 0.01, "law_learning_rate": 0.01},
+    {"learning_rate": 2e-4, "law_learning_rate": 0.01},
   ),
   (
     "M2(0.6)",
-    {"learning_rate": 0.1, "law_learning_rate": 0.01},
-    {"learning_rate": 1e-3, "law_learning_rate": 0.01},
+    {"learning_rate": 0.01, "law_learning_rate": 0.01},
+    {"learning_rate": 1e-4, "law_learning_rate": 0.01},
   ),
   (
     "M(0.9)+M(0)+M2(0.6)+CM(0.9i)",
-    {"learning_rate": 0.1, "law_learning_rate": 0.01},
-    {"learning_rate": 1e-3, "law_learning_rate": 0.01},
+    {"learning_rate": 5e-3, "law_learning_rate": 0.01},
+    {"learning_rate": 5e-5, "law_learning_rate": 0.01},
   ),
   (
     "lm:M(0.9)+M(0)",
