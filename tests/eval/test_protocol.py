@@ -58,8 +58,12 @@ def test_quick_protocol_is_the_default_comparison():
   assert len(quick.seeds) in (2, 3)
   assert quick.steps < 10_000
   for plan in quick.optimizers:  # narrowed: a few points, inside the paper's ranges
-    assert 1 <= len(plan.settings()) <= 8
-    assert set(plan.grid["learning_rate"]) <= set(protocol_lib.PAPER_LR)
+    if protocol_lib.family(plan.name) == "rllc":  # the paper's lrs, law rates one step wider
+      assert plan.grid["learning_rate"] == protocol_lib.PAPER_RLLC_LR
+      assert plan.grid["law_learning_rate"] == (0.003, 0.01, 0.03, 0.1)
+    else:
+      assert 1 <= len(plan.settings()) <= 8
+      assert set(plan.grid["learning_rate"]) <= set(protocol_lib.PAPER_LR)
 
 
 def test_overrides_replace_tasks_optimizers_seeds_and_steps():

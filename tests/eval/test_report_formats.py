@@ -445,7 +445,9 @@ def test_html_is_one_balanced_offline_page(built):
   text = (out / "report.html").read_text(encoding="utf-8")
   page = parse_html(text)
   assert page.problems == []
-  assert [a.get("id") for tag, a in page.starts if tag == "table"].count("comparison-quick-valid_loss") == 1
+  assert [a.get("id") for tag, a in page.starts if tag == "table"].count(
+    "comparison-quick-valid_loss"
+  ) == 1
   _comparison_rows_are_complete(page.rows)
   images = [a["src"] for tag, a in page.starts if tag == "img"]
   assert len(images) == len(made.figures) + len(made.review_figures) > len(made.figures) > 0
