@@ -106,6 +106,7 @@ def test_files_are_byte_identical_across_calls_and_processes(records, tmp_path):
   [
     ("M(0.9)+M(0)", 2, ["M(0.9)", "M(0)"]),
     ("lm:M(0.9)+M(0)", 2, ["M(0.9)", "M(0)"]),
+    ("M(0.9)+M(0)@ones", 2, ["M(0.9)", "M(0)"]),  # with its initial-law convention
     ("M(0.9)+M2(0.6)", 3, ["M(0.9)", "M2(0.6)[1]", "M2(0.6)[2]"]),  # a Jordan block: 2 units
     ("CM(0.9i)", 2, ["CM(0.9i).re", "CM(0.9i).im"]),  # a complex unit: 2 real ones
     ("M(0.9)+M2(0.6)", 2, ["c1", "c2"]),  # the count does not fit: numbered
