@@ -2,7 +2,9 @@
 
   quick        CPU-sized: digits-mlp, 8 optimizers, narrowed grids, 2 seeds, 1,000 steps
   paper        the RLLC paper's protocol (appendix A.5.2): 7 tasks, its grids,
-               3 seeds, 10,000 steps at batch 128, no schedule
+               3 seeds, 10,000 steps at batch 128, no schedule; RLLC from
+               L0 = ones, settings selected by validation accuracy (the
+               calibration, reports/calibration_initial_law.md)
   FILE.toml    a user's file over either of them (below)
 
 A protocol is data; `resolve` turns a profile name or file and the command
@@ -257,7 +259,11 @@ def _base(profile: str) -> dict[str, Any]:
     "eval_every": 250 if quick else 1000,
     "log_every": 10 if quick else 50,
     "max_members": None,
-    "select": selection.DEFAULT_RULE,
+    # The paper's accuracies are reproduced (within 0.3 points in the 4 cells of
+    # reports/calibration_initial_law.md) when the setting with the best mean
+    # final validation accuracy is selected; the lowest validation loss, our
+    # default elsewhere, selects settings 0.2-0.4 points below them.
+    "select": selection.DEFAULT_RULE if quick else "valid_accuracy",
   }
 
 

@@ -240,7 +240,8 @@ def test_toml_names_its_selection_rule(tmp_path):
   path = tmp_path / "rule.toml"
   path.write_text('select = "valid_accuracy"\n')
   assert protocol_lib.resolve(str(path)).select == "valid_accuracy"
-  assert protocol_lib.resolve("paper").select == "valid_loss"
+  assert protocol_lib.resolve("paper").select == "valid_accuracy"  # the calibration's choice
+  assert protocol_lib.resolve("quick").select == "valid_loss"
   path.write_text('select = "test_accuracy"\n')
   with pytest.raises(protocol_lib.ProtocolError, match="valid selection rules: valid_loss"):
     protocol_lib.resolve(str(path))
