@@ -245,3 +245,27 @@ def test_toml_names_its_selection_rule(tmp_path):
   path.write_text('select = "test_accuracy"\n')
   with pytest.raises(protocol_lib.ProtocolError, match="valid selection rules: valid_loss"):
     protocol_lib.resolve(str(path))
+
+
+def test_two_initial_law_conventions_never_share_a_record_key(tmp_path):
+  """The same propagator, grid and seeds under ones, normalized and a vector: disjoint keys."""
+  from eval import bench
+  from eval import store as store_lib
+
+  path = tmp_path / "laws.toml"
+  path.write_text(
+    '[optimizers."M(0.9)+M(0)@ones"]\nlearning_rate = [0.01, 0.03]\nlaw_learning_rate = 0.01\n'
+    '[optimizers."M(0.9)+M(0)@normalized"]\nlearning_rate = [0.01, 0.03]\n'
+    "law_learning_rate = 0.01\n"
+    '[optimizers."M(0.9)+M(0)"]\nlearning_rate = [0.01, 0.03]\nlaw_learning_rate = 0.01\n'
+    "initial_law = [0.5, 0.5]\n"
+  )
+  env = {"code": "c", "versions": {}}
+  jobs = bench.plan(protocol_lib.resolve(str(path)), env)
+  keys = [set(job.keys) for job in jobs]
+  assert len(jobs) == 3 and all(len(k) == 4 for k in keys)  # 2 lr x 2 seeds
+  assert not (keys[0] & keys[1]) and not (keys[0] & keys[2]) and not (keys[1] & keys[2])
+  laws = [
+    {store_lib.canonical_json(i["hparams"]["initial_law"]) for i in job.identities} for job in jobs
+  ]
+  assert laws == [{'"ones"'}, {'"normalized"'}, {"[0.5,0.5]"}]
