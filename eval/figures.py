@@ -33,7 +33,7 @@ from eval import store as store_lib
 from eval.selection import Selected
 from rllc import spec as spec_lib
 from rllc.analysis import linear
-from rllc.registry import FIXED_LAW_PREFIX, INITIAL_LAW_SEPARATOR
+from rllc.registry import FIXED_LAW_PREFIX, split_initial_law
 
 KINDS = ("accuracy", "law", "memory", "beta", "sensitivity", "overhead")
 STYLE = {
@@ -177,7 +177,7 @@ def _accuracy(records: list[dict], rows: list[Selected], styles: dict):
 def unit_names(spec: str, count: int) -> list[str]:
   """The memory units' labels (rllc.spec: "M2(0.6)[1]", "CM(0.9i).re", ...), or c1, c2, ..."""
   try:
-    bare = spec.removeprefix(FIXED_LAW_PREFIX).partition(INITIAL_LAW_SEPARATOR)[0]
+    bare, _ = split_initial_law(spec.removeprefix(FIXED_LAW_PREFIX))
     names = list(spec_lib.parse_propagator(bare).labels)
   except ValueError:  # not a spec
     names = []
