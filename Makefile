@@ -50,8 +50,8 @@ test: $(DISTRIBUTED) $(CHROMIUM)  ## the test suite, one process per core, each 
 	$(PY) -m pytest -n auto --dist loadfile
 
 speed: $(STAMP)  ## update and engine speed, as ratios measured in one process
-	$(PY) -m eval.bench_update --out reports/bench_update.txt
-	$(PY) -m eval.bench_engine --out reports/bench_engine.txt
+	$(PY) -m eval.experiments.bench_update --out reports/bench_update.txt
+	$(PY) -m eval.experiments.bench_engine --out reports/bench_engine.txt
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

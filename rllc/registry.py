@@ -57,7 +57,7 @@ def _num(x) -> str:
 
   A grid trains as one program with its hyperparameters as arrays, so the
   transformation is built from tracers; each record's name comes from a build
-  with the concrete values (eval.engine).
+  with the concrete values (eval.run.engine).
   """
   if isinstance(x, jax.core.Tracer):
     return "traced"

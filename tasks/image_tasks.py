@@ -50,7 +50,7 @@ class DeviceSplits:
   """The splits of an ImageData on the device, and batches drawn from them.
 
   A pytree whose leaves are the arrays: a compiled program can take the data
-  as an argument (eval.engine does) instead of baking it in as a constant.
+  as an argument (eval.run.engine does) instead of baking it in as a constant.
   """
 
   def __init__(self, data: data_lib.ImageData, batch_size: int):

@@ -1,14 +1,14 @@
 """Hand-made stores for the report tests: records of the real schema, no training.
 
-`fake_record(...)` builds one run's record as eval.bench writes it, with
+`fake_record(...)` builds one run's record as eval.run.bench writes it, with
 curves that follow from its final values; `fake_store(root, records,
-seconds=...)` writes them through eval.store (checksums, atomic writes) and
+seconds=...)` writes them through eval.store.store (checksums, atomic writes) and
 logs one "trained" event per (task, optimizer) with the given job seconds.
 """
 
 import pytest
 
-from eval import store as store_lib
+from eval.store import store as store_lib
 
 ENVIRONMENT = {
   "backend": "cpu",

@@ -14,7 +14,7 @@ import optax
 import pytest
 
 import rllc
-from eval import cli
+from eval.cli import commands as cli
 from rllc.analysis import linear
 
 # Spectral radius <= 0.95 each: M, Jordan blocks (M2, M3), rotation blocks (CM, CM2) and sums.

@@ -1,0 +1,480 @@
+"""The `rllc` command line.
+
+  rllc bench [TASK ...] [--optimizers NAME_OR_SPEC,...] [--profile quick|paper|FILE.toml]
+             [--seeds N] [--steps N] [--out DIR] [--executor local|ray] [--address ADDR]
+             [--dry-run] [--quiet] [--progress-every SECONDS]
+  rllc store list DIR                     the records of a store, one line each
+  rllc store show DIR KEY [--curves]      one record (KEY: the first characters of its key)
+  rllc store export DIR --out FILE.csv|FILE.parquet [--curves FILE]   the tidy per-run table
+  rllc report DIR [DIR ...] [--format md,tex,html] [--select RULES] [--out PATH]
+                                                  tables, tests and figures of a store
+  rllc tasks [--data-dir DIR]             every task and the state of its data
+  rllc optimizers                         every optimizer and its default grids
+  rllc data import NAME --from DIR        parse, verify and cache a data set
+  rllc data import NAME --download        the same through tensorflow-datasets (needs internet)
+  rllc data status [--data-dir DIR]       the state of every data set
+  rllc analyze SPEC --law L1,L2,... [--lr H]   a fixed law's effective rate and implicit penalty
+
+`rllc bench` with no arguments is the main job: the quick protocol on the
+embedded digits-mlp task, into runs/quick. Bad input (an unknown task or
+optimizer, a malformed spec, a bad TOML file) exits with status 2 before
+anything trains, naming the culprit and the valid choices; missing or
+corrupt data exits with status 1 and says how to provide it; Ctrl-C exits
+with status 130, the store consistent (re-run the command to finish). A
+store that cannot be written (--out a file, read-only), or that holds the
+same protocol name with other training fields (steps, batch size,
+evaluation or logging interval) is refused, naming both, with status 2; a
+corrupt plan.json with status 1. Nothing is written then.
+
+Progress: job i of N, the runs done and the time left, from the rate measured
+so far: a bar on a terminal, else a line at least every 30 s
+(--progress-every), nothing with --quiet (only errors and the summary).
+"""
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+from eval.report import build as report_lib
+from eval.report import selection, summary
+from eval.run import bench as bench_lib
+from eval.run import dryrun, engine
+from eval.run import progress as progress_lib
+from eval.run import protocol as protocol_lib
+from eval.store import configs, tidy
+from eval.store import store as store_lib
+from rllc import registry as opt_registry
+from rllc.analysis import linear
+from tasks import data as data_lib
+from tasks import registry
+
+
+def _tasks(args) -> int:
+  width = max(len(name) for name in registry.task_names())
+  for name in registry.task_names():
+    dataset = registry.dataset_of(name)
+    print(f"{name:{width}s}  {dataset:13s}  {data_lib.status(dataset, data_dir=args.data_dir)}")
+  return 0
+
+
+def _data_status(args) -> int:
+  corrupt = []
+  for name in data_lib.DATASETS:
+    status = data_lib.status(name, data_dir=args.data_dir)
+    print(f"{name:13s}  {status}")
+    if status.startswith("corrupt"):
+      corrupt.append(name)
+  if corrupt:
+    print(
+      f"rllc: {', '.join(corrupt)}: the cache fails its checksum; import again:"
+      + "".join(f" rllc data import {name} --from DIR;" for name in corrupt)[:-1],
+      file=sys.stderr,
+    )
+    return 1
+  return 0
+
+
+def _data_import(args) -> int:
+  if args.download:
+    print(f"{args.name}: {data_lib.load(args.name, download=True).source}")
+    return 0
+  path = data_lib.import_dataset(args.name, args.source)
+  print(f"{args.name}: imported from {args.source} into {path}")
+  return 0
+
+
+def _optimizers(args) -> int:
+  print("Any propagator spec is an RLLC optimizer, e.g. 'M(0.9)+M2(0.6)' (RLLC grid);")
+  print("'lm:' and a spec is that memory with a fixed law (give law in a TOML table).")
+  print("buffers: parameter-sized buffers in the state at the defaults (a spec: its k units).\n")
+  print(f"{'name':17s} {'family':16s} {'buffers':>7s}  default grids")
+  for name in [*opt_registry.REGISTRY, "M(0.9)+M(0)"]:
+    spec = name not in opt_registry.REGISTRY
+    label = "<spec>" if spec else name
+    buffers = "k" if spec else opt_registry.optimizer(name, learning_rate=0.1).buffers
+    quick, paper = (protocol_lib.default_grid(name, p) for p in ("quick", "paper"))
+    print(
+      f"{label:17s} {protocol_lib.family(name):16s} {buffers:>7}"
+      f"  quick: {protocol_lib.describe_grid(quick)}"
+    )
+    print(f"{'':43s}paper: {protocol_lib.describe_grid(paper)}")
+  return 0
+
+
+def _counts(args) -> None:
+  """--seeds and --steps take a positive count (a list of seeds goes in a TOML file)."""
+  if not args.progress_every > 0:
+    raise protocol_lib.ProtocolError(
+      f"--progress-every {args.progress_every:g}: give a positive number of seconds, e.g."
+      " --progress-every 60"
+    )
+  if args.seeds is not None and args.seeds < 1:
+    raise protocol_lib.ProtocolError(
+      f"--seeds {args.seeds}: give a positive count N, for seeds 0..N-1 (e.g. --seeds 3); an"
+      " explicit list of seeds goes in a TOML profile: seeds = [0, 5, 7]"
+    )
+  if args.steps is not None and args.steps < 1:
+    raise protocol_lib.ProtocolError(
+      f"--steps {args.steps}: give a positive number of training steps, e.g. --steps 1000"
+    )
+
+
+def _optimizer_names(text: str | None) -> list[str] | None:
+  if text is None:
+    return None
+  names = protocol_lib.split_names(text)
+  if not names:
+    raise protocol_lib.ProtocolError(
+      f"--optimizers {text!r} names no optimizer; give comma-separated names or propagator"
+      " specs, e.g. --optimizers 'sgd,adam,M(0.9)' (rllc optimizers lists them), or leave"
+      " --optimizers out for the profile's"
+    )
+  return names
+
+
+def _bench(args) -> int:
+  _counts(args)
+  optimizers = _optimizer_names(args.optimizers)
+  engine.one_device_per_core()
+  protocol = protocol_lib.resolve(
+    args.profile,
+    tasks=args.tasks or None,
+    optimizers=optimizers,
+    seeds=args.seeds,
+    steps=args.steps,
+  )
+  out = args.out or f"runs/{protocol.name}"
+  store_lib.check_usable(out)  # before anything is printed or written (the bench checks again)
+  configs.check(out, protocol.training_fields())
+  if args.dry_run:
+    print(dryrun.text(protocol, out, data_dir=args.data_dir), end="")
+    return 0
+  runs = sum(len(o.settings()) for o in protocol.optimizers) * len(protocol.seeds)
+  if not args.quiet:
+    print(
+      f"protocol {protocol.name}: {len(protocol.tasks)} task(s) x {len(protocol.optimizers)}"
+      f" optimizer(s), {runs} runs per task of {protocol.steps} steps; store {out}",
+      flush=True,
+    )
+  outcome = bench_lib.run(
+    protocol,
+    out,
+    executor=args.executor,
+    address=args.address,
+    data_dir=args.data_dir,
+    progress="quiet" if args.quiet else None,
+    progress_every=args.progress_every,
+  )
+  for warning in outcome.warnings:
+    print(f"rllc: warning: {warning}", file=sys.stderr)
+  print(f"trained {outcome.trained} runs, {outcome.skipped} already in the store\n")
+  store = store_lib.Store(out)
+  records = store.records()
+  text = summary.text(selection.select(records, protocol.select), records)
+  store.write_text("summary.txt", text)
+  print(text, end="")
+  print(f"\nstore: {out}/records, table: {out}/results.jsonl, summary: {out}/summary.txt")
+  return 0
+
+
+def _report(args) -> int:
+  if len(args.store) > 1 and not args.out:
+    raise protocol_lib.ProtocolError(
+      f"a report over {len(args.store)} stores has no default place: give --out DIR, e.g."
+      " --out reports/combined"
+    )
+  stores = args.store if len(args.store) > 1 else args.store[0]
+  report = report_lib.build(stores, args.select)
+  out = args.out or f"{args.store[0]}/report"
+  problem = store_lib.writable_problem(Path(out).parent)
+  if problem:
+    raise report_lib.ReportError(
+      f"cannot write the report into {out}: {problem}; give --out a directory you can write,"
+      " e.g. --out /tmp/report"
+    )
+  for path in report_lib.write(report, out, args.format):
+    print(f"wrote {path}")
+  print(f"figures: {out}/figures ({len(report.figures)} as PNG and SVG)")
+  return 0
+
+
+def _store_list(args) -> int:
+  records = store_lib.valid_records(args.store)
+  rows = tidy.rows(configs.relabel(records))
+  print(f"{args.store}: {len(rows):,} records (rllc store show {args.store} KEY shows one)")
+  task_width = max(len(r["task"]) for r in rows)
+  opt_width = max(len(r["optimizer"]) for r in rows)
+  for row in rows:
+    hparams = ", ".join(f"{k[3:]} {row[k]}" for k in sorted(row) if k.startswith("hp."))
+    accuracy = row.get("final.test_accuracy")
+    result = f"acc {100 * accuracy:.2f} %" if isinstance(accuracy, float) else row["status"]
+    print(
+      f"{row['key'][:12]}  {row['task']:{task_width}s}  {row['optimizer']:{opt_width}s}"
+      f"  {row['protocol']}  seed {row['seed']}  {result}  {hparams}"
+    )
+  return 0
+
+
+def _store_show(args) -> int:
+  records = store_lib.valid_records(args.store)
+  found = [r for r in records if r["key"].startswith(args.key)]
+  if len(found) != 1:
+    which = "no record" if not found else f"{len(found)} records"
+    raise store_lib.StoreError(
+      f"{which} in {args.store} with a key starting {args.key!r}; give more of the key (rllc"
+      f" store list {args.store} shows the first 12 characters of each)"
+    )
+  record = dict(found[0])
+  if not args.curves:
+    record["curves"] = {
+      name: f"{len(values)} points (--curves shows them)"
+      for name, values in record.get("curves", {}).items()
+    }
+  print(json.dumps(record, indent=2, sort_keys=True))
+  return 0
+
+
+def _store_export(args) -> int:
+  runs, points = tidy.export(args.store, args.out, args.curves)
+  print(f"wrote {args.out}: {runs:,} runs, one row each")
+  if args.curves:
+    print(f"wrote {args.curves}: {points:,} curve points (key, curve, step, unit, value)")
+  return 0
+
+
+def _version() -> str:
+  try:
+    version = metadata.version("rllc-suite")
+  except metadata.PackageNotFoundError:
+    version = "unknown (not installed)"
+  try:
+    commit = subprocess.run(
+      ["git", "rev-parse", "--short", "HEAD"],
+      cwd=Path(__file__).resolve().parents[2],
+      capture_output=True,
+      text=True,
+      check=True,
+    ).stdout.strip()
+  except (OSError, subprocess.CalledProcessError):
+    commit = ""
+  return f"rllc {version}" + (f" (git {commit})" if commit else "")
+
+
+def _parse_law(text: str, prop) -> list[float]:
+  law = []
+  for i, item in enumerate(text.split(",")):
+    try:
+      value = float(item)
+    except ValueError:
+      value = None
+    if value is None or not math.isfinite(value):
+      raise ValueError(
+        f"--law {text!r}: entry {i + 1} {item.strip()!r} is not a finite number; give k = {prop.k}"
+        f" numbers, one per memory unit ({', '.join(prop.labels)}), comma-separated, e.g. --law"
+        f" {','.join(['1'] * prop.k)} (--law=-0.5,... for a leading minus)"
+      )
+    law.append(value)
+  return law
+
+
+def _analyze(args) -> int:
+  try:
+    prop = linear.propagator(args.spec)
+    law = _parse_law(args.law, prop)
+    eff = linear.effective(prop, law)
+    if args.lr is not None and not args.lr > 0:
+      raise ValueError(f"--lr {args.lr:g}: the learning rate h must be positive, e.g. --lr 0.01")
+  except ValueError as err:
+    print(f"rllc: {err}", file=sys.stderr)
+    return 2
+  print(f"propagator            {prop}")
+  print(f"k                     {prop.k}")
+  print(f"units                 {', '.join(prop.labels)}")
+  print(f"law L                 {', '.join(f'{x:g}' for x in law)}")
+  print(f"spectral radius       {eff.spectral_radius:.6g}")
+  print(f"W = a^T (I-B)^-1 L    {eff.W:.6g}")
+  print(f"S = a^T B (I-B)^-2 L  {eff.S:.6g}")
+  if args.lr is not None:
+    print(f"effective lr h*W      {args.lr * eff.W:.6g}")
+    print(f"penalty h*S/2         {args.lr * eff.penalty:.6g}")
+  print("memoryless: theta <- theta - h W grad[L + (h S/2) |grad L|^2] (memory paper, eq. 9)")
+  if eff.S > 0:
+    print("S > 0: the memory regularizes (it implicitly penalizes the gradient norm)")
+  elif eff.S < 0:
+    print("S < 0: the memory anti-regularizes (it implicitly rewards a large gradient norm)")
+  else:
+    print("S = 0: the memory neither regularizes nor anti-regularizes")
+  if eff.W <= 0:
+    print("W <= 0: this law does not descend the loss to first order; the reading does not apply")
+  return 0
+
+
+def _rules(text: str) -> tuple[str, ...]:
+  names = tuple(n.strip() for n in text.split(",") if n.strip())
+  unknown = [n for n in names if n not in selection.RULES]
+  if unknown or not names:
+    raise argparse.ArgumentTypeError(
+      f"unknown selection rule(s) {', '.join(unknown) or repr(text)}; valid:"
+      f" {','.join(selection.RULES)}"
+    )
+  return names
+
+
+def _formats(text: str) -> tuple[str, ...]:
+  names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+  unknown = [n for n in names if n not in report_lib.FORMATS]
+  if unknown or not names:
+    raise argparse.ArgumentTypeError(
+      f"unknown format(s) {', '.join(unknown) or repr(text)}; valid: {','.join(report_lib.FORMATS)}"
+    )
+  return names
+
+
+def build_parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+    prog="rllc", description="Memory optimizers: benchmarks, tasks and data."
+  )
+  parser.add_argument("--version", action="version", version=_version())
+  commands = parser.add_subparsers(dest="command", required=True)
+
+  bench = commands.add_parser(
+    "bench", help="train a protocol's grids into a store (the main job)", description=__doc__
+  )
+  bench.formatter_class = argparse.RawDescriptionHelpFormatter
+  bench.add_argument("tasks", nargs="*", metavar="TASK", help="tasks (default: the profile's)")
+  bench.add_argument("--optimizers", help="comma-separated names or propagator specs")
+  bench.add_argument("--profile", default="quick", help="quick (default), paper or FILE.toml")
+  bench.add_argument("--seeds", type=int, help="seeds 0..N-1 instead of the profile's")
+  bench.add_argument("--steps", type=int, help="training steps instead of the profile's")
+  bench.add_argument("--out", help="the store directory (default: runs/PROFILE_NAME)")
+  bench.add_argument("--executor", choices=("local", "ray"), default="local")
+  bench.add_argument("--address", help="Ray cluster address (default: a local instance)")
+  bench.add_argument("--data-dir", help="where data files not yet imported may be")
+  bench.add_argument(
+    "--dry-run",
+    action="store_true",
+    help="print the plan (jobs, runs, what the store has) and an estimated time; train nothing",
+  )
+  bench.add_argument(
+    "--quiet", action="store_true", help="print nothing but errors and the final summary"
+  )
+  bench.add_argument(
+    "--progress-every",
+    type=float,
+    default=progress_lib.EVERY,
+    metavar="SECONDS",
+    help="when the output is not a terminal, a progress line at least this often (default: 30)",
+  )
+  bench.set_defaults(run=_bench)
+
+  report = commands.add_parser(
+    "report",
+    help="tables, significance tests and figures of a store",
+    description=report_lib.__doc__,
+  )
+  report.formatter_class = argparse.RawDescriptionHelpFormatter
+  report.add_argument(
+    "store",
+    nargs="+",
+    help="a store directory written by rllc bench; several make one report (give --out)",
+  )
+  report.add_argument(
+    "--format", type=_formats, default=report_lib.FORMATS, help="md,tex,html (default: all)"
+  )
+  report.add_argument(
+    "--select",
+    type=_rules,
+    help="selection rule(s), a table each: valid_loss, valid_accuracy or both comma-separated"
+    " (default: the rule the store's protocol names, valid_loss unless its TOML says select)",
+  )
+  report.add_argument("--out", help="the report directory (default: STORE/report)")
+  report.set_defaults(run=_report)
+
+  store = commands.add_parser("store", help="a store's records: list, show one, export")
+  store_commands = store.add_subparsers(dest="store_command", required=True)
+  listing = store_commands.add_parser("list", help="one line per record")
+  listing.add_argument("store", help="a store directory written by rllc bench")
+  listing.set_defaults(run=_store_list)
+  show = store_commands.add_parser("show", help="one record, as JSON")
+  show.add_argument("store", help="a store directory written by rllc bench")
+  show.add_argument("key", help="the record's key or its first characters (rllc store list)")
+  show.add_argument("--curves", action="store_true", help="the curves too, every point")
+  show.set_defaults(run=_store_show)
+  export = store_commands.add_parser(
+    "export", help="the tidy per-run table as CSV or Parquet", description=tidy.__doc__
+  )
+  export.formatter_class = argparse.RawDescriptionHelpFormatter
+  export.add_argument("store", help="a store directory written by rllc bench")
+  export.add_argument("--out", required=True, help="FILE.csv or FILE.parquet")
+  export.add_argument("--curves", help="also the curves, in long form, to FILE.csv|parquet")
+  export.set_defaults(run=_store_export)
+
+  optimizers = commands.add_parser("optimizers", help="list the optimizers and default grids")
+  optimizers.set_defaults(run=_optimizers)
+
+  tasks = commands.add_parser("tasks", help="list the tasks and the state of their data")
+  tasks.add_argument("--data-dir", help="where data files not yet imported may be")
+  tasks.set_defaults(run=_tasks)
+
+  analyze = commands.add_parser(
+    "analyze",
+    help="effective learning rate and implicit penalty of a fixed law",
+    description=linear.__doc__,
+  )
+  analyze.formatter_class = argparse.RawDescriptionHelpFormatter
+  analyze.add_argument("spec", help="a propagator spec, e.g. 'M(0.9)+M(0)'")
+  analyze.add_argument(
+    "--law", required=True, help="one number per unit, e.g. 0.9,1 (--law=-0.5,1 if negative)"
+  )
+  analyze.add_argument("--lr", type=float, help="the learning rate h")
+  analyze.set_defaults(run=_analyze)
+
+  data = commands.add_parser("data", help="data sets: import, status")
+  data_commands = data.add_subparsers(dest="data_command", required=True)
+  status = data_commands.add_parser("status", help="the state of every data set")
+  status.add_argument("--data-dir", help="where data files not yet imported may be")
+  status.set_defaults(run=_data_status)
+  importer = data_commands.add_parser("import", help="parse, verify and cache a data set")
+  importer.add_argument("name", choices=[n for n in data_lib.DATASETS if n != "digits"])
+  source = importer.add_mutually_exclusive_group(required=True)
+  source.add_argument("--from", dest="source", help="directory of the files")
+  source.add_argument("--download", action="store_true", help="through tensorflow-datasets")
+  importer.set_defaults(run=_data_import)
+  return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+  args = build_parser().parse_args(argv)
+  try:
+    return args.run(args)
+  except data_lib.DataError as err:
+    print(f"rllc: {err}", file=sys.stderr)
+    return 1
+  except report_lib.ReportError as err:
+    print(f"rllc: {err}", file=sys.stderr)
+    return 1
+  except protocol_lib.ProtocolError as err:
+    print(f"rllc: {err}", file=sys.stderr)
+    return 2
+  except store_lib.StoreError as err:
+    print(f"rllc: {err}", file=sys.stderr)
+    return err.exit_code
+  except OSError as err:  # a file system refusal no check foresaw: the path and the reason
+    where = f"{err.filename}: " if err.filename else ""
+    print(f"rllc: {where}{err.strerror or err}", file=sys.stderr)
+    return 1
+  except KeyboardInterrupt:
+    print(
+      "rllc: interrupted; every finished run is in the store, the unfinished job is not."
+      " Run the same command again to finish.",
+      file=sys.stderr,
+    )
+    return 130
+
+
+if __name__ == "__main__":
+  sys.exit(main())

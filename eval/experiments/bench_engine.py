@@ -1,0 +1,445 @@
+"""Training throughput of the vectorized engine, against per-run loops, in one process.
+
+The job measured is the RLLC paper's grid of "M(0.9)+M(0)" on mnist-mlp (an
+MLP 784-128-128-128-10 at batch 128): learning_rate {0.001, 0.003, 0.01,
+0.03, 0.1, 0.3} x law_learning_rate {0.003, 0.01, 0.03}, seeds 0, 1, 2. The
+data is MNIST when it is cached (tasks.registry.get_task), else random data
+of MNIST's shapes (54,000 / 6,000 / 10,000 images of 28x28x1); the output
+says which. The speed does not depend on the values.
+
+Rows, each in config-steps per second (runs x steps / seconds) and as the
+achieved FLOP/s over the machine's GEMM peak (a jitted 2048x2048 float32
+matmul, best of 10, in the same process):
+
+- (a) vectorized: the engine's program for the whole grid, `vmap over
+  members (lax.scan over steps (step))`, as eval.run.engine.train_grid runs it
+  (engine.Programs, one chunk, the member axis sharded over all local
+  devices: on a CPU, run with XLA_FLAGS=--xla_force_host_platform_device_count=N
+  to split it into N devices, which `rllc bench` does by itself).
+- (b) sequential: the learned_optimization way, one run after another, a
+  jitted single-step function per setting called from a Python loop (one
+  dispatch per step), the same batches, loss and optimizer as the engine.
+  Only --sequential-settings settings of the grid are timed (the per-step
+  rate does not depend on which).
+- (c) engine, one run: the engine's program with a single member.
+- (d) bare loop: a hand-written jitted flax + optax loop of one run, a
+  lax.scan of the plain step (batch, value and gradient of optax's
+  cross-entropy of the flax model, update, apply) and nothing else: no
+  divergence tracking, no curves, no quantities.
+
+The engine rows time the compiled interval program itself (compiled ahead of
+time, run once, then timed), so compilation and evaluation are excluded
+exactly. train_grid compiles its programs inside every call, so the `check`
+row of (a) times train_grid the way the issue proposes: two calls, N1 =
+steps / 10 and N2 = steps steps with one evaluation at the end (eval_every =
+steps), and (t(N2) - t(N1)) / (N2 - N1) as the per-step cost, without the
+fixed cost of a call (compilation, initialization, the evaluation, host
+work), which is shown too. Being the difference of two calls that each
+compile, it is noisy; for one member the steps are too cheap for it to
+resolve a 10% overhead, so (c) has no check row. The evaluation of (a)
+(valid + test, whole splits, every member) and the compile times are
+reported separately.
+
+FLOP per training step: 3 x forward (backward ~ 2 x forward), forward = 2 x
+batch x sum(in x out) over the dense layers: ~103 MFLOP for mnist-mlp. The
+optimizer's elementwise work is not counted.
+
+Rows (a) to (d) are timed in turns over --repeats rounds and the median is
+taken (the best is shown too), so the noise of a shared machine falls on all
+alike; the ratios are of medians.
+
+GPU: run the same command on a machine with a GPU; everything runs on the
+default device (train_grid is given that device only), and the GEMM peak is
+that device's at the default matmul precision, so comparing this table with a
+CPU one measures the GPU gain.
+
+  python -m eval.experiments.bench_engine [--steps 200] [--settings 18] [--seeds 3]
+    [--sequential-settings 3] [--single-steps 1000] [--repeats 7]
+    [--no-train-grid] [--synthetic] [--out reports/bench_engine.txt]
+"""
+
+import argparse
+import itertools
+import math
+import os
+import statistics
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import rllc
+from eval.run import engine
+from eval.run.protocol import PAPER_RLLC_LAW_LR, PAPER_RLLC_LR
+from eval.store import store
+from tasks import data as data_lib
+from tasks import models
+from tasks import registry as task_registry
+from tasks.image_tasks import ImageTask
+
+OPTIMIZER = "M(0.9)+M(0)"
+TASK = "mnist-mlp"
+BATCH = 128
+GRID = [
+  {"learning_rate": lr, "law_learning_rate": law}
+  for lr, law in itertools.product(PAPER_RLLC_LR, PAPER_RLLC_LAW_LR)
+]
+SINGLE = {"learning_rate": 0.01, "law_learning_rate": 0.01}  # the setting of (c) and (d)
+GEMM_N = 2048
+GEMM_REPEATS = 10
+# MNIST's splits (tasks.data): train, valid, test.
+MNIST_SIZES = (54_000, 6_000, 10_000)
+
+
+def _log(message: str) -> None:
+  print(message, file=sys.stderr, flush=True)
+
+
+def _task(synthetic: bool) -> tuple[ImageTask, str]:
+  """mnist-mlp on MNIST when it is cached, else on random data of its shapes."""
+  reason = "--synthetic"
+  if not synthetic:
+    try:
+      task = task_registry.get_task(TASK, batch_size=BATCH)
+      return task, f"MNIST ({data_lib.load('mnist').source})"
+    except data_lib.DataError:
+      reason = "MNIST is not cached"
+  rng = np.random.default_rng(0)
+
+  def split(n):
+    images = rng.standard_normal((n, 28, 28, 1), dtype=np.float32)
+    return images, rng.integers(0, 10, n).astype(np.int32)
+
+  data = data_lib.ImageData(
+    "mnist", *(split(n) for n in MNIST_SIZES), 10, (0.1307,), (0.3081,), "synthetic"
+  )
+  sizes = " / ".join(f"{n:,}" for n in MNIST_SIZES)
+  return (
+    ImageTask(TASK, data, models.mlp(10), batch_size=BATCH),
+    f"synthetic: random normal images of MNIST's shapes, {sizes} x 28x28x1 ({reason})",
+  )
+
+
+def _spread(items: list, k: int) -> list:
+  """k items spread evenly over the list, the first included."""
+  return [items[i * len(items) // k] for i in range(k)]
+
+
+def _settings_text(runs) -> str:
+  settings = dict.fromkeys((hp["learning_rate"], hp["law_learning_rate"]) for hp, _ in runs)
+  seeds = ", ".join(str(s) for s in sorted({seed for _, seed in runs}))
+  if len(settings) == len(GRID):
+    return f"all {len(GRID)} of the paper grid x seeds {seeds}"
+  return " ".join(f"({lr:g}, {law:g})" for lr, law in settings) + f" x seeds {seeds}"
+
+
+def _step_flop(task: ImageTask) -> tuple[float, float]:
+  """FLOP of one training step: (3 x forward, the count without the data's gradient).
+
+  Forward is 2 x batch x sum(in x out) over the dense kernels. The backward
+  pass computes every kernel's gradient (one forward's worth) and the
+  gradient of every layer's input but the first's (the data needs none).
+  """
+  shapes = jax.eval_shape(task.init, jax.random.key(0))
+  kernels = [x.shape for x in jax.tree.leaves(shapes) if len(x.shape) == 2]
+  forward = 2 * BATCH * sum(i * o for i, o in kernels)
+  first = 2 * BATCH * sum(i * o for i, o in kernels if i == math.prod(task.splits.image_shape))
+  return 3 * forward, 3 * forward - first
+
+
+def _gemm_peak() -> float:
+  """FLOP/s of a jitted float32 GEMM, best of GEMM_REPEATS after a warm-up."""
+  ka, kb = jax.random.split(jax.random.key(0))
+  a = jax.random.normal(ka, (GEMM_N, GEMM_N), jnp.float32)
+  b = jax.random.normal(kb, (GEMM_N, GEMM_N), jnp.float32)
+  matmul = jax.jit(jnp.matmul)
+  jax.block_until_ready(matmul(a, b))
+  best = math.inf
+  for _ in range(GEMM_REPEATS):
+    start = time.perf_counter()
+    jax.block_until_ready(matmul(a, b))
+    best = min(best, time.perf_counter() - start)
+  return 2 * GEMM_N**3 / best
+
+
+def _engine_program(task, members, steps, devices):
+  """The engine's own compiled programs for `members` (engine.Programs, as train_grid runs them).
+
+  One chunk over `devices`: the members' hyperparameters that vary are arrays
+  of the member axis (engine.split_hparams), sharded over the devices.
+
+  Returns:
+    (seconds-per-step timer, compile seconds, seconds of one evaluation timer).
+  """
+  groups, vectorized = engine.split_hparams(members)
+  if len(groups) != 1:
+    raise ValueError("the members need one program")
+  static = {k: v for k, v in members[0][0].items() if k not in vectorized}
+  schedule = engine.Schedule(steps, steps, steps)
+  programs = engine.Programs(task, OPTIMIZER, static, schedule, devices, width=len(members))
+  hps = {k: jnp.asarray([hp[k] for hp, _ in members], jnp.float32) for k in vectorized}
+  seeds = jnp.asarray([seed for _, seed in members], jnp.int32)
+  hps, seeds = programs.place(hps, seeds)
+  state = {"carry": programs.init(hps, seeds)}
+  t0 = jnp.int32(0)
+  start = time.perf_counter()
+  compiled = programs.interval[steps].lower(state["carry"], hps, t0, programs.splits).compile()
+  compile_seconds = time.perf_counter() - start
+
+  def advance():  # the carry is donated: each call continues from the last
+    state["carry"], _ = compiled(state["carry"], hps, t0, programs.splits)
+    jax.block_until_ready(state["carry"])
+
+  advance()  # first execution: allocations
+
+  def timer():
+    start = time.perf_counter()
+    advance()
+    return (time.perf_counter() - start) / steps
+
+  def evaluation():
+    jax.block_until_ready(programs.evaluate(state["carry"], programs.splits))  # compiles
+    start = time.perf_counter()
+    jax.block_until_ready(programs.evaluate(state["carry"], programs.splits))
+    return time.perf_counter() - start
+
+  return timer, compile_seconds, evaluation
+
+
+def _transformation(hp: dict) -> optax.GradientTransformationExtraArgs:
+  return optax.with_extra_args_support(rllc.optimizer(OPTIMIZER, **hp).tx)
+
+
+def _sequential(task, runs, steps):
+  """One jitted step per setting, called from a Python loop; runs one after another.
+
+  Returns:
+    (timer: seconds per step of every run, compile seconds of all settings).
+  """
+  steps_of = {}  # setting -> jitted step
+  compile_seconds = 0.0
+  prepared = []
+  for hp, seed in runs:
+    key = tuple(sorted(hp.items()))
+    tx = _transformation(hp)
+    if key not in steps_of:
+
+      def step(params, opt_state, data_key, step_key, t, tx=tx):
+        batch = task.splits.batch("train", data_key, t)
+        loss, grads = jax.value_and_grad(task.loss)(params, jax.random.fold_in(step_key, t), batch)
+        updates, opt_state = tx.update(grads, opt_state, params, value=loss)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+      steps_of[key] = jax.jit(step)
+    init_key, data_key, step_key = jax.random.split(jax.random.key(seed), 3)
+    params = task.init(init_key)
+    run = (steps_of[key], params, tx.init(params), data_key, step_key)
+    start = time.perf_counter()
+    jax.block_until_ready(run[0](*run[1:], 0))  # compiles once per setting
+    compile_seconds += time.perf_counter() - start
+    prepared.append(run)
+
+  def timer():
+    start = time.perf_counter()
+    for step, params, opt_state, data_key, step_key in prepared:
+      for t in range(steps):
+        params, opt_state, _ = step(params, opt_state, data_key, step_key, t)
+      jax.block_until_ready(params)
+    return (time.perf_counter() - start) / steps
+
+  return timer, compile_seconds
+
+
+def _bare(task, hp, seed, steps):
+  """A hand-written scanned flax + optax loop of one run; a seconds-per-step timer."""
+  tx = _transformation(hp)
+  init_key, data_key, _ = jax.random.split(jax.random.key(seed), 3)
+  params = task.init(init_key)
+
+  def loss_fn(params, batch):
+    logits = task.model.apply({"params": params}, batch["image"])
+    return optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"]).mean()
+
+  def train(carry, data_key):
+    def body(carry, t):
+      params, opt_state = carry
+      batch = task.splits.batch("train", data_key, t)
+      loss, grads = jax.value_and_grad(loss_fn)(params, batch)
+      updates, opt_state = tx.update(grads, opt_state, params, value=loss)
+      return (optax.apply_updates(params, updates), opt_state), None
+
+    return jax.lax.scan(body, carry, jnp.arange(steps))[0]
+
+  carry = (params, tx.init(params))
+  compiled = jax.jit(train).lower(carry, data_key).compile()
+  jax.block_until_ready(compiled(carry, data_key))
+
+  def timer():
+    start = time.perf_counter()
+    jax.block_until_ready(compiled(carry, data_key))
+    return (time.perf_counter() - start) / steps
+
+  return timer
+
+
+def _train_grid_difference(task, members, steps) -> tuple[float, float]:
+  """train_grid's seconds per step and fixed seconds per call, from two calls.
+
+  Calls for N1 = steps // 10 and N2 = steps steps (one evaluation each, at the
+  end); per step (t2 - t1) / (N2 - N1), fixed t1 - N1 x per step.
+  """
+  lengths = (max(1, steps // 10), steps)
+  seconds = []
+  for n in lengths:
+    start = time.perf_counter()
+    engine.train_grid(task, OPTIMIZER, members, engine.Schedule(n, n, n))
+    seconds.append(time.perf_counter() - start)
+  per_step = (seconds[1] - seconds[0]) / (lengths[1] - lengths[0])
+  return per_step, seconds[0] - lengths[0] * per_step
+
+
+def _samples(timers: dict, repeats: int) -> dict[str, list[float]]:
+  """Each timer's results over `repeats` rounds, the timers taking turns within a round."""
+  samples = {name: [] for name in timers}
+  for _ in range(repeats):
+    for name, timer in timers.items():
+      samples[name].append(timer())
+  return samples
+
+
+def main(argv=None) -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--steps", type=int, default=200, help="steps of (a), (b) (default 200)")
+  parser.add_argument(
+    "--settings", type=int, default=len(GRID), help=f"grid settings of (a) (of {len(GRID)})"
+  )
+  parser.add_argument("--seeds", type=int, default=3, help="seeds per setting (0, 1, ...)")
+  parser.add_argument(
+    "--sequential-settings", type=int, default=3, help="settings timed in (b) (default 3)"
+  )
+  parser.add_argument("--single-steps", type=int, help="steps of (c) and (d) (default 5 x --steps)")
+  parser.add_argument("--repeats", type=int, default=7, help="timed rounds (median taken)")
+  parser.add_argument("--no-train-grid", action="store_true", help="skip the train_grid check row")
+  parser.add_argument(
+    "--synthetic", action="store_true", help="random data even when MNIST is cached"
+  )
+  parser.add_argument("--out", help="also write the table to this file")
+  args = parser.parse_args(argv)
+  single_steps = args.single_steps or 5 * args.steps
+  if not 1 <= args.settings <= len(GRID) or not 1 <= args.sequential_settings <= len(GRID):
+    parser.error(f"--settings and --sequential-settings must be in 1..{len(GRID)}")
+  if min(args.steps, single_steps, args.seeds, args.repeats) < 1:
+    parser.error("--steps, --single-steps, --seeds and --repeats must be positive")
+
+  engine.one_device_per_core()  # as rllc bench (XLA_FLAGS set by hand wins)
+  device = jax.devices()[0]
+  task, data_note = _task(args.synthetic)
+  seeds = range(args.seeds)
+  members = [(hp, s) for hp in _spread(GRID, args.settings) for s in seeds]
+  sequential_runs = [(hp, s) for hp in _spread(GRID, args.sequential_settings) for s in seeds]
+  flop, flop_exact = _step_flop(task)
+
+  _log("GEMM peak ...")
+  peak = _gemm_peak()
+  _log(f"(a) compiling the engine's program of {len(members)} members ...")
+  devices = jax.local_devices()  # as train_grid: the member axis sharded over all of them
+  grid_timer, grid_compile, grid_evaluation = _engine_program(task, members, args.steps, devices)
+  _log(f"(b) compiling {args.sequential_settings} per-setting steps ...")
+  seq_timer, seq_compile = _sequential(task, sequential_runs, args.steps)
+  _log("(c) compiling the engine's program of one member ...")
+  one_timer, one_compile, _ = _engine_program(task, [(SINGLE, 0)], single_steps, [device])
+  _log("(d) compiling the bare loop ...")
+  bare_timer = _bare(task, SINGLE, 0, single_steps)
+  _log(f"timing {args.repeats} rounds ...")
+  samples = _samples(
+    {"a": grid_timer, "b": seq_timer, "c": one_timer, "d": bare_timer}, args.repeats
+  )
+  _log("(a) evaluation ...")
+  evaluation = grid_evaluation()
+  checks = {}
+  if not args.no_train_grid:
+    _log("train_grid checks ...")
+    checks["a"] = _train_grid_difference(task, members, args.steps)
+
+  runs = {"a": len(members), "b": len(sequential_runs), "c": 1, "d": 1}
+  per_step = {k: statistics.median(v) for k, v in samples.items()}  # seconds, all the runs
+  per_config = {k: per_step[k] / runs[k] for k in runs}  # seconds per config-step
+  best_config = {k: min(samples[k]) / runs[k] for k in runs}
+  steps_of = {"a": args.steps, "b": args.steps, "c": single_steps, "d": single_steps}
+  labels = {
+    "a": f"(a) vectorized engine, {len(members)} run" + "s" * (len(members) > 1),
+    "b": f"(b) sequential per-step jit, {len(sequential_runs)} run"
+    + "s" * (len(sequential_runs) > 1),
+    "c": "(c) engine, 1 run",
+    "d": "(d) bare scan loop, 1 run",
+  }
+
+  def row(label, runs, steps, seconds, best):
+    rate = runs / seconds  # config-steps per second
+    best_text = f"{1e3 * best:9.3f}" if best is not None else f"{'-':>9s}"
+    return (
+      f"{label:42s} {runs:4d} {steps:5d} {1e3 * seconds:9.3f} {1e3 * seconds / runs:9.3f}"
+      f" {best_text} {rate:9.1f} {rate * flop / 1e9:7.2f} {rate * flop / peak:6.3f}"
+    )
+
+  def ratio(a, b):  # throughput of row a over row b
+    return per_config[b] / per_config[a]
+
+  command = "$ python -m eval.experiments.bench_engine " + " ".join(
+    sys.argv[1:] if argv is None else argv
+  )
+  lines = [
+    command.rstrip(),
+    f"jax {jax.__version__}, backend {jax.default_backend()}, {len(devices)} x"
+    f" {device.device_kind} device(s) for (a), {os.cpu_count()} CPUs; {args.repeats}"
+    " interleaved rounds, median (and best) shown",
+    f"task {TASK} (MLP 784-128-128-128-10, batch {BATCH}), optimizer {OPTIMIZER}",
+    f"data: {data_note}",
+    f"FLOP per training step: 3 x forward = {flop / 1e6:.1f} M (used below; without the"
+    f" data's gradient {flop_exact / 1e6:.1f} M)",
+    f"GEMM peak: {GEMM_N}x{GEMM_N} float32 matmul, best of {GEMM_REPEATS}:"
+    f" {peak / 1e9:.2f} GFLOP/s",
+    "",
+    f"{'':42s} {'runs':>4s} {'steps':>5s} {'ms/step':>9s} {'ms/cfg-st':>9s} {'(best)':>9s}"
+    f" {'cfg-st/s':>9s} {'GFLOP/s':>7s} {'/peak':>6s}",
+  ]
+  for k in "abcd":
+    lines.append(row(labels[k], runs[k], steps_of[k], per_step[k], best_config[k]))
+  for k, (seconds, fixed) in checks.items():
+    label = f"  check (a): train_grid, {runs[k]} run" + "s" * (runs[k] > 1)
+    lines.append(row(label, runs[k], steps_of[k], seconds, None) + f"  +{fixed:.1f} s/call")
+  a_peak = flop / per_config["a"] / peak
+  lines += [
+    "",
+    f"(a)/(b) vectorized vs sequential per-step loop: {ratio('a', 'b'):6.2f}x"
+    f"   (aim >= 1.6x: {'met' if ratio('a', 'b') >= 1.6 else 'not met'})",
+    f"(a)/(d) vectorized vs bare loop of one run:     {ratio('a', 'd'):6.2f}x",
+    f"(c)/(d) engine vs bare loop, one run:           {ratio('c', 'd'):6.3f}"
+    f"   (per-run overhead {per_config['c'] / per_config['d'] - 1:+.1%},"
+    f" aim within 10%: {'met' if per_config['c'] <= 1.1 * per_config['d'] else 'not met'})",
+    f"(a) FLOP/s / GEMM peak:                         {a_peak:6.3f}"
+    f"   (aim >= 0.60: {'met' if a_peak >= 0.6 else 'not met'})",
+    "",
+    f"compile: (a) {grid_compile:.1f} s, (b) {seq_compile:.1f} s for"
+    f" {args.sequential_settings} setting(s), (c) {one_compile:.1f} s",
+    f"(a) evaluation of valid + test, {len(members)} members: {evaluation:.2f} s"
+    f" = {evaluation / per_step['a']:.0f} training steps",
+    "",
+    "Engine rows: the engine's compiled interval program, timed after compiling and one",
+    "run (no compilation, no evaluation). Check row: (t(N2) - t(N1)) / (N2 - N1) of two",
+    "train_grid calls, N1 = steps / 10, N2 = steps, one evaluation each; + the fixed",
+    "cost of a call (compilation, init, evaluation, host work). Ratios: medians.",
+    f"(a) settings (learning_rate, law_learning_rate): {_settings_text(members)}",
+    f"(b) settings: {_settings_text(sequential_runs)}; (c), (d): {_settings_text([(SINGLE, 0)])}",
+  ]
+  text = "\n".join(lines) + "\n"
+  sys.stdout.write(text)
+  if args.out:
+    store.atomic_write(args.out, text)  # whole or not at all
+
+
+if __name__ == "__main__":
+  main()

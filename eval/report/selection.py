@@ -1,0 +1,158 @@
+"""Hyperparameter selection over a store's records, and the plain results table.
+
+Within one (task, optimizer, protocol), each setting of the hyperparameters
+is scored by the mean over its seeds of a final validation metric, the rule:
+
+  valid_loss      the lowest mean final validation loss wins (the default);
+  valid_accuracy  the highest mean final validation accuracy wins.
+
+The RLLC paper states neither its rule nor whether its accuracies are final
+(appendix A.5.2), so a protocol names its rule (`select` in TOML) and a
+report can show both. A setting is eligible only if every one of its seeds
+finished without diverging, so a diverged run can never be selected. The
+selected setting's test loss and accuracy are reported as mean and sample
+standard deviation (ddof = 1; 0 for one seed) over its seeds, with the
+number of seeds.
+"""
+
+import dataclasses
+import math
+from collections import defaultdict
+
+import numpy as np
+
+from eval.store import configs
+from eval.store import store as store_lib
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+  """A selection rule: which final validation metric, and which way is better."""
+
+  name: str  # "valid_loss" or "valid_accuracy": the key of `final` in a record
+  lower_is_better: bool
+  says: str  # how a report words it
+
+
+RULES = {
+  "valid_loss": Rule("valid_loss", True, "the lowest mean final validation loss"),
+  "valid_accuracy": Rule("valid_accuracy", False, "the highest mean final validation accuracy"),
+}
+DEFAULT_RULE = "valid_loss"
+
+
+def rule_of(name: str) -> Rule:
+  """The Rule of a name; ValueError naming the valid ones."""
+  if name not in RULES:
+    raise ValueError(f"unknown selection rule {name!r}; valid: {', '.join(RULES)}")
+  return RULES[name]
+
+
+@dataclasses.dataclass(frozen=True)
+class Selected:
+  """The selected setting of one optimizer on one task."""
+
+  task: str
+  optimizer: str  # registry name or canonical spec
+  protocol: str
+  name: str  # the selected setting's results name, e.g. RLLC[M(0.9)]_lr0.1_law0.01
+  hparams: dict
+  seeds: int  # seeds of the selected setting
+  rule: str  # the selection rule, a key of RULES
+  score: float  # its mean final validation metric under the rule (loss, or accuracy in [0, 1])
+  test_loss: tuple[float, float]  # mean, std over seeds
+  test_accuracy: tuple[float, float]
+  seed_test_loss: tuple[float, ...]  # per seed, in seed order (for significance tests)
+  seed_test_accuracy: tuple[float, ...]
+  settings: int  # settings in the grid
+  eligible: int  # settings whose every seed finished
+  diverged: int  # runs of this optimizer on this task that diverged
+  runs: int  # runs of this optimizer on this task
+
+
+def mean_std(values: tuple[float, ...]) -> tuple[float, float]:
+  array = np.asarray(values, np.float64)
+  return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0
+
+
+def select(records: list[dict], rule: str = DEFAULT_RULE) -> list[Selected]:
+  """One Selected per (task, optimizer, protocol) that has an eligible setting.
+
+  A protocol is a whole configuration (name and training fields): one name
+  with two horizons gives two, labelled by eval.store.configs ("quick (300 steps)").
+
+  Sorted by task, then baselines, adaptive memory, fixed laws, RLLC, then name.
+  """
+  how = rule_of(rule)
+  sign = 1.0 if how.lower_is_better else -1.0
+  groups: dict[tuple, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+  names = configs.labels(r["protocol"] for r in records)
+  for record in records:
+    # The whole training field, not the name alone: two horizons never pool (eval.store.configs).
+    group = (
+      record["task"],
+      record["optimizer"],
+      names[store_lib.canonical_json(record["protocol"])],
+    )
+    groups[group][store_lib.canonical_json(record["hparams"])].append(record)
+  selected = []
+  for (task, optimizer, protocol), settings in groups.items():
+    scored = []
+    for runs in settings.values():
+      ok = all(r["status"] == "ok" and r["final"][how.name] is not None for r in runs)
+      score = sign * np.mean([r["final"][how.name] for r in runs]) if ok else math.inf
+      scored.append((score, runs))
+    eligible = [s for s in scored if math.isfinite(s[0])]
+    diverged = sum(r["status"] == "diverged" for _, runs in scored for r in runs)
+    if not eligible:
+      continue
+    score, runs = min(eligible, key=lambda s: s[0])
+    runs = sorted(runs, key=lambda r: r["seed"])
+    losses = tuple(r["final"]["test_loss"] for r in runs)
+    accuracies = tuple(r["final"]["test_accuracy"] for r in runs)
+    selected.append(
+      Selected(
+        task=task,
+        optimizer=optimizer,
+        protocol=protocol,
+        name=runs[0]["name"],
+        hparams=runs[0]["hparams"],
+        seeds=len(runs),
+        rule=rule,
+        score=float(sign * score),
+        test_loss=mean_std(losses),
+        test_accuracy=mean_std(accuracies),
+        seed_test_loss=losses,
+        seed_test_accuracy=accuracies,
+        settings=len(scored),
+        eligible=len(eligible),
+        diverged=diverged,
+        runs=sum(len(group) for _, group in scored),
+      )
+    )
+  family_order = {"baseline": 0, "adaptive-memory": 1, "fixed-law": 2, "rllc": 3}
+  kinds = {(r["task"], r["optimizer"]): family_order.get(r["family"], 9) for r in records}
+  return sorted(selected, key=lambda s: (s.task, kinds[s.task, s.optimizer], s.optimizer))
+
+
+def table(selected: list[Selected]) -> str:
+  """The selected results as a plain-text table, one row per (task, optimizer)."""
+  score = "valid acc" if selected and selected[0].rule == "valid_accuracy" else "valid loss"
+  header = ("task", "optimizer", "selected setting", score, "test loss", "test acc", "n")
+  rows = [header]
+  for s in selected:
+    rows.append(
+      (
+        s.task,
+        s.optimizer,
+        s.name,
+        f"{s.score:.4f}",
+        f"{s.test_loss[0]:.4f} ± {s.test_loss[1]:.4f}",
+        f"{100 * s.test_accuracy[0]:.2f} ± {100 * s.test_accuracy[1]:.2f}",
+        f"{s.seeds}" + (f" ({s.diverged} diverged)" if s.diverged else ""),
+      )
+    )
+  widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+  lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+  lines.insert(1, "  ".join("-" * w for w in widths))
+  return "\n".join(line.rstrip() for line in lines) + "\n"

@@ -1,0 +1,349 @@
+"""`rllc bench`: run a protocol's jobs into a store, skipping what is done.
+
+A job is one (task, optimizer) pair with its whole grid x seeds, trained as
+one vectorized program (eval.run.engine). Its runs are records of the store
+(eval.store.store). A job whose records all exist is never trained again, so the
+same command resumes after an interrupt or a kill. A job missing some
+records (one was corrupt, or the grid grew) trains whole again and writes
+only the missing ones: a record's bits depend on the program that made it
+(how many runs, which hyperparameters vary), so the job is always that
+program.
+
+Executors:
+- local (default): the jobs one after another in this process, with their
+  progress (eval.run.progress: job i of N, runs done, time left);
+- ray: each job to a Ray worker (`ray.remote`, one CPU and, where the
+  cluster has them, one GPU per job); the workers return records and this
+  process writes them, so workers need the suite installed and the data
+  (`rllc data import` on each node, or a shared RLLC_CACHE_DIR), not the store.
+
+Concurrent benches on one store (processes or machines sharing a
+filesystem) split the work through per-job locks (Store.claim): a job
+locked by another worker is deferred, then waited for and re-checked.
+"""
+
+import contextlib
+import dataclasses
+import functools
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import optax
+from tqdm import tqdm
+
+import rllc
+from eval.report import selection
+from eval.run import engine
+from eval.run import progress as progress_lib
+from eval.run import protocol as protocol_lib
+from eval.store import configs
+from eval.store import store as store_lib
+from tasks import data as data_lib
+from tasks import registry as task_registry
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+  """One (task, optimizer) of a protocol and the runs it still has to do."""
+
+  task: str
+  optimizer: str  # registry name or canonical spec
+  protocol: protocol_lib.Protocol
+  members: tuple[tuple[dict, int], ...]  # (hyperparameters as given in the grid, seed)
+  keys: tuple[str, ...]  # the record key of each member
+  identities: tuple[dict, ...]  # what each member is (eval.store.store.identity_of its record)
+
+  @property
+  def lock_id(self) -> str:
+    return store_lib.digest([self.task, self.optimizer, self.protocol.training_fields()])[:24]
+
+
+def plan(protocol: protocol_lib.Protocol, env: dict[str, Any]) -> list[Job]:
+  """Every job of a protocol, tasks outermost, and the record key of each run."""
+  jobs = []
+  for task in protocol.tasks:
+    for opt in protocol.optimizers:
+      members, keys, identities = [], [], []
+      for setting in opt.settings():
+        hparams = rllc.optimizer(opt.name, **setting).hparams
+        for seed in protocol.seeds:
+          identity = _identity(task, opt.name, hparams, seed, protocol)
+          members.append((setting, seed))
+          keys.append(store_lib.record_key(identity, env))
+          identities.append(identity)
+      jobs.append(Job(task, opt.name, protocol, *map(tuple, (members, keys, identities))))
+  return jobs
+
+
+def _identity(task, optimizer, hparams, seed, protocol) -> dict[str, Any]:
+  return {
+    "task": task,
+    "optimizer": optimizer,
+    "hparams": _jsonable(hparams),
+    "seed": seed,
+    "protocol": protocol.training_fields(),
+  }
+
+
+@functools.cache
+def _param_shapes(task):
+  return jax.eval_shape(task.init, jax.random.key(0))
+
+
+def _nbytes(tree) -> int:
+  return sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(tree))
+
+
+def _memory(task, optimizer: str, setting: dict) -> dict[str, int]:
+  """Bytes of one run's parameters and of its optimizer's state, from shapes alone."""
+  params = _param_shapes(task)
+  tx = optax.with_extra_args_support(rllc.optimizer(optimizer, **setting).tx)
+  return {"param_bytes": _nbytes(params), "state_bytes": _nbytes(jax.eval_shape(tx.init, params))}
+
+
+def _jsonable(value):
+  if isinstance(value, dict):
+    return {k: _jsonable(v) for k, v in value.items()}
+  if isinstance(value, (tuple, list)):
+    return [_jsonable(v) for v in value]
+  return value
+
+
+def train_job(
+  job: Job,
+  env: dict[str, Any],
+  *,
+  data_dir: str | None = None,
+  progress: Callable[[int], None] | None = None,
+) -> list[dict]:
+  """Trains a job's runs in one vectorized program; returns their records (unwritten)."""
+  task = task_registry.get_task(job.task, batch_size=job.protocol.batch_size, data_dir=data_dir)
+  schedule = engine.Schedule(job.protocol.steps, job.protocol.eval_every, job.protocol.log_every)
+  result = engine.train_grid(
+    task,
+    job.optimizer,
+    list(job.members),
+    schedule,
+    max_members=job.protocol.max_members,
+    progress=progress,
+  )
+  records = []
+  for key, member, (setting, _) in zip(job.keys, result.members, job.members, strict=True):
+    identity = _identity(job.task, job.optimizer, member["hparams"], member["seed"], job.protocol)
+    records.append(
+      {
+        "key": key,
+        **identity,
+        "family": protocol_lib.family(job.optimizer),
+        "name": member["name"],
+        "status": member["status"],
+        "diverged_step": member["diverged_step"],
+        "final": member["final"],
+        "curves": member["curves"],
+        "memory": _memory(task, job.optimizer, setting),
+        "environment": env,
+      }
+    )
+  return records
+
+
+@dataclasses.dataclass
+class Outcome:
+  """What a bench did."""
+
+  trained: int = 0  # runs trained now
+  skipped: int = 0  # runs already in the store
+  jobs: int = 0
+  warnings: list[str] = dataclasses.field(default_factory=list)
+
+
+def check_data(protocol: protocol_lib.Protocol, data_dir: str | None) -> None:
+  """Raises DataError, before any training, if a task's data cannot be found."""
+  for task in protocol.tasks:
+    dataset = task_registry.dataset_of(task)
+    status = data_lib.status(dataset, data_dir=data_dir)
+    if status.startswith(("missing", "corrupt")):
+      raise data_lib.DataError(f"task {task} needs {dataset}, which is {status}")
+
+
+def _summary(job: Job, records: list[dict], seconds: float) -> str:
+  chosen = selection.select(records, job.protocol.select)
+  diverged = sum(r["status"] == "diverged" for r in records)
+  head = f"{job.task} {job.optimizer}: {len(records)} runs in {seconds:.1f} s"
+  if not chosen:
+    return f"{head}; every setting diverged"
+  best = chosen[0]
+  spread = f" ± {100 * best.test_accuracy[1]:.2f}" if best.seeds > 1 else ""
+  return (
+    f"{head}; best {best.name}: test acc {100 * best.test_accuracy[0]:.2f}{spread} %"
+    f" ({best.seeds} seed{'s' if best.seeds > 1 else ''})"
+    + (f", {diverged} diverged" if diverged else "")
+  )
+
+
+def _missing(store: store_lib.Store, job: Job) -> set[str]:
+  return {k for k in job.keys if store.get(k) is None}
+
+
+def run(
+  protocol: protocol_lib.Protocol,
+  out: str,
+  *,
+  executor: str = "local",
+  address: str | None = None,
+  data_dir: str | None = None,
+  echo: Callable[[str], None] = tqdm.write,
+  bars: bool = True,
+  progress: str | None = None,
+  progress_every: float = progress_lib.EVERY,
+) -> Outcome:
+  """Runs every job of `protocol` not yet in the store at `out`, then rebuilds its table.
+
+  `progress` is a mode of eval.run.progress ("bar", "lines" or "quiet"; default:
+  a bar on a terminal, else lines every `progress_every` seconds, and "quiet"
+  when `bars` is False); "quiet" also silences `echo`, the per-job summaries.
+
+  Raises, before anything is written: DataError (missing or corrupt data) and
+  store_lib.StoreError (a store that cannot be written, a corrupt plan.json, or
+  one holding another configuration of this protocol's name: eval.store.configs).
+  """
+  check_data(protocol, data_dir)
+  store_lib.check_usable(out)
+  configs.check(out, protocol.training_fields())
+  mode = progress or (progress_lib.auto_mode() if bars else "quiet")
+  if mode == "quiet":
+    echo = _silent
+  store = store_lib.Store(out)
+  store.create()
+  env = store_lib.environment()
+  jobs = plan(protocol, env)
+  store.write_plan(
+    [run for job in jobs for run in zip(job.identities, job.keys, strict=True)], protocol.select
+  )
+  outcome = Outcome(jobs=len(jobs))
+  todo = [job for job in jobs if _missing(store, job)]
+  meter = progress_lib.Progress(
+    len(todo),
+    sum(len(job.keys) for job in todo),
+    sum(_run_steps(job) for job in todo),
+    mode=mode,
+    every=progress_every,
+  )
+  try:
+    if executor == "local":
+      _run_local(store, jobs, env, data_dir, echo, meter, outcome)
+    elif executor == "ray":
+      _run_ray(store, jobs, env, data_dir, echo, address, outcome, meter)
+    else:
+      raise ValueError(f"unknown executor {executor!r}; valid: local, ray")
+  finally:
+    meter.close()
+  store.write_table()
+  outcome.warnings = store.warnings
+  return outcome
+
+
+def _silent(_: str) -> None:
+  pass
+
+
+def _run_steps(job: Job) -> int:
+  """What training a job costs: its runs x steps (a job always trains whole)."""
+  return len(job.members) * job.protocol.steps
+
+
+def _finish(store, job, records, missing, seconds, echo, outcome) -> None:
+  """Writes the records of the missing runs (the others are in the store already)."""
+  written = [r for r in records if r["key"] in missing]
+  for record in written:
+    store.put(record)
+  store.log(
+    {
+      "event": "trained",
+      "task": job.task,
+      "optimizer": job.optimizer,
+      "keys": [r["key"] for r in written],
+      "computed": len(records),
+      "run_steps": len(records) * job.protocol.steps,
+      "seconds": round(seconds, 3),
+    }
+  )
+  outcome.trained += len(written)
+  echo(_summary(job, records, seconds))  # the whole job: every run's record
+
+
+def _run_local(store, jobs, env, data_dir, echo, meter, outcome) -> None:
+  deferred = []
+  for job in jobs:
+    if not _run_one(store, job, env, data_dir, echo, meter, outcome, wait=False):
+      deferred.append(job)
+  for job in deferred:  # held by another worker: wait for it, then take what it left
+    _run_one(store, job, env, data_dir, echo, meter, outcome, wait=True)
+
+
+def _run_one(store, job, env, data_dir, echo, meter, outcome, *, wait: bool) -> bool:
+  """Trains what a job is missing; False if another worker holds it (and wait is False)."""
+  if not _missing(store, job):
+    outcome.skipped += len(job.keys)
+    return True
+  with store.claim(job.lock_id, wait=wait) as claimed:
+    if not claimed:
+      return False
+    missing = _missing(store, job)
+    outcome.skipped += len(job.keys) - len(missing)
+    if not missing:  # another worker trained it
+      meter.skip(len(job.keys), _run_steps(job))
+      return True
+    # The whole job trains again, so a redone record is the same program's,
+    # bit for bit the record it replaces; only the missing ones are written.
+    meter.start_job(f"{job.task} {job.optimizer}", len(job.keys), _run_steps(job))
+    start = time.perf_counter()
+    records = train_job(job, env, data_dir=data_dir, progress=meter.update)
+    meter.end_job(len(job.keys))
+    _finish(store, job, records, missing, time.perf_counter() - start, echo, outcome)
+  return True
+
+
+def _run_ray(store, jobs, env, data_dir, echo, address, outcome, meter) -> None:
+  try:
+    import ray
+  except ImportError:
+    raise ValueError(
+      "--executor ray needs Ray: pip install '.[distributed]' (or pip install ray)"
+    ) from None
+  if not ray.is_initialized():
+    ray.init(address=address) if address else ray.init()
+  gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+  # CPU workers split their host into as many devices as this process has,
+  # so a job is the same program (and gives the same bits) as run locally.
+  flags = f"--xla_force_host_platform_device_count={env['devices']}"
+  runtime_env = {} if gpus else {"env_vars": {"XLA_FLAGS": flags}}
+  remote = ray.remote(num_cpus=1, num_gpus=gpus, runtime_env=runtime_env)(train_job)
+  with contextlib.ExitStack() as held:
+    pending: dict[Any, tuple[Job, set[str], float]] = {}
+    for job in jobs:
+      if not _missing(store, job):
+        outcome.skipped += len(job.keys)
+        continue
+      held.enter_context(store.claim(job.lock_id, wait=True))  # blocks while another has it
+      missing = _missing(store, job)
+      outcome.skipped += len(job.keys) - len(missing)
+      if missing:
+        ref = remote.remote(job, env, data_dir=data_dir)
+        pending[ref] = (job, missing, time.perf_counter())
+      else:
+        meter.skip(len(job.keys), _run_steps(job))
+    try:
+      while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        job, missing, start = pending.pop(done[0])
+        seconds = time.perf_counter() - start
+        records = ray.get(done[0])
+        meter.start_job(f"{job.task} {job.optimizer} (Ray)", len(job.keys), _run_steps(job))
+        meter.end_job(len(job.keys))  # a remote job reports only its end
+        _finish(store, job, records, missing, seconds, echo, outcome)
+    finally:
+      for ref in pending:
+        ray.cancel(ref, force=True)

@@ -1,0 +1,468 @@
+"""Vectorized training: many (hyperparameter setting, seed) runs of one optimizer as one program.
+
+  result = engine.train_grid(task, "M(0.9)+M(0)", members, engine.Schedule(1000, 200, 20))
+
+`members` is a list of (hyperparameters, seed). Every member trains the same
+task with the same optimizer; the program is
+
+  vmap over members ( lax.scan over the steps of one evaluation interval ( step ) )
+
+compiled once and called once per evaluation interval, so a grid of 18
+settings x 3 seeds costs one compilation and one dispatch per interval, not
+54 of each. Hyperparameters that are floats (or tuples of floats) and differ
+between members are arrays of the vmapped axis; everything else is a
+compile-time constant, and members that differ in a non-float value (a
+boolean, an integer count, None) train in separate programs.
+
+One member's step is the usual one: draw the batch by index gather
+(`task.splits.batch`, tasks.image_tasks), value and gradient of the loss,
+`tx.update(grads, state, params, value=loss)`, apply. The seed s gives three
+keys, `split(key(s), 3)`: initialization, data order, per-step randomness
+(augmentation); so members with the same seed share their initialization and
+batches (common random numbers across the grid).
+
+Divergence. A member whose training loss is NaN or Inf at step t is diverged
+at t (a non-finite parameter makes the next loss non-finite). From then on its
+curves read None and its final metrics are those of its last evaluation before
+t: the record is frozen there. Its arithmetic goes on inside the batch but
+nothing crosses members (vmap), so the others are unaffected, bit for bit.
+Each evaluation also checks the parameters and validation loss.
+
+Memory and devices. Members are split into chunks of at most `max_members`
+(default: as many as fit a memory budget estimated from one member's state),
+each chunk padded to a multiple of the local device count with copies of its
+first member (dropped from the results). With several local devices the
+member axis is sharded over them (jax.sharding, a 1-D mesh named "grid").
+
+Curves. Per-step training losses and the optimizer's own quantities (RLLC's
+learning law `law`, adaptive memory's `beta`: any NamedTuple field of those
+names in the optimizer state) come back from each interval and are reduced on
+the host to one point per `log_every` steps: the mean training loss over the
+window, the quantity at its last step. At each evaluation (every `eval_every`
+steps and the last step) validation and test loss and accuracy over the whole
+splits.
+"""
+
+import dataclasses
+import functools
+import math
+import os
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+import rllc
+
+# Optimizer-state fields reported as curves, where an optimizer has them.
+QUANTITIES = ("law", "beta")
+EVAL_SPLITS = ("valid", "test")
+# Chunks are sized so that one member's state, times this factor for the
+# step's temporaries, fits the budget below.
+_WORKSPACE_FACTOR = 8
+_CPU_BUDGET_BYTES = 4 << 30
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+  """How long to train and how often to record."""
+
+  steps: int  # training steps
+  eval_every: int  # steps between evaluations of the validation and test splits
+  log_every: int  # steps per point of the training-loss and quantity curves
+
+  def __post_init__(self):
+    for field in ("steps", "eval_every", "log_every"):
+      value = getattr(self, field)
+      if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{field} must be a positive integer, got {value!r}")
+
+  def intervals(self) -> list[int]:
+    """Lengths of the scanned intervals between evaluations (the last may be shorter)."""
+    full, rest = divmod(self.steps, self.eval_every)
+    return [self.eval_every] * full + ([rest] if rest else [])
+
+
+class Carry(NamedTuple):
+  """One member's training state between steps (a leading member axis when vmapped)."""
+
+  params: Any  # model parameters
+  model_state: Any  # BatchNorm statistics, or None
+  opt_state: Any  # the optimizer's state (optax.with_extra_args_support wrapped)
+  data_key: jax.Array  # key of the batch order
+  step_key: jax.Array  # key of per-step randomness (augmentation)
+  diverged_at: jax.Array  # int32: first step with a non-finite loss, -1 while finite
+
+
+@dataclasses.dataclass
+class GridResult:
+  """What a grid run gives back, in the order of the members."""
+
+  members: list[dict]  # per member: name, hparams, seed, status, diverged_step, final, curves
+  params: Any  # final parameters, a leading member axis (a diverged member's are garbage)
+  model_state: Any  # final model state, same layout
+
+
+def one_device_per_core() -> None:
+  """Splits the CPU into one XLA device per core, unless XLA_FLAGS already sets a count.
+
+  XLA:CPU runs a vmapped grid's small batched matmuls on about one core per
+  device; the engine shards the grid's runs over the local devices, so one
+  device per core puts every core to work (measured by eval.experiments.bench_engine:
+  see the README's Speed section).
+  It must run before JAX's first computation, which creates the devices; it
+  does not touch GPUs.
+  """
+  flags = os.environ.get("XLA_FLAGS", "")
+  if "xla_force_host_platform_device_count" not in flags:
+    cores = len(os.sched_getaffinity(0))
+    os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={cores}".strip()
+
+
+def split_hparams(members: Sequence[tuple[dict, int]]) -> tuple[list[list[int]], list[str]]:
+  """Groups members that can share one program, and the names that vary as arrays.
+
+  Returns:
+    (groups of member indices, names of float hyperparameters that vary).
+  """
+  names = sorted({name for hp, _ in members for name in hp})
+  varying = [n for n in names if len({_freeze(hp.get(n)) for hp, _ in members}) > 1]
+  vectorizable = [n for n in varying if all(_is_floaty(hp.get(n)) for hp, _ in members)]
+  groups: dict[tuple, list[int]] = {}
+  for i, (hp, _) in enumerate(members):
+    static = tuple((n, _freeze(hp.get(n))) for n in names if n not in vectorizable and n in hp)
+    groups.setdefault(static, []).append(i)
+  return list(groups.values()), vectorizable
+
+
+def _is_floaty(value) -> bool:
+  if isinstance(value, bool):
+    return False
+  if isinstance(value, float):
+    return True
+  if isinstance(value, (tuple, list)):
+    return len(value) > 0 and all(
+      isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+    )
+  return False
+
+
+def _freeze(value):
+  return tuple(value) if isinstance(value, list) else value
+
+
+def find_quantities(opt_state) -> dict[str, jax.Array]:
+  """The fields named in QUANTITIES of the NamedTuples inside an optimizer state.
+
+  A field that is itself a pytree (adaptive memory's per-leaf beta) comes back
+  as the vector of its leaves, in tree order.
+  """
+  found = {}
+
+  def visit(node):
+    if isinstance(node, tuple) and hasattr(node, "_fields"):
+      for field in QUANTITIES:
+        if field in node._fields and field not in found:
+          leaves = jax.tree.leaves(getattr(node, field))
+          found[field] = leaves[0] if len(leaves) == 1 else jnp.stack(leaves)
+    if isinstance(node, (tuple, list)):
+      for child in node:
+        visit(child)
+    elif isinstance(node, dict):
+      for child in node.values():
+        visit(child)
+
+  visit(opt_state)
+  return found
+
+
+def member_functions(task, optimizer: str, static: dict) -> tuple[Callable, Callable, Callable]:
+  """init(hp, seed), interval(carry, hp, t0, splits, length), evaluate(carry, splits): one member.
+
+  Args:
+    task: an ImageTask (tasks.image_tasks).
+    optimizer: a registry name or propagator spec (rllc.optimizer).
+    static: hyperparameters that are the same for every member of the program.
+
+  Returns:
+    Three functions of one member, to be vmapped: `init` -> Carry; `interval`
+    -> (Carry, (per-step losses, per-step quantities)); `evaluate` -> per
+    split (loss, accuracy), and whether the parameters are all finite. The
+    data comes in as `splits` (task.splits, a pytree), an argument rather
+    than a constant compiled into the program.
+  """
+
+  def transformation(hp):
+    return optax.with_extra_args_support(rllc.optimizer(optimizer, **static, **hp).tx)
+
+  def init(hp, seed):
+    init_key, data_key, step_key = jax.random.split(jax.random.key(seed), 3)
+    params, model_state = task.init_with_state(init_key)
+    opt_state = transformation(hp).init(params)
+    return Carry(params, model_state, opt_state, data_key, step_key, jnp.int32(-1))
+
+  def interval(carry, hp, t0, splits, length):
+    tx = transformation(hp)
+    on = task.with_splits(splits)
+
+    def step(carry, t):
+      batch = on.splits.batch("train", carry.data_key, t)
+
+      def loss_fn(params):
+        return on.loss_with_state(
+          params, carry.model_state, jax.random.fold_in(carry.step_key, t), batch
+        )
+
+      (loss, model_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(carry.params)
+      updates, opt_state = tx.update(grads, carry.opt_state, carry.params, value=loss)
+      params = optax.apply_updates(carry.params, updates)
+      fresh = (carry.diverged_at < 0) & ~jnp.isfinite(loss)
+      diverged_at = jnp.where(fresh, t, carry.diverged_at)
+      new = carry._replace(
+        params=params, model_state=model_state, opt_state=opt_state, diverged_at=diverged_at
+      )
+      return new, (loss, find_quantities(opt_state))
+
+    return jax.lax.scan(step, carry, t0 + jnp.arange(length))
+
+  def evaluate(carry, splits):
+    on = task.with_splits(splits)
+    metrics = {split: on.evaluate(carry.params, carry.model_state, split) for split in EVAL_SPLITS}
+    finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(carry.params)]))
+    return metrics, finite
+
+  return init, interval, evaluate
+
+
+def _tree_bytes(tree) -> int:
+  return sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(tree))
+
+
+def default_max_members(init: Callable, hp_example: dict, device: jax.Device) -> int:
+  """How many members fit one program: a memory budget over one member's state.
+
+  The budget is half the device's memory where it reports it (GPUs), else
+  4 GiB; one member is counted as `_WORKSPACE_FACTOR` times its Carry.
+  """
+  carry = jax.eval_shape(init, hp_example, jnp.int32(0))
+  stats = device.memory_stats() if hasattr(device, "memory_stats") else None
+  budget = stats["bytes_limit"] // 2 if stats and "bytes_limit" in stats else _CPU_BUDGET_BYTES
+  return max(1, budget // max(1, _WORKSPACE_FACTOR * _tree_bytes(carry)))
+
+
+def _windows(values: np.ndarray, log_every: int, reduce) -> np.ndarray:
+  """One point per window of `log_every` steps (the last window may be shorter)."""
+  return np.stack([reduce(values[s : s + log_every]) for s in range(0, len(values), log_every)])
+
+
+def _nullable(x) -> float | None:
+  x = float(x)
+  return x if math.isfinite(x) else None
+
+
+def _nullable_values(x):
+  """A quantity (scalar or vector) as JSON numbers, None where not finite."""
+  x = np.asarray(x)
+  return _nullable(x) if x.ndim == 0 else [_nullable(v) for v in x]
+
+
+def _unit_axis(f: Callable, in_axes: tuple) -> Callable:
+  """f over a member axis of length 1, as vmap would be, without vmap's batched layouts."""
+
+  def g(*args):
+    args = [
+      jax.tree.map(lambda x: x[0], a) if axis == 0 else a
+      for a, axis in zip(args, in_axes, strict=True)
+    ]
+    return jax.tree.map(lambda x: x[None], f(*args))
+
+  return g
+
+
+class Programs:
+  """The compiled, vmapped functions of one group of members, reused by all its chunks.
+
+  `init(hps, seeds)`, `interval[length](carry, hps, t0, splits)` (the carry
+  is donated) and `evaluate(carry, splits)`, with `splits` the task's data
+  (replicated over the devices) and members sharded over them. A program of
+  one member on one device is the member's own function with a unit axis
+  around it, not vmap, whose layouts cost a lone run about 13% (measured by
+  eval.experiments.bench_engine's one-run rows).
+  """
+
+  def __init__(
+    self, task, optimizer: str, static: dict, schedule: Schedule, devices, *, width: int
+  ):
+    init, interval, evaluate = member_functions(task, optimizer, static)
+    over = _unit_axis if width == 1 and len(devices) == 1 else jax.vmap
+    self.schedule = schedule
+    self.device = devices[0]
+    self.splits = jax.device_put(task.splits, self.device)
+    self.member_axis = None
+    jit = jax.jit
+    if len(devices) > 1:
+      mesh = Mesh(np.array(devices), ("grid",))
+      self.member_axis = NamedSharding(mesh, PartitionSpec("grid"))
+      self.splits = jax.device_put(task.splits, NamedSharding(mesh, PartitionSpec()))
+
+      def jit(f, **kwargs):
+        return jax.jit(f, out_shardings=self.member_axis, **kwargs)
+
+    self.init = jit(over(init, in_axes=(0, 0)))
+    self.evaluate = jit(over(evaluate, in_axes=(0, None)))
+    self.interval = {
+      length: jit(
+        over(functools.partial(interval, length=length), in_axes=(0, 0, None, None)),
+        donate_argnums=0,
+      )
+      for length in set(schedule.intervals())
+    }
+
+  def place(self, hps: dict, seeds: jax.Array) -> tuple[dict, jax.Array]:
+    """The members' hyperparameters and seeds, sharded over the devices if several."""
+    return jax.device_put((hps, seeds), self.member_axis or self.device)
+
+  def run(self, hps: dict, seeds: jax.Array, progress: Callable[[int], None]) -> tuple[dict, Carry]:
+    """Trains one chunk of members (padded to the device count); host arrays out."""
+    hps, seeds = self.place(hps, seeds)
+    carry = self.init(hps, seeds)
+    losses, quantities, evals = [], [], []
+    t0 = 0
+    for length in self.schedule.intervals():
+      carry, (loss, quantity) = self.interval[length](carry, hps, jnp.int32(t0), self.splits)
+      t0 += length
+      metrics, finite = self.evaluate(carry, self.splits)
+      losses.append(np.asarray(loss))
+      quantities.append(jax.tree.map(np.asarray, quantity))
+      evals.append((t0, jax.tree.map(np.asarray, metrics), np.asarray(finite)))
+      progress(length)
+    host = {
+      "loss": np.concatenate(losses, axis=1),  # (members, steps)
+      "quantities": {k: np.concatenate([q[k] for q in quantities], axis=1) for k in quantities[0]},
+      "evals": evals,
+      "diverged_at": np.asarray(carry.diverged_at),
+    }
+    return host, carry
+
+
+def _member_record(host: dict, i: int, schedule: Schedule) -> dict:
+  """Curves and final metrics of member i of a chunk, frozen at its divergence.
+
+  Step numbers count completed steps. A member diverged at d had finite
+  losses at steps 0..d-1: a training-loss window ending at e is kept when
+  e <= d, an evaluation after t steps when t < d.
+  """
+  diverged = int(host["diverged_at"][i])
+  for t, metrics, finite in host["evals"]:  # a non-finite parameter or validation loss
+    bad = not finite[i] or not math.isfinite(float(metrics["valid"][0][i]))
+    if bad and (diverged < 0 or t < diverged):
+      diverged = t
+      break
+  horizon = schedule.steps + 1 if diverged < 0 else diverged
+
+  def last(values):
+    return values[-1]
+
+  ends = _windows(np.arange(1, schedule.steps + 1), schedule.log_every, last)
+  train = _windows(host["loss"][i], schedule.log_every, np.mean)
+  curves: dict[str, list] = {
+    "step": ends.tolist(),
+    "train_loss": [
+      _nullable(v) if e <= horizon else None for e, v in zip(ends, train, strict=True)
+    ],
+  }
+  for name, values in host["quantities"].items():
+    points = _windows(values[i], schedule.log_every, last)
+    curves[name] = [
+      _nullable_values(p) if e <= horizon else None for e, p in zip(ends, points, strict=True)
+    ]
+  curves["eval_step"] = [t for t, _, _ in host["evals"]]
+  for split in EVAL_SPLITS:
+    for j, metric in enumerate(("loss", "accuracy")):
+      curves[f"{split}_{metric}"] = [
+        _nullable(m[split][j][i]) if t < horizon else None for t, m, _ in host["evals"]
+      ]
+  final = {}
+  for column in ("train_loss", *(f"{s}_{m}" for s in EVAL_SPLITS for m in ("loss", "accuracy"))):
+    kept = [v for v in curves[column] if v is not None]
+    final[column] = kept[-1] if kept else None
+  return {
+    "status": "ok" if diverged < 0 else "diverged",
+    "diverged_step": None if diverged < 0 else diverged,
+    "final": final,
+    "curves": curves,
+  }
+
+
+def train_grid(
+  task,
+  optimizer: str,
+  members: Sequence[tuple[dict, int]],
+  schedule: Schedule,
+  *,
+  max_members: int | None = None,
+  devices: Sequence[jax.Device] | None = None,
+  progress: Callable[[int], None] | None = None,
+) -> GridResult:
+  """Trains every (hyperparameters, seed) member of one optimizer on one task.
+
+  Args:
+    task: an ImageTask (tasks.registry.get_task).
+    optimizer: a registry name or a propagator spec, as rllc.optimizer takes.
+    members: (hyperparameters, seed) pairs; hyperparameters as rllc.optimizer
+      takes them, concrete Python values.
+    schedule: steps and recording intervals.
+    max_members: members per compiled program (default: a memory estimate).
+    devices: devices to shard the member axis over (default: all local ones).
+    progress: called with the member-steps just made (members x steps),
+      after every interval of every chunk.
+
+  Returns:
+    A GridResult, members in the order given.
+
+  Raises:
+    ValueError: an unknown optimizer or hyperparameter (before any training).
+  """
+  devices = list(devices if devices is not None else jax.local_devices())
+  built = [rllc.optimizer(optimizer, **hp) for hp, _ in members]  # validates every member
+  groups, vectorized = split_hparams(members)
+  results: list[dict] = [{} for _ in members]
+  params_parts, state_parts, order = [], [], []
+  for group in groups:
+    first = members[group[0]][0]
+    static = {k: v for k, v in first.items() if k not in vectorized}
+    limit = max_members
+    if limit is None:
+      init, _, _ = member_functions(task, optimizer, static)
+      example = {k: jnp.float32(first[k]) for k in vectorized}
+      limit = default_max_members(init, example, devices[0])
+    size = max(len(devices), limit - limit % len(devices))
+    programs = Programs(task, optimizer, static, schedule, devices, width=min(size, len(group)))
+    for start in range(0, len(group), size):
+      chunk = group[start : start + size]
+      padded = chunk + [chunk[0]] * (-len(chunk) % len(devices))
+      hps = {k: jnp.asarray([members[i][0][k] for i in padded], jnp.float32) for k in vectorized}
+      seeds = jnp.asarray([members[i][1] for i in padded], jnp.int32)
+
+      count = len(chunk)
+
+      def report(length, n=count):
+        if progress is not None:
+          progress(n * length)
+
+      host, carry = programs.run(hps, seeds, report)
+      for j, i in enumerate(chunk):
+        hp, seed = members[i]
+        results[i] = {"name": built[i].name, "hparams": built[i].hparams, "seed": seed}
+        results[i].update(_member_record(host, j, schedule))
+      params_parts.append(jax.tree.map(lambda x, n=count: np.asarray(x)[:n], carry.params))
+      state_parts.append(jax.tree.map(lambda x, n=count: np.asarray(x)[:n], carry.model_state))
+      order.extend(chunk)
+  inverse = np.argsort(np.asarray(order))
+  params = jax.tree.map(lambda *xs: np.concatenate(xs)[inverse], *params_parts)
+  model_state = jax.tree.map(lambda *xs: np.concatenate(xs)[inverse], *state_parts)
+  return GridResult(members=results, params=params, model_state=model_state)

@@ -1,0 +1,536 @@
+"""Protocols: the tasks, optimizers with their grids, seeds and schedule of a benchmark.
+
+  quick        CPU-sized: digits-mlp, 8 optimizers, narrowed grids, 2 seeds, 1,000 steps
+  paper        the RLLC paper's protocol (appendix A.5.2): 7 tasks, its grids,
+               3 seeds, 10,000 steps at batch 128, no schedule; RLLC from
+               L0 = ones, settings selected by validation accuracy (the
+               calibration, reports/calibration_initial_law.md)
+  FILE.toml    a user's file over either of them (below)
+
+A protocol is data; `resolve` turns a profile name or file and the command
+line's overrides into a validated `Protocol`, or raises `ProtocolError`
+naming the culprit and what is valid, before anything trains.
+
+The TOML file (every key optional):
+
+  base = "quick"                  # or "paper": what the rest overrides
+  name = "my-study"               # recorded in each result (default: the file's stem)
+  tasks = ["digits-mlp", "mnist-mlp"]
+  seeds = 3                       # seeds 0, 1, 2; or an explicit list [0, 5, 7]
+  steps = 2000
+  batch_size = 128
+  eval_every = 500                # steps between validation/test evaluations
+  log_every = 20                  # steps per point of the training-loss curve
+  max_members = 64                # runs per compiled program (default: by memory)
+  select = "valid_loss"           # selection rule: "valid_loss" (default) or "valid_accuracy"
+
+  [optimizers.adam]               # tables replace the base's optimizer list, in order
+  learning_rate = [1e-4, 3e-4, 1e-3]   # a list is a grid axis, a scalar is fixed
+
+  [optimizers."M(0.9)+M2(0.6)"]   # a new propagator: no code; an empty table
+                                  # takes the default grid of its family
+
+  [optimizers."lm:M(0.9)+M(0)"]   # a fixed law: law = [0.9, 1.0] is one law,
+  law = [[0.9, 1.0], [0.5, 1.0]]  # a list of lists a grid of laws
+  learning_rate = [0.01, 0.1]
+
+or `optimizers = ["sgd", "M(0.9)"]` for default grids. The grid of an
+optimizer is the product of its axes; axes not given keep the default grid's.
+
+Default grids (by family; `rllc optimizers` prints them all):
+
+  paper: baselines and adaptive memory: lr in {1e-7, 3e-7, ..., 0.3, 1} (15);
+         RLLC: lr in {0.001, ..., 0.3} x law lr in {0.003, 0.01, 0.03} (18).
+         Adaptive memory keeps the AM paper's fixed lambda = 0.1 and
+         beta_max = 0.9 (its section 4: "kept constant across all experiments").
+  quick: four points around where each family's best settings lie on the
+         embedded and MNIST-sized tasks; RLLC (L0 = ones): the paper's six
+         lrs x law lr in {0.003, 0.01, 0.03, 0.1} (QUICK_GRIDS below).
+"""
+
+import dataclasses
+import inspect
+import itertools
+import math
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import rllc
+from eval.report import selection
+from eval.run import suggest
+from rllc import registry as opt_registry
+from rllc import spec as spec_lib
+from tasks import data as data_lib
+from tasks import registry as task_registry
+
+
+class ProtocolError(ValueError):
+  """A bad protocol: the message names the culprit and the valid choices."""
+
+
+PAPER_TASKS = (
+  "mnist-mlp",
+  "mnist-conv",
+  "fmnist-mlp",
+  "fmnist-conv",
+  "cifar10-mlp",
+  "cifar10-conv",
+  "cifar10-resnet20",
+)
+# Table 1 of the RLLC paper (3 baselines, 8 propagators) and the two more its
+# section 6 names (M(0.9)+M(0.6), M(0.9)+M(0.6)+M(0)); then the two adaptive
+# memory optimizers. The paper counts 16 optimizers but names these 13.
+PAPER_OPTIMIZERS = (
+  "sgd",
+  "momentum",
+  "adam",
+  "M(0.9)",
+  "M(0.9)+M(0)",
+  "M(0.9)+M(0.8)+M(0.7)",
+  "M2(0.6)",
+  "M(0.9)+M2(0.6)",
+  "M(0.9)+M(0)+M2(0.6)",
+  "M3(0.6)",
+  "M(0.9)+M(-0.9)+CM(0.9i)",
+  "M(0.9)+M(0.6)",
+  "M(0.9)+M(0.6)+M(0)",
+  "am-sgd",
+  "am-adamw",
+)
+QUICK_TASKS = ("digits-mlp",)
+QUICK_OPTIMIZERS = (
+  "sgd",
+  "momentum",
+  "adam",
+  "M(0.9)",
+  "M(0.9)+M(0)",
+  "M(0.9)+M(0.8)+M(0.7)",
+  "am-sgd",
+  "am-adamw",
+)
+
+PAPER_LR = (1e-7, 3e-7, 1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
+PAPER_RLLC_LR = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3)
+PAPER_RLLC_LAW_LR = (0.003, 0.01, 0.03)
+
+PAPER_GRIDS: dict[str, dict[str, tuple]] = {
+  "baseline": {"learning_rate": PAPER_LR},
+  "adaptive-memory": {"learning_rate": PAPER_LR},
+  "rllc": {"learning_rate": PAPER_RLLC_LR, "law_learning_rate": PAPER_RLLC_LAW_LR},
+}
+# Narrowed around the best settings: SGD-like methods (plain and dampened
+# adaptive memory) near 0.1, heavy ball (optax sums gradients undampened) ten
+# times lower, Adam-like near 3e-4, RLLC (L0 = ones) on the paper's learning
+# rates and a law rate axis one step wider than the paper's (at 1,000 steps a
+# faster law pays): measured in reports/quick_rllc_grid, its selections on
+# digits-mlp and mnist-mlp lie inside but for M(0.9) on MNIST (law lr 0.1);
+# sign-based steps (Lion, signum) about ten times below Adam's, as the Lion
+# paper advises; Muon near its usual 0.02.
+QUICK_GRIDS: dict[str, dict[str, tuple]] = {
+  "sgd": {"learning_rate": (0.03, 0.1, 0.3, 1.0)},
+  "momentum": {"learning_rate": (0.003, 0.01, 0.03, 0.1)},
+  "nesterov": {"learning_rate": (0.003, 0.01, 0.03, 0.1)},
+  "adam": {"learning_rate": (1e-4, 3e-4, 1e-3, 3e-3)},
+  "adamw": {"learning_rate": (1e-4, 3e-4, 1e-3, 3e-3)},
+  "baseline": {"learning_rate": (1e-3, 1e-2, 0.1, 1.0)},
+  "adaptive-memory": {"learning_rate": (0.03, 0.1, 0.3, 1.0)},
+  "am-adamw": {"learning_rate": (1e-4, 3e-4, 1e-3, 3e-3)},
+  "am-adamw-clip": {"learning_rate": (1e-4, 3e-4, 1e-3, 3e-3)},
+  "am-adamw-reset": {"learning_rate": (1e-4, 3e-4, 1e-3, 3e-3)},
+  "rllc": {"learning_rate": PAPER_RLLC_LR, "law_learning_rate": (0.003, 0.01, 0.03, 0.1)},
+  "nadam": {"learning_rate": (1e-4, 3e-4, 1e-3, 3e-3)},
+  "nadamw": {"learning_rate": (1e-4, 3e-4, 1e-3, 3e-3)},
+  "ademamix": {"learning_rate": (1e-4, 3e-4, 1e-3, 3e-3)},
+  "lion": {"learning_rate": (3e-5, 1e-4, 3e-4, 1e-3)},
+  "lion-k": {"learning_rate": (3e-5, 1e-4, 3e-4, 1e-3)},
+  "signum": {"learning_rate": (3e-5, 1e-4, 3e-4, 1e-3)},
+  "muon": {"learning_rate": (0.001, 0.003, 0.01, 0.03)},
+  "precond-momentum": {"learning_rate": (1e-4, 3e-4, 1e-3, 3e-3)},
+  "delta-momentum": {"learning_rate": (0.003, 0.01, 0.03, 0.1)},
+  "ns-momentum": {"learning_rate": (0.001, 0.003, 0.01, 0.03)},
+  "deep-momentum": {"learning_rate": (0.003, 0.01, 0.03, 0.1)},
+}
+
+_SCALARS = ("steps", "batch_size", "eval_every", "log_every", "max_members", "select")
+_TOML_KEYS = ("base", "name", "tasks", "seeds", "optimizers", *_SCALARS)
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerPlan:
+  """One optimizer and its grid."""
+
+  name: str  # a registry name or a canonical propagator spec ("lm:" for a fixed law)
+  grid: dict[str, tuple]  # hyperparameter -> values; the grid is their product
+
+  def settings(self) -> list[dict[str, Any]]:
+    """Every point of the grid, in the order of the axes."""
+    axes = list(self.grid)
+    return [
+      dict(zip(axes, values, strict=True)) for values in itertools.product(*self.grid.values())
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+  """A whole benchmark: what trains, how long, and how it is recorded."""
+
+  name: str  # "quick", "paper", or the TOML file's name
+  tasks: tuple[str, ...]
+  optimizers: tuple[OptimizerPlan, ...]
+  seeds: tuple[int, ...]
+  steps: int  # training steps per run
+  batch_size: int  # examples per step
+  eval_every: int  # steps between evaluations
+  log_every: int  # steps per training-loss point
+  max_members: int | None = None  # runs per compiled program (None: by memory)
+  select: str = selection.DEFAULT_RULE  # how a report selects settings (not part of a record's key)
+
+  def training_fields(self) -> dict[str, Any]:
+    """What determines a run's numbers besides task, optimizer, hyperparameters and seed."""
+    return {
+      "protocol": self.name,
+      "steps": self.steps,
+      "batch_size": self.batch_size,
+      "eval_every": self.eval_every,
+      "log_every": self.log_every,
+    }
+
+
+def family(name: str) -> str:
+  """ "rllc", "fixed-law", "adaptive-memory" or "baseline", for default grids."""
+  if name.startswith(opt_registry.FIXED_LAW_PREFIX):
+    return "fixed-law"
+  if name.startswith("am-"):
+    return "adaptive-memory"
+  return "baseline" if name in opt_registry.REGISTRY else "rllc"
+
+
+def canonical_name(name: str) -> str:
+  """The registry name, or the propagator spec in its canonical spelling.
+
+  Raises:
+    ProtocolError: neither a registry name nor a valid spec.
+  """
+  if name in opt_registry.REGISTRY:
+    return name
+  prefix = opt_registry.FIXED_LAW_PREFIX if name.startswith(opt_registry.FIXED_LAW_PREFIX) else ""
+  try:
+    spec, convention = opt_registry.split_initial_law(name[len(prefix) :])
+  except ValueError as err:
+    raise ProtocolError(str(err)) from None
+  suffix = "" if convention is None else opt_registry.INITIAL_LAW_SEPARATOR + convention
+  try:
+    return prefix + str(spec_lib.parse_propagator(spec)) + suffix
+  except ValueError as err:
+    names = [*opt_registry.REGISTRY]
+    if "(" in name:  # meant as a spec: its error first; allow_unstable is Python's, not ours
+      why = str(err).replace(", or pass allow_unstable=True", "")
+      raise ProtocolError(
+        f"unknown optimizer {name!r}: {why}. A propagator spec reads like 'M(0.9)+M(0)' (RLLC),"
+        f" 'lm:' and a spec (a fixed law), or give a name ({len(names)}: rllc optimizers lists"
+        " them)"
+      ) from None
+    raise ProtocolError(
+      f"unknown optimizer {name!r}{suggest.hint(name, names)}: valid names are"
+      f" {', '.join(names)}, a propagator spec such as 'M(0.9)+M(0)', or 'lm:' and a spec"
+    ) from None
+
+
+def default_grid(name: str, profile: str) -> dict[str, tuple]:
+  """The grid an optimizer gets when none is given, under "quick" or "paper"."""
+  kind = family(name)
+  if kind == "fixed-law":
+    return {}
+  if profile == "paper":
+    return dict(PAPER_GRIDS[kind])
+  return dict(QUICK_GRIDS.get(name, QUICK_GRIDS[kind]))
+
+
+def _base(profile: str) -> dict[str, Any]:
+  quick = profile == "quick"
+  return {
+    "name": profile,
+    "tasks": QUICK_TASKS if quick else PAPER_TASKS,
+    "optimizers": QUICK_OPTIMIZERS if quick else PAPER_OPTIMIZERS,
+    "grids": {},
+    "seeds": (0, 1) if quick else (0, 1, 2),
+    "steps": 1000 if quick else 10_000,
+    "batch_size": 128,
+    "eval_every": 250 if quick else 1000,
+    "log_every": 10 if quick else 50,
+    "max_members": None,
+    # The paper's accuracies are reproduced (within 0.3 points in the 4 cells of
+    # reports/calibration_initial_law.md) when the setting with the best mean
+    # final validation accuracy is selected; the lowest validation loss, our
+    # default elsewhere, selects settings 0.2-0.4 points below them.
+    "select": selection.DEFAULT_RULE if quick else "valid_accuracy",
+  }
+
+
+def _seeds(value, where: str) -> tuple[int, ...]:
+  if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+    return tuple(range(value))
+  if (
+    isinstance(value, list)
+    and value
+    and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value)
+    and len(set(value)) == len(value)
+  ):
+    return tuple(value)
+  raise ProtocolError(
+    f"{where}: seeds must be a positive count or a list of distinct non-negative integers,"
+    f" got {value!r}"
+  )
+
+
+def _axis(optimizer: str, name: str, value, where: str) -> tuple:
+  one_law = (
+    name in ("law", "initial_law")
+    and isinstance(value, list)
+    and not any(isinstance(v, (list, str)) for v in value)
+  )
+  values = value if isinstance(value, list) and not one_law else [value]
+  if not values:
+    raise ProtocolError(f"{where}: optimizer {optimizer!r}: {name} has an empty list of values")
+  out = []
+  for v in values:
+    if isinstance(v, list):
+      v = tuple(v)  # a law, e.g. [0.9, 1.0]
+    if isinstance(v, dict) or (isinstance(v, str) and name != "initial_law"):
+      raise ProtocolError(
+        f"{where}: optimizer {optimizer!r}: {name} = {v!r} is not a number, boolean or list"
+      )
+    out.append(float(v) if isinstance(v, int) and not isinstance(v, bool) else v)
+  return tuple(out)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+  """The overrides in a TOML file, checked for unknown keys and types."""
+  where = str(path)
+  try:
+    text = path.read_text()
+  except OSError as err:
+    raise ProtocolError(
+      f"profile {where!r}: cannot read it ({err.strerror}); valid profiles are quick, paper or a"
+      " TOML file"
+    ) from None
+  try:
+    raw = tomllib.loads(text)
+  except tomllib.TOMLDecodeError as err:
+    raise ProtocolError(f"{where}: not valid TOML: {err}") from None
+  unknown = sorted(set(raw) - set(_TOML_KEYS))
+  if unknown:
+    hints = "".join(suggest.hint(key, _TOML_KEYS) for key in unknown)
+    raise ProtocolError(
+      f"{where}: unknown key(s) {', '.join(unknown)}{hints}; valid: {', '.join(_TOML_KEYS)}"
+    )
+  base = raw.get("base", "quick")
+  if base not in ("quick", "paper"):
+    raise ProtocolError(f"{where}: base = {base!r}; valid: quick, paper")
+  out: dict[str, Any] = {"base": base, "name": raw.get("name", path.stem)}
+  if not isinstance(out["name"], str) or not out["name"]:
+    raise ProtocolError(f"{where}: name must be a non-empty string, got {out['name']!r}")
+  if "tasks" in raw:
+    if not isinstance(raw["tasks"], list) or not all(isinstance(t, str) for t in raw["tasks"]):
+      raise ProtocolError(f"{where}: tasks must be a list of task names, got {raw['tasks']!r}")
+    out["tasks"] = tuple(raw["tasks"])
+  if "seeds" in raw:
+    out["seeds"] = _seeds(raw["seeds"], where)
+  for key in _SCALARS:
+    if key in raw:
+      out[key] = raw[key]
+  if "optimizers" in raw:
+    optimizers = raw["optimizers"]
+    if isinstance(optimizers, list) and all(isinstance(o, str) for o in optimizers):
+      out["optimizers"], out["grids"] = tuple(optimizers), {}
+    elif isinstance(optimizers, dict) and all(isinstance(t, dict) for t in optimizers.values()):
+      out["optimizers"] = tuple(optimizers)
+      out["grids"] = {
+        name: {k: _axis(name, k, v, where) for k, v in table.items()}
+        for name, table in optimizers.items()
+      }
+    else:
+      raise ProtocolError(
+        f"{where}: optimizers must be a list of names or [optimizers.NAME] tables of"
+        " hyperparameters"
+      )
+  return out
+
+
+def split_names(text: str) -> list[str]:
+  """Splits a comma-separated list of names and specs (commas inside brackets stay)."""
+  names, depth, current = [], 0, ""
+  for char in text:
+    depth += {"(": 1, ")": -1}.get(char, 0)
+    if char == "," and depth == 0:
+      names.append(current.strip())
+      current = ""
+    else:
+      current += char
+  names.append(current.strip())
+  return [n for n in names if n]
+
+
+def resolve(
+  profile: str = "quick",
+  *,
+  tasks: list[str] | None = None,
+  optimizers: list[str] | None = None,
+  seeds: int | None = None,
+  steps: int | None = None,
+) -> Protocol:
+  """A validated Protocol from a profile ("quick", "paper" or a TOML path) and overrides.
+
+  Args:
+    profile: "quick", "paper", or the path of a TOML file.
+    tasks: replaces the profile's tasks.
+    optimizers: replaces the profile's optimizers; each keeps the grid the
+      profile gives it, else its family's default.
+    seeds: seeds 0..seeds-1 instead of the profile's.
+    steps: training steps instead of the profile's.
+
+  Evaluation and logging intervals longer than the run are capped at its
+  length.
+
+  Raises:
+    ProtocolError: anything invalid, naming it and the valid choices. Every
+      optimizer is built once per grid point here, so a bad hyperparameter
+      fails before any training.
+  """
+  if profile in ("quick", "paper"):
+    grids_of, fields = profile, _base(profile)
+  elif profile.endswith(".toml"):
+    overrides = _read_toml(Path(profile))
+    grids_of = overrides.pop("base")
+    fields = _base(grids_of)
+    fields.update(overrides)
+  else:
+    raise ProtocolError(f"unknown profile {profile!r}; valid: quick, paper, or a FILE.toml")
+  if tasks:
+    fields["tasks"] = tuple(tasks)
+  if optimizers:
+    fields["optimizers"] = tuple(optimizers)
+  if seeds is not None:
+    fields["seeds"] = _seeds(seeds, "--seeds")
+  if steps is not None:
+    fields["steps"] = steps
+  return _validate(fields, grids_of)
+
+
+def _validate(fields: dict[str, Any], grids_of: str) -> Protocol:
+  for key in ("steps", "batch_size", "eval_every", "log_every"):
+    value = fields[key]
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+      raise ProtocolError(f"{key} must be a positive integer, got {value!r}")
+  members = fields["max_members"]
+  if members is not None and (
+    not isinstance(members, int) or isinstance(members, bool) or members < 1
+  ):
+    raise ProtocolError(f"max_members must be a positive integer, got {fields['max_members']!r}")
+  if fields["select"] not in selection.RULES:
+    raise ProtocolError(
+      f"select = {fields['select']!r}; valid selection rules: {', '.join(selection.RULES)}"
+    )
+  # Intervals longer than the run mean: evaluate and log at its end.
+  fields["eval_every"] = min(fields["eval_every"], fields["steps"])
+  fields["log_every"] = min(fields["log_every"], fields["steps"])
+  valid_tasks = task_registry.task_names()
+  for task in fields["tasks"]:
+    if task not in task_registry.TASKS:
+      raise ProtocolError(
+        f"unknown task {task!r}{suggest.hint(task, task_registry.TASKS)}; valid tasks:"
+        f" {', '.join(task_registry.TASKS)}"
+        + (
+          " (the lo: tasks run through learned_optimization's own loops)"
+          if task in valid_tasks
+          else ""
+        )
+      )
+  if not fields["tasks"]:
+    raise ProtocolError("no tasks; valid tasks: " + ", ".join(task_registry.TASKS))
+  for task in fields["tasks"]:
+    dataset = task_registry.dataset_of(task)
+    size = data_lib.train_size(dataset)
+    if fields["batch_size"] > size:
+      raise ProtocolError(
+        f"batch_size {fields['batch_size']:,} is larger than the train split of {task}"
+        f" ({size:,} images of {dataset}); give batch_size <= {size:,}"
+      )
+  plans = []
+  for given in fields["optimizers"]:
+    name = canonical_name(given)
+    grid = default_grid(name, grids_of)
+    grid.update(fields["grids"].get(given, fields["grids"].get(name, {})))
+    plan = OptimizerPlan(name, grid)
+    if any(p.name == name for p in plans):
+      raise ProtocolError(f"optimizer {given!r} is listed twice")
+    _check_hyperparameters(given, name, plan)
+    for setting in plan.settings():
+      try:
+        rllc.optimizer(name, **setting)
+      except (ValueError, TypeError) as err:
+        hint = (
+          " (a fixed law needs law = [...] in its TOML table)"
+          if family(name) == "fixed-law"
+          else ""
+        )
+        raise ProtocolError(f"{err}{hint}") from None
+    plans.append(plan)
+  if not plans:
+    raise ProtocolError("no optimizers; valid names: " + ", ".join(opt_registry.REGISTRY))
+  return Protocol(
+    name=fields["name"],
+    tasks=tuple(fields["tasks"]),
+    optimizers=tuple(plans),
+    seeds=tuple(fields["seeds"]),
+    steps=fields["steps"],
+    batch_size=fields["batch_size"],
+    eval_every=fields["eval_every"],
+    log_every=fields["log_every"],
+    max_members=fields["max_members"],
+    select=fields["select"],
+  )
+
+
+def hyperparameters(name: str) -> list[str]:
+  """The hyperparameters an optimizer (a registry name or a canonical spec) takes."""
+  if name in opt_registry.REGISTRY:
+    return list(inspect.signature(opt_registry.REGISTRY[name]).parameters)
+  fixed = name.startswith(opt_registry.FIXED_LAW_PREFIX)
+  factory = opt_registry._fixed_law if fixed else opt_registry._rllc  # the spec's factory
+  return list(inspect.signature(factory).parameters)[1:]  # after the propagator
+
+
+def _check_hyperparameters(given: str, name: str, plan: OptimizerPlan) -> None:
+  """Unknown names (with a did-you-mean), and step sizes that are not positive and finite."""
+  valid = hyperparameters(name)
+  for key in plan.grid:
+    if key not in valid:
+      raise ProtocolError(
+        f"optimizer {given!r}: unknown hyperparameter(s) {key}{suggest.hint(key, valid)}; it takes"
+        f" {', '.join(valid)}"
+      )
+  for key, values in plan.grid.items():
+    for value in values:
+      if not isinstance(value, float):
+        continue
+      if not math.isfinite(value):
+        raise ProtocolError(f"optimizer {given!r}: {key} = {value} is not a finite number")
+      if key.endswith("learning_rate") and value <= 0:
+        raise ProtocolError(
+          f"optimizer {given!r}: {key} = {value:g} is not a step size: give positive values,"
+          f" e.g. {key} = [0.01, 0.1]"
+        )
+
+
+def describe_grid(grid: dict[str, tuple]) -> str:
+  """E.g. "learning_rate {0.03, 0.1, 0.3} x law_learning_rate {0.003, 0.01}" (n points)."""
+  if not grid:
+    return "(none: give the hyperparameters in a TOML table)"
+  axes = " x ".join(f"{k} {{{', '.join(_text(v) for v in vs)}}}" for k, vs in grid.items())
+  return f"{axes} ({math.prod(len(v) for v in grid.values())})"
+
+
+def _text(value) -> str:
+  return f"{value:g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,91 @@
+"""The command lines: `rllc tasks/data` (eval.cli.commands) and eval.run.train, with bad input."""
+
+from pathlib import Path
+
+import pytest
+
+from eval.cli import commands as cli
+from eval.run import train as train_lib
+from tasks import registry
+
+SHARED = Path(__file__).resolve().parents[4] / "shared" / "datasets"
+
+
+@pytest.fixture(autouse=True)
+def empty_cache(tmp_path, monkeypatch):
+  monkeypatch.setenv("RLLC_CACHE_DIR", str(tmp_path / "cache"))
+  monkeypatch.delenv("RLLC_DATA_DIR", raising=False)
+  monkeypatch.delenv("TFDS_DATA_DIR", raising=False)
+
+
+def test_tasks_lists_every_task_with_its_data_status(capsys):
+  assert cli.main(["tasks"]) == 0
+  lines = capsys.readouterr().out.splitlines()
+  assert [line.split()[0] for line in lines] == registry.task_names()
+  by_name = {line.split()[0]: line for line in lines}
+  assert "available" in by_name["digits-mlp"]
+  assert "missing: rllc data import cifar10 --from DIR" in by_name["cifar10-resnet20"]
+
+
+def test_import_then_status_says_cached(capsys):
+  if not (SHARED / "mnist").is_dir():
+    pytest.skip(f"{SHARED} not found: the shared data sets are only on development machines")
+  assert cli.main(["data", "import", "mnist", "--from", str(SHARED)]) == 0
+  assert cli.main(["data", "status"]) == 0
+  assert "mnist          cached" in capsys.readouterr().out
+
+
+def test_import_from_a_missing_directory_fails_with_the_reason(capsys, tmp_path):
+  assert cli.main(["data", "import", "cifar10", "--from", str(tmp_path / "nowhere")]) == 1
+  err = capsys.readouterr().err
+  assert "cifar10" in err and "nowhere" in err
+
+
+def test_unknown_data_set_is_refused_by_the_parser(capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    cli.main(["data", "import", "svhn", "--from", "."])
+  assert exit_info.value.code == 2
+  assert "invalid choice: 'svhn'" in capsys.readouterr().err
+
+
+def test_train_runs_and_reports_test_accuracy(capsys):
+  args = [
+    "digits-mlp",
+    "M(0.9)+M(0)",
+    "--hp",
+    "learning_rate=0.1",
+    "--hp",
+    "law_learning_rate=0.01",
+    "--steps",
+    "30",
+  ]
+  assert train_lib.main(args) == 0
+  out = capsys.readouterr().out
+  assert "RLLC[M(0.9)+M(0)]_lr0.1_law0.01" in out and "test accuracy" in out
+
+
+@pytest.mark.parametrize(
+  "args,culprit",
+  [
+    (["digits-resnet", "sgd", "--hp", "learning_rate=0.1"], "unknown task 'digits-resnet'"),
+    (["digits-mlp", "sgdd", "--hp", "learning_rate=0.1"], "unknown optimizer 'sgdd'"),
+    (["digits-mlp", "sgd"], "missing hyperparameter(s) learning_rate"),
+    (["cifar10-mlp", "sgd", "--hp", "learning_rate=0.1"], "cifar10"),
+  ],
+)
+def test_train_bad_input_exits_non_zero_naming_the_culprit(args, culprit, capsys):
+  assert train_lib.main(args) == 2
+  assert culprit in capsys.readouterr().err
+
+
+def test_train_malformed_hparam_is_an_argument_error(capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    train_lib.main(["digits-mlp", "sgd", "--hp", "learning_rate"])
+  assert exit_info.value.code == 2
+  assert "--hp takes NAME=VALUE" in capsys.readouterr().err
+
+
+def test_train_divergence_exits_non_zero_naming_the_step(capsys):
+  assert train_lib.main(["digits-mlp", "sgd", "--hp", "learning_rate=1e6", "--steps", "20"]) == 3
+  err = capsys.readouterr().err
+  assert "SGD_lr1000000 diverged on digits-mlp" in err and "at step" in err
