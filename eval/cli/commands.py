@@ -32,6 +32,7 @@ so far: a bar on a terminal, else a line at least every 30 s
 """
 
 import argparse
+import functools
 import json
 import math
 import subprocess
@@ -168,6 +169,7 @@ def _bench(args) -> int:
     data_dir=args.data_dir,
     progress="quiet" if args.quiet else None,
     progress_every=args.progress_every,
+    on_job=None if args.quiet else functools.partial(_job_line, protocol.select),
   )
   for warning in outcome.warnings:
     print(f"rllc: warning: {warning}", file=sys.stderr)
@@ -179,6 +181,12 @@ def _bench(args) -> int:
   print(text, end="")
   print(f"\nstore: {out}/records, table: {out}/results.jsonl, summary: {out}/summary.txt")
   return 0
+
+
+def _job_line(rule: str, job, records: list, seconds: float) -> None:
+  from tqdm import tqdm  # beside the progress bar, which tqdm draws
+
+  tqdm.write(summary.job_line(job.task, job.optimizer, records, seconds, rule))
 
 
 def _report(args) -> int:

@@ -65,6 +65,7 @@ from eval.experiments.am_experiments import (
   run_logistic,
   run_quadratics,
 )
+from eval.store import store as store_lib
 
 # ----------------------------------------------------------------------------- report
 
@@ -380,14 +381,6 @@ def markdown(cfg: Config, argv: list[str], quad: dict, logreg: dict) -> str:
 # ----------------------------------------------------------------------------- figure
 
 
-def _write_atomic(path: str, data: bytes) -> None:
-  """Writes the whole file or nothing: a temporary file, then os.replace."""
-  tmp = f"{path}.tmp"
-  with open(tmp, "wb") as f:
-    f.write(data)
-  os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> None:
   """Runs the grid and writes am_claims.md, .png and .svg into --out."""
   parser = argparse.ArgumentParser(
@@ -407,7 +400,7 @@ def main(argv: list[str] | None = None) -> None:
   outputs.update(figure_files(cfg, quad, logreg))
   os.makedirs(args.out, exist_ok=True)
   for name, data in outputs.items():
-    _write_atomic(os.path.join(args.out, name), data)
+    store_lib.atomic_write(os.path.join(args.out, name), data)
     print(f"wrote {os.path.join(args.out, name)}")
   print(f"{time.perf_counter() - start:.1f} s")
 

@@ -49,6 +49,7 @@ from jax.flatten_util import ravel_pytree
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from eval.report import figures
 from rllc.analysis import corrections
 
 Array = jax.Array
@@ -66,15 +67,7 @@ STEM = "memory_figure1"
 TABLE_HEADER = (
   "| optimizer | h | n | (i) first order | (ii) second order | (ii) / (i) | rounding floor |"
 )
-STYLE = {
-  "font.family": "DejaVu Sans",
-  "font.size": 9,
-  "axes.titlesize": 9,
-  "legend.fontsize": 7,
-  "svg.fonttype": "none",
-  "svg.hashsalt": STEM,
-  "path.simplify": False,
-}
+STYLE = {**figures.STYLE, "legend.fontsize": 7, "svg.hashsalt": STEM}  # the report's, small legend
 
 
 @dataclasses.dataclass(frozen=True)

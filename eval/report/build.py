@@ -26,6 +26,7 @@ from pathlib import Path
 
 from eval.report import comparison, figures, render, robustness, selection
 from eval.store import configs
+from eval.store import records as records_lib
 from eval.store import store as store_lib
 from tasks import registry as task_registry
 
@@ -95,7 +96,7 @@ def _current(records: list[dict], plan: dict) -> tuple[list[dict], list[str]]:
   keys = {r["key"] for r in records}
   current, superseded = [], 0
   for record in records:
-    entry = plan.get(store_lib.digest(store_lib.identity_of(record)))
+    entry = plan.get(store_lib.digest(records_lib.identity_of(record)))
     if entry is None or entry["key"] == record["key"]:
       current.append(record)
     else:
@@ -104,7 +105,7 @@ def _current(records: list[dict], plan: dict) -> tuple[list[dict], list[str]]:
   planned = collections.Counter()
   for entry in plan.values():
     identity = entry["identity"]
-    group = (identity["protocol"]["protocol"], identity["task"], identity["optimizer"])
+    group = (records_lib.protocol_name(identity), identity["task"], identity["optimizer"])
     planned[group] += 1
     absent[group] += entry["key"] not in keys
   missing = [
@@ -125,7 +126,7 @@ def _short_settings(records: list[dict]) -> list[str]:
   """Settings with fewer seeds than others of their grid (seen without a plan, too)."""
   seeds = collections.defaultdict(set)
   for r in records:
-    group = (r["protocol"]["protocol"], r["task"], r["optimizer"])
+    group = (records_lib.protocol_name(r), r["task"], r["optimizer"])
     seeds[group, store_lib.canonical_json(r["hparams"])].add(r["seed"])
   every = collections.defaultdict(set)
   for (group, _), found in seeds.items():
@@ -144,8 +145,8 @@ def _alternatives(values: list[int]) -> str:
 
 def _summary(records: list[dict], rules: dict[str, tuple[str, ...]]) -> str:
   parts = []
-  for protocol in sorted({r["protocol"]["protocol"] for r in records}):
-    runs = [r for r in records if r["protocol"]["protocol"] == protocol]
+  for protocol in sorted({records_lib.protocol_name(r) for r in records}):
+    runs = [r for r in records if records_lib.protocol_name(r) == protocol]
     fields = {
       name: sorted({r["protocol"][name] for r in runs})
       for name in ("steps", "batch_size", "eval_every")
@@ -176,7 +177,8 @@ def protocol_rules(plan: dict, protocols: list[str], asked: tuple[str, ...] | No
     return {p: tuple(asked) for p in protocols}
   named: dict[str, str] = {}
   for entry in plan.values():
-    named[entry["identity"]["protocol"]["protocol"]] = entry.get("select", selection.DEFAULT_RULE)
+    rule = entry.get("select", selection.DEFAULT_RULE)
+    named[records_lib.protocol_name(entry["identity"])] = rule
   return {p: (named.get(p, selection.DEFAULT_RULE),) for p in protocols}
 
 
@@ -238,10 +240,10 @@ def build(
   )
   records, plan = configs.relabel(records, names), configs.relabel_plan(plan, names)
   planned = {
-    (e["identity"]["protocol"]["protocol"], e["identity"]["task"], e["identity"]["optimizer"])
+    (records_lib.protocol_name(e["identity"]), e["identity"]["task"], e["identity"]["optimizer"])
     for e in plan.values()
   }
-  protocols = sorted({r["protocol"]["protocol"] for r in records} | {p for p, _, _ in planned})
+  protocols = sorted({records_lib.protocol_name(r) for r in records} | {p for p, _, _ in planned})
   chosen_rules = protocol_rules(plan, protocols, rules)
   tables = [
     comparison.compare(records, p, tuple(sorted((t, o) for q, t, o in planned if q == p)), rule)

@@ -30,6 +30,7 @@ from scipy import stats
 import rllc
 from eval.report import paper_numbers, selection
 from eval.run import protocol as protocol_lib
+from eval.store import records as records_lib
 from rllc import registry as opt_registry
 
 OURS = ("rllc", "fixed-law", "adaptive-memory")  # families reported as "ours"
@@ -132,7 +133,7 @@ def compare(
   without a record get "missing" cells, so a partial store shows its gaps.
   rule: the selection rule of eval.report.selection.
   """
-  records = [r for r in records if r["protocol"]["protocol"] == protocol]
+  records = [r for r in records if records_lib.protocol_name(r) == protocol]
   families = {opt: protocol_lib.family(opt) for _, opt in planned}
   families.update({r["optimizer"]: r["family"] for r in records})
   tasks = tuple(sorted({r["task"] for r in records} | {task for task, _ in planned}))

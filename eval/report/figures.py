@@ -30,6 +30,7 @@ import numpy as np
 from matplotlib.figure import Figure as MplFigure
 
 from eval.report.selection import Selected
+from eval.store import records as records_lib
 from eval.store import store as store_lib
 from rllc import spec as spec_lib
 from rllc.analysis import linear
@@ -121,7 +122,7 @@ def _legend_below(fig: MplFigure, ax) -> None:
 def _setting(record: dict) -> tuple[str, str, str, str]:
   """A record's setting: task, optimizer, protocol and hyperparameters (as canonical JSON)."""
   hparams = store_lib.canonical_json(record["hparams"])
-  return record["task"], record["optimizer"], record["protocol"]["protocol"], hparams
+  return *records_lib.group(record), hparams
 
 
 def _runs(records: list[dict], row: Selected) -> list[dict]:

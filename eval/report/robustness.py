@@ -39,6 +39,7 @@ from matplotlib import ticker
 
 from eval.report import comparison, selection, statistics
 from eval.report import figures as figures_lib
+from eval.store import records as records_lib
 from eval.store import store as store_lib
 
 TAU_MAX = 2.0  # the profiles' range and the area score's upper limit
@@ -217,7 +218,7 @@ def grid_points(records: list[dict], task: str, optimizer: str, protocol: str, r
   sign = 1.0 if how.lower_is_better else -1.0
   settings = defaultdict(list)
   for r in records:
-    if (r["task"], r["optimizer"], r["protocol"]["protocol"]) == (task, optimizer, protocol):
+    if records_lib.group(r) == (task, optimizer, protocol):
       settings[store_lib.canonical_json(r["hparams"])].append(r)
   valid, loss, accuracy = [], [], []
   for _, runs in sorted(settings.items()):

@@ -13,7 +13,9 @@ configurations of one) gets a heading per protocol.
 
 from collections import defaultdict
 
+from eval.report import selection
 from eval.store import configs
+from eval.store import records as records_lib
 from eval.store import store as store_lib
 
 _SHORT = {"learning_rate": "lr", "law_learning_rate": "law lr", "weight_decay": "wd"}
@@ -36,7 +38,7 @@ def varying(records: list[dict]) -> dict[tuple[str, str, str], list[str]]:
   """(task, optimizer, protocol label) -> the hyperparameters whose values differ in its grid."""
   values: dict[tuple, dict[str, set]] = defaultdict(lambda: defaultdict(set))
   for r in configs.relabel(records):
-    group = (r["task"], r["optimizer"], r["protocol"]["protocol"])
+    group = records_lib.group(r)
     for name, value in r["hparams"].items():
       values[group][name].add(store_lib.canonical_json(value))
   return {g: [n for n, seen in axes.items() if len(seen) > 1] for g, axes in values.items()}
@@ -65,3 +67,19 @@ def text(selected: list, records: list[dict]) -> str:
         f"  n = {s.seeds}" + (f"  {setting}" if setting else "") + diverged
       )
   return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def job_line(task: str, optimizer: str, records: list[dict], seconds: float, rule: str) -> str:
+  """The line `rllc bench` prints as a job ends: its runs, time and best setting by `rule`."""
+  chosen = selection.select(records, rule)
+  diverged = sum(r["status"] == "diverged" for r in records)
+  head = f"{task} {optimizer}: {len(records)} runs in {seconds:.1f} s"
+  if not chosen:
+    return f"{head}; every setting diverged"
+  best = chosen[0]
+  spread = f" ± {100 * best.test_accuracy[1]:.2f}" if best.seeds > 1 else ""
+  return (
+    f"{head}; best {best.name}: test acc {100 * best.test_accuracy[0]:.2f}{spread} %"
+    f" ({best.seeds} seed{'s' if best.seeds > 1 else ''})"
+    + (f", {diverged} diverged" if diverged else "")
+  )

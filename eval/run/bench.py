@@ -31,14 +31,13 @@ from typing import Any
 
 import jax
 import optax
-from tqdm import tqdm
 
 import rllc
-from eval.report import selection
 from eval.run import engine
 from eval.run import progress as progress_lib
 from eval.run import protocol as protocol_lib
 from eval.store import configs
+from eval.store import records as records_lib
 from eval.store import store as store_lib
 from tasks import data as data_lib
 from tasks import registry as task_registry
@@ -53,7 +52,7 @@ class Job:
   protocol: protocol_lib.Protocol
   members: tuple[tuple[dict, int], ...]  # (hyperparameters as given in the grid, seed)
   keys: tuple[str, ...]  # the record key of each member
-  identities: tuple[dict, ...]  # what each member is (eval.store.store.identity_of its record)
+  identities: tuple[dict, ...]  # what each member is (records.identity_of its record)
 
   @property
   def lock_id(self) -> str:
@@ -117,7 +116,7 @@ def train_job(
   *,
   data_dir: str | None = None,
   progress: Callable[[int], None] | None = None,
-) -> list[dict]:
+) -> list[records_lib.RunRecord]:
   """Trains a job's runs in one vectorized program; returns their records (unwritten)."""
   task = task_registry.get_task(job.task, batch_size=job.protocol.batch_size, data_dir=data_dir)
   schedule = engine.Schedule(job.protocol.steps, job.protocol.eval_every, job.protocol.log_every)
@@ -132,20 +131,15 @@ def train_job(
   records = []
   for key, member, (setting, _) in zip(job.keys, result.members, job.members, strict=True):
     identity = _identity(job.task, job.optimizer, member["hparams"], member["seed"], job.protocol)
-    records.append(
-      {
-        "key": key,
-        **identity,
-        "family": protocol_lib.family(job.optimizer),
-        "name": member["name"],
-        "status": member["status"],
-        "diverged_step": member["diverged_step"],
-        "final": member["final"],
-        "curves": member["curves"],
-        "memory": _memory(task, job.optimizer, setting),
-        "environment": env,
-      }
+    record = records_lib.build(
+      identity,
+      key=key,
+      family=protocol_lib.family(job.optimizer),
+      member=member,
+      memory=_memory(task, job.optimizer, setting),
+      environment=env,
     )
+    records.append(record)
   return records
 
 
@@ -168,21 +162,6 @@ def check_data(protocol: protocol_lib.Protocol, data_dir: str | None) -> None:
       raise data_lib.DataError(f"task {task} needs {dataset}, which is {status}")
 
 
-def _summary(job: Job, records: list[dict], seconds: float) -> str:
-  chosen = selection.select(records, job.protocol.select)
-  diverged = sum(r["status"] == "diverged" for r in records)
-  head = f"{job.task} {job.optimizer}: {len(records)} runs in {seconds:.1f} s"
-  if not chosen:
-    return f"{head}; every setting diverged"
-  best = chosen[0]
-  spread = f" ± {100 * best.test_accuracy[1]:.2f}" if best.seeds > 1 else ""
-  return (
-    f"{head}; best {best.name}: test acc {100 * best.test_accuracy[0]:.2f}{spread} %"
-    f" ({best.seeds} seed{'s' if best.seeds > 1 else ''})"
-    + (f", {diverged} diverged" if diverged else "")
-  )
-
-
 def _missing(store: store_lib.Store, job: Job) -> set[str]:
   return {k for k in job.keys if store.get(k) is None}
 
@@ -194,7 +173,7 @@ def run(
   executor: str = "local",
   address: str | None = None,
   data_dir: str | None = None,
-  echo: Callable[[str], None] = tqdm.write,
+  on_job: Callable[[Job, list[records_lib.RunRecord], float], None] | None = None,
   bars: bool = True,
   progress: str | None = None,
   progress_every: float = progress_lib.EVERY,
@@ -203,7 +182,9 @@ def run(
 
   `progress` is a mode of eval.run.progress ("bar", "lines" or "quiet"; default:
   a bar on a terminal, else lines every `progress_every` seconds, and "quiet"
-  when `bars` is False); "quiet" also silences `echo`, the per-job summaries.
+  when `bars` is False). `on_job(job, records, seconds)` is called after each
+  trained job with all of its records (the command line prints a line from
+  them: the run side formats nothing).
 
   Raises, before anything is written: DataError (missing or corrupt data) and
   store_lib.StoreError (a store that cannot be written, a corrupt plan.json, or
@@ -213,8 +194,6 @@ def run(
   store_lib.check_usable(out)
   configs.check(out, protocol.training_fields())
   mode = progress or (progress_lib.auto_mode() if bars else "quiet")
-  if mode == "quiet":
-    echo = _silent
   store = store_lib.Store(out)
   store.create()
   env = store_lib.environment()
@@ -233,9 +212,9 @@ def run(
   )
   try:
     if executor == "local":
-      _run_local(store, jobs, env, data_dir, echo, meter, outcome)
+      _run_local(store, jobs, env, data_dir, on_job, meter, outcome)
     elif executor == "ray":
-      _run_ray(store, jobs, env, data_dir, echo, address, outcome, meter)
+      _run_ray(store, jobs, env, data_dir, on_job, address, outcome, meter)
     else:
       raise ValueError(f"unknown executor {executor!r}; valid: local, ray")
   finally:
@@ -245,16 +224,12 @@ def run(
   return outcome
 
 
-def _silent(_: str) -> None:
-  pass
-
-
 def _run_steps(job: Job) -> int:
   """What training a job costs: its runs x steps (a job always trains whole)."""
   return len(job.members) * job.protocol.steps
 
 
-def _finish(store, job, records, missing, seconds, echo, outcome) -> None:
+def _finish(store, job, records, missing, seconds, on_job, outcome) -> None:
   """Writes the records of the missing runs (the others are in the store already)."""
   written = [r for r in records if r["key"] in missing]
   for record in written:
@@ -271,19 +246,20 @@ def _finish(store, job, records, missing, seconds, echo, outcome) -> None:
     }
   )
   outcome.trained += len(written)
-  echo(_summary(job, records, seconds))  # the whole job: every run's record
+  if on_job is not None:
+    on_job(job, records, seconds)  # the whole job: every run's record
 
 
-def _run_local(store, jobs, env, data_dir, echo, meter, outcome) -> None:
+def _run_local(store, jobs, env, data_dir, on_job, meter, outcome) -> None:
   deferred = []
   for job in jobs:
-    if not _run_one(store, job, env, data_dir, echo, meter, outcome, wait=False):
+    if not _run_one(store, job, env, data_dir, on_job, meter, outcome, wait=False):
       deferred.append(job)
   for job in deferred:  # held by another worker: wait for it, then take what it left
-    _run_one(store, job, env, data_dir, echo, meter, outcome, wait=True)
+    _run_one(store, job, env, data_dir, on_job, meter, outcome, wait=True)
 
 
-def _run_one(store, job, env, data_dir, echo, meter, outcome, *, wait: bool) -> bool:
+def _run_one(store, job, env, data_dir, on_job, meter, outcome, *, wait: bool) -> bool:
   """Trains what a job is missing; False if another worker holds it (and wait is False)."""
   if not _missing(store, job):
     outcome.skipped += len(job.keys)
@@ -302,11 +278,11 @@ def _run_one(store, job, env, data_dir, echo, meter, outcome, *, wait: bool) -> 
     start = time.perf_counter()
     records = train_job(job, env, data_dir=data_dir, progress=meter.update)
     meter.end_job(len(job.keys))
-    _finish(store, job, records, missing, time.perf_counter() - start, echo, outcome)
+    _finish(store, job, records, missing, time.perf_counter() - start, on_job, outcome)
   return True
 
 
-def _run_ray(store, jobs, env, data_dir, echo, address, outcome, meter) -> None:
+def _run_ray(store, jobs, env, data_dir, on_job, address, outcome, meter) -> None:
   try:
     import ray
   except ImportError:
@@ -343,7 +319,7 @@ def _run_ray(store, jobs, env, data_dir, echo, address, outcome, meter) -> None:
         records = ray.get(done[0])
         meter.start_job(f"{job.task} {job.optimizer} (Ray)", len(job.keys), _run_steps(job))
         meter.end_job(len(job.keys))  # a remote job reports only its end
-        _finish(store, job, records, missing, seconds, echo, outcome)
+        _finish(store, job, records, missing, seconds, on_job, outcome)
     finally:
       for ref in pending:
         ray.cancel(ref, force=True)

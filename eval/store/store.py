@@ -42,6 +42,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from eval.store import records as records_lib
+
 _PROJECT = Path(__file__).resolve().parents[2]
 # The code whose edits change a run's numbers.
 _TRAINING_CODE = ("rllc", "tasks", "eval/run/engine.py")
@@ -95,14 +97,6 @@ def environment() -> dict[str, Any]:
   }
 
 
-IDENTITY = ("task", "optimizer", "hparams", "seed", "protocol")
-
-
-def identity_of(record: dict[str, Any]) -> dict[str, Any]:
-  """What a run is, without the code and versions that ran it (a record's key adds those)."""
-  return {field: record[field] for field in IDENTITY}
-
-
 def record_key(identity: dict[str, Any], env: dict[str, Any]) -> str:
   """The content hash of a run: its identity plus code and stack versions."""
   return digest({**identity, "code": env["code"], "versions": env["versions"]})
@@ -124,16 +118,19 @@ def _check(path: Path, key: str) -> dict:
     raise CorruptRecordError(f"{path}: checksum mismatch (edited or partly written)")
   if record.get("key") != key:
     raise CorruptRecordError(f"{path}: holds key {record.get('key')!r}, not its file name's")
-  return record
+  try:
+    return records_lib.check(record)
+  except ValueError as err:
+    raise CorruptRecordError(f"{path}: {err}") from None
 
 
-def atomic_write(path: str | os.PathLike, text: str) -> None:
+def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
   """Writes to a temporary file beside `path`, fsyncs, renames: readers see all or nothing."""
   path = Path(path)
   tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
   try:
-    with open(tmp, "w") as f:
-      f.write(text)
+    with open(tmp, "wb" if isinstance(data, bytes) else "w") as f:
+      f.write(data)
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -174,7 +171,7 @@ class Store:
   def path(self, key: str) -> Path:
     return self.records_dir / f"{key}.json"
 
-  def get(self, key: str) -> dict | None:
+  def get(self, key: str) -> records_lib.RunRecord | None:
     """The valid record of `key`, or None (missing; corrupt ones are moved aside and noted)."""
     path = self.path(key)
     if not path.exists():
@@ -201,13 +198,13 @@ class Store:
       return
     os.replace(moved, path)  # valid: a writer replaced it between our read and our move
 
-  def put(self, record: dict) -> None:
+  def put(self, record: records_lib.RunRecord) -> None:
     """Writes a record (with `key`), adding its checksum."""
     body = {k: v for k, v in record.items() if k != "checksum"}
     text = canonical_json({**body, "checksum": digest(body)})
     atomic_write(self.path(record["key"]), text + "\n")
 
-  def records(self) -> list[dict]:
+  def records(self) -> list[records_lib.RunRecord]:
     """Every valid record, sorted by key (corrupt ones moved aside and noted)."""
     if not self.records_dir.is_dir():
       return []

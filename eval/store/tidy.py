@@ -4,6 +4,7 @@
   rllc store export runs/quick --out runs.parquet --curves curves.parquet
 
   pandas:  pd.read_csv("runs.csv")  or  pd.read_parquet("runs.parquet")
+  in Python: tidy.frame(Store("runs/quick").records())   # the same table as a DataFrame
 
 A row is one run (AlgoPerf's and benchopt's tidy tables): the record's key,
 task, optimizer, family, protocol and its training fields, one column per
@@ -110,6 +111,18 @@ def curve_rows(records: list[dict]) -> list[dict[str, Any]]:
   return out
 
 
+def frame(records: list[dict]):
+  """The tidy table as a pandas DataFrame, a row per run: the report side's view of a store.
+
+  Recompute any table of a report from it, e.g. mean test accuracy per setting:
+  `frame(rs).groupby(["task", "name"])["final.test_accuracy"].mean()`.
+  """
+  import pandas as pd  # only this view needs it
+
+  table = rows(records)
+  return pd.DataFrame(table, columns=columns(table))
+
+
 def format_of(path: str | os.PathLike) -> str:
   """ "csv" or "parquet" from the file's suffix; ValueError naming the valid ones."""
   suffix = Path(path).suffix.lower()
@@ -155,12 +168,7 @@ def write(table: list[dict], path: str | os.PathLike, names: list[str] | None = 
   names = names if names is not None else sorted({n for row in table for n in row})
   data = _csv_bytes(table, names) if kind == "csv" else _parquet_bytes(table, names)
   path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-  try:
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-  finally:
-    tmp.unlink(missing_ok=True)
+  store_lib.atomic_write(path, data)
   return path
 
 

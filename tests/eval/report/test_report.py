@@ -20,6 +20,7 @@ from scipy import stats
 from eval.cli import commands as cli
 from eval.report import build as report
 from eval.report import selection
+from eval.store import records as records_lib
 from eval.store import store as store_lib
 
 GOLDEN = Path(__file__).parents[1] / "golden"
@@ -226,7 +227,7 @@ def test_a_partial_store_reports_what_is_there_and_lists_what_is_missing(
   queued = [fake_record("mnist-mlp", "sgd", 0, lr=0.1, test_loss=0.3, test_accuracy=0.9)]
   store = fake_store(tmp_path / "s", done + running[:3])  # lr 0.3 seed 1 still running
   store.write_plan(
-    [(store_lib.identity_of(r), r["key"]) for r in done + running + queued], "valid_loss"
+    [(records_lib.identity_of(r), r["key"]) for r in done + running + queued], "valid_loss"
   )
   built = report.build(tmp_path / "s")
   assert (
@@ -250,9 +251,9 @@ def test_records_superseded_by_the_latest_plan_are_left_out(tmp_path, fake_recor
   old = fake_record("digits-mlp", "adam", 0, lr=0.1, test_loss=0.9, test_accuracy=0.5)
   new = {**old, "environment": {**old["environment"], "code": "fedcba9876543210"}}
   new["final"] = {**old["final"], "test_loss": 0.2}
-  new["key"] = store_lib.record_key(store_lib.identity_of(new), new["environment"])
+  new["key"] = store_lib.record_key(records_lib.identity_of(new), new["environment"])
   store = fake_store(tmp_path / "s", [old, new])
-  store.write_plan([(store_lib.identity_of(new), new["key"])], "valid_loss")
+  store.write_plan([(records_lib.identity_of(new), new["key"])], "valid_loss")
   built = report.build(tmp_path / "s")
   assert [r["key"] for r in built.records] == [new["key"]]
   assert built.tables[0].cells["adam", "digits-mlp", "loss"].mean == 0.2
@@ -374,7 +375,7 @@ def test_report_shows_both_rules_and_says_which_it_used(fake_record, fake_store,
 def test_report_uses_the_rule_the_protocol_named_in_its_plan(fake_record, fake_store, tmp_path):
   records = _disagreeing_records(fake_record)
   store = fake_store(tmp_path / "s", records)
-  store.write_plan([(store_lib.identity_of(r), r["key"]) for r in records], "valid_accuracy")
+  store.write_plan([(records_lib.identity_of(r), r["key"]) for r in records], "valid_accuracy")
   (table,) = report.build(tmp_path / "s").tables
   assert table.rule == "valid_accuracy"
   assert table.selected["sgd", "digits-mlp"].hparams["learning_rate"] == 0.01

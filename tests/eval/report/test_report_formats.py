@@ -27,6 +27,7 @@ from PIL import Image
 
 from eval.cli import commands as cli
 from eval.report import build as report
+from eval.store import records as records_lib
 from eval.store import store as store_lib
 
 # A task name with every LaTeX special character (and "_"), beside a plain one.
@@ -61,7 +62,7 @@ def _runs(make_record, task, optimizer, family, hparams, values, status="ok", un
     )
     record["family"] = family
     record["hparams"] = dict(hparams)
-    record["key"] = store_lib.record_key(store_lib.identity_of(record), record["environment"])
+    record["key"] = store_lib.record_key(records_lib.identity_of(record), record["environment"])
     records.append(record)
   return records
 

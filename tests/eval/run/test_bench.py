@@ -77,10 +77,6 @@ CLI_WITH_SIGINT = (
 TIMEOUT = 300  # seconds for one bench subprocess; a hang fails instead of blocking the suite
 
 
-def _quiet(_: str) -> None:
-  pass
-
-
 def _write(directory: Path, name: str, text: str) -> Path:
   path = directory / name
   path.write_text(text)
@@ -137,7 +133,7 @@ def tiny(tmp_path_factory, frozen_environment) -> Bench:
   profile = _write(root, "tiny.toml", TINY)
   protocol = protocol_lib.resolve(str(profile))
   out = root / "store"
-  outcome = bench.run(protocol, str(out), echo=_quiet, bars=False)
+  outcome = bench.run(protocol, str(out), bars=False)
   return Bench(profile, protocol, out, outcome)
 
 
@@ -209,7 +205,7 @@ def test_rerun_trains_nothing_and_leaves_the_records_untouched(tiny):
   before = _record_files(tiny.out)
   stamps = {p.name: p.stat().st_mtime_ns for p in (tiny.out / "records").glob("*.json")}
   log = (tiny.out / "log.jsonl").read_bytes()
-  outcome = bench.run(tiny.protocol, str(tiny.out), echo=_quiet, bars=False)
+  outcome = bench.run(tiny.protocol, str(tiny.out), bars=False)
   assert (outcome.trained, outcome.skipped, outcome.jobs, outcome.warnings) == (0, 6, 2, [])
   assert _record_files(tiny.out) == before
   assert {p.name: p.stat().st_mtime_ns for p in (tiny.out / "records").glob("*.json")} == stamps
@@ -217,7 +213,7 @@ def test_rerun_trains_nothing_and_leaves_the_records_untouched(tiny):
 
 
 def test_same_protocol_into_two_stores_gives_identical_record_files(tiny, tmp_path):
-  outcome = bench.run(tiny.protocol, str(tmp_path / "again"), echo=_quiet, bars=False)
+  outcome = bench.run(tiny.protocol, str(tmp_path / "again"), bars=False)
   assert outcome.trained == 6
   again = _record_files(tmp_path / "again")
   first = _record_files(tiny.out)
@@ -258,7 +254,7 @@ def repair(tiny, tmp_path_factory) -> Repair:
   json.loads(path.read_text())
 
   events = len(store.read_log())
-  outcome = bench.run(tiny.protocol, str(out), echo=_quiet, bars=False)
+  outcome = bench.run(tiny.protocol, str(out), bars=False)
   new_events = [e for e in store.read_log()[events:] if e["event"] == "trained"]
   return Repair(out, truncated, edited, originals, outcome, new_events)
 
@@ -634,7 +630,7 @@ def test_ray_executor_writes_the_same_records_as_the_local_one(tiny, tmp_path, m
   monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # a throwaway local cluster: no token file
   ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
   try:
-    outcome = bench.run(protocol, str(tmp_path / "ray"), executor="ray", echo=_quiet, bars=False)
+    outcome = bench.run(protocol, str(tmp_path / "ray"), executor="ray", bars=False)
   finally:
     with contextlib.suppress(Exception):
       ray.shutdown()
