@@ -17,46 +17,63 @@ the same offline data, so results can sit beside its published baselines:
 the tasks above, not learned_optimization's tfds one).
 """
 
+from __future__ import annotations
+
 import dataclasses
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import jax
-
-from rllc import lo_compat
-from tasks import augment as augment_lib
 from tasks import data as data_lib
-from tasks import models
-from tasks.image_tasks import DeviceSplits, ImageTask
+
+if TYPE_CHECKING:
+  from tasks.image_tasks import DeviceSplits
 
 
 @dataclasses.dataclass(frozen=True)
 class TaskSpec:
-  """What a task name stands for."""
+  """What a task name stands for.
+
+  The network is named, not held, so that listing the tasks (`rllc tasks`, a
+  protocol's checks, a report) imports neither flax nor JAX.
+  """
 
   dataset: str  # a name of tasks.data.DATASETS
-  model: Callable  # num_classes -> flax module
+  architecture: str  # a network of tasks.models: mlp, conv or resnet20
   augment: bool = False  # the ResNet-20 augmentation of appendix A.5.3
+
+  @property
+  def model(self) -> Callable:
+    """num_classes -> flax module (imports flax)."""
+    from tasks import models
+
+    return getattr(models, self.architecture)
 
 
 TASKS: dict[str, TaskSpec] = {
-  "mnist-mlp": TaskSpec("mnist", models.mlp),
-  "mnist-conv": TaskSpec("mnist", models.conv),
-  "fmnist-mlp": TaskSpec("fashion_mnist", models.mlp),
-  "fmnist-conv": TaskSpec("fashion_mnist", models.conv),
-  "cifar10-mlp": TaskSpec("cifar10", models.mlp),
-  "cifar10-conv": TaskSpec("cifar10", models.conv),
-  "cifar10-resnet20": TaskSpec("cifar10", models.resnet20, augment=True),
-  "digits-mlp": TaskSpec("digits", models.mlp),
-  "digits-conv": TaskSpec("digits", models.conv),
+  "mnist-mlp": TaskSpec("mnist", "mlp"),
+  "mnist-conv": TaskSpec("mnist", "conv"),
+  "fmnist-mlp": TaskSpec("fashion_mnist", "mlp"),
+  "fmnist-conv": TaskSpec("fashion_mnist", "conv"),
+  "cifar10-mlp": TaskSpec("cifar10", "mlp"),
+  "cifar10-conv": TaskSpec("cifar10", "conv"),
+  "cifar10-resnet20": TaskSpec("cifar10", "resnet20", augment=True),
+  "digits-mlp": TaskSpec("digits", "mlp"),
+  "digits-conv": TaskSpec("digits", "conv"),
 }
 
 
 def _lo_mlp(splits: DeviceSplits, seed: int):
+  from rllc import lo_compat
+
   image_mlp = lo_compat.load("learned_optimization.tasks.fixed.image_mlp")
   return image_mlp._MLPImageTask(splits.lo_datasets(seed), [128, 128, 128])
 
 
 def _lo_conv(splits: DeviceSplits, seed: int):
+  import jax
+
+  from rllc import lo_compat
+
   conv = lo_compat.load("learned_optimization.tasks.fixed.conv")
   loss_fn = conv._cross_entropy_pool_loss([32, 64, 64], jax.nn.relu, num_classes=10)
   return conv._ConvTask(loss_fn, splits.lo_datasets(seed))
@@ -98,6 +115,10 @@ def get_task(name: str, *, batch_size: int = 128, data_dir: str | None = None, s
   Raises:
     ValueError: an unknown name; tasks.data.DataError when the data is missing.
   """
+  # Here, not at the top: they import JAX, flax and learned_optimization (with TensorFlow).
+  from tasks import augment as augment_lib
+  from tasks.image_tasks import DeviceSplits, ImageTask
+
   data = data_lib.load(dataset_of(name), data_dir=data_dir)
   if name in LO_TASKS:
     return LO_TASKS[name][1](DeviceSplits(data, batch_size), seed)

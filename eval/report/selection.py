@@ -23,22 +23,8 @@ import numpy as np
 
 from eval.store import configs
 from eval.store import store as store_lib
-
-
-@dataclasses.dataclass(frozen=True)
-class Rule:
-  """A selection rule: which final validation metric, and which way is better."""
-
-  name: str  # "valid_loss" or "valid_accuracy": the key of `final` in a record
-  lower_is_better: bool
-  says: str  # how a report words it
-
-
-RULES = {
-  "valid_loss": Rule("valid_loss", True, "the lowest mean final validation loss"),
-  "valid_accuracy": Rule("valid_accuracy", False, "the highest mean final validation accuracy"),
-}
-DEFAULT_RULE = "valid_loss"
+from eval.store.rules import DEFAULT_RULE, RULES, Rule
+from rllc import catalog
 
 
 def rule_of(name: str) -> Rule:
@@ -130,8 +116,8 @@ def select(records: list[dict], rule: str = DEFAULT_RULE) -> list[Selected]:
         runs=sum(len(group) for _, group in scored),
       )
     )
-  family_order = {"baseline": 0, "adaptive-memory": 1, "fixed-law": 2, "rllc": 3}
-  kinds = {(r["task"], r["optimizer"]): family_order.get(r["family"], 9) for r in records}
+  rank = catalog.active().family_rank  # the catalog's order of families
+  kinds = {(r["task"], r["optimizer"]): rank(r["family"]) for r in records}
   return sorted(selected, key=lambda s: (s.task, kinds[s.task, s.optimizer], s.optimizer))
 
 

@@ -7,6 +7,7 @@ import pytest
 
 import rllc
 from rllc import lo_compat
+from tasks import augment as augment_lib
 from tasks import data as data_lib
 from tasks import registry
 from tasks.image_tasks import DeviceSplits, ImageTask
@@ -36,7 +37,7 @@ def synthetic(dataset: str, n=(128, 48, 48), seed=0) -> data_lib.ImageData:
 
 def build(name: str, batch_size=32) -> ImageTask:
   spec = registry.TASKS[name]
-  augment = registry.augment_lib.augment if spec.augment else None
+  augment = augment_lib.augment if spec.augment else None
   return ImageTask(
     name, synthetic(spec.dataset), spec.model(10), batch_size=batch_size, augment=augment
   )
