@@ -19,8 +19,9 @@ need one file per batch and a reader to inspect.
 
 The key is the SHA-256 of the canonical JSON of everything that determines
 the numbers: task, optimizer, resolved hyperparameters, seed, the protocol's
-training fields, the hash of the training code (`rllc/`, `tasks/`,
-`eval/run/engine.py`) and the versions of the JAX stack. Each record carries a
+training fields, the hash of the training code (eval.store.code: `rllc/` but
+its memory analysis, `tasks/`, the training function and the eval modules it
+reaches) and the versions of the JAX stack. Each record carries a
 `checksum` of its own content; a record that does not parse, does not match
 its checksum or its file name is reported, moved to `corrupt/` and redone.
 
@@ -43,10 +44,9 @@ from pathlib import Path
 from typing import Any
 
 from eval.store import records as records_lib
+from eval.store.code import code_version
 
 _PROJECT = Path(__file__).resolve().parents[2]
-# The code whose edits change a run's numbers.
-_TRAINING_CODE = ("rllc", "tasks", "eval/run/engine.py")
 STACK = ("jax", "jaxlib", "optax", "flax", "numpy", "learned-optimization")
 
 
@@ -57,17 +57,6 @@ def canonical_json(value: Any) -> str:
 
 def digest(value: Any) -> str:
   return hashlib.sha256(canonical_json(value).encode()).hexdigest()
-
-
-def code_version() -> str:
-  """SHA-256 over the training code's source files (path and bytes), first 16 hex digits."""
-  h = hashlib.sha256()
-  for part in _TRAINING_CODE:
-    root = _PROJECT / part
-    files = sorted(root.rglob("*.py")) if root.is_dir() else [root]
-    for path in files:
-      h.update(str(path.relative_to(_PROJECT)).encode() + b"\0" + path.read_bytes() + b"\0")
-  return h.hexdigest()[:16]
 
 
 def _version(package: str) -> str | None:
