@@ -73,8 +73,8 @@ import optax
 
 import rllc
 from eval.run import engine
-from eval.run.protocol import PAPER_RLLC_LAW_LR, PAPER_RLLC_LR
 from eval.store import store
+from rllc.catalog import PAPER_RLLC_LAW_LR, PAPER_RLLC_LR
 from tasks import data as data_lib
 from tasks import models
 from tasks import registry as task_registry

@@ -6,11 +6,14 @@ are tasks; a cell is mean ± std over the seeds of the selected setting
 (eval.report.selection). The rules, applied to the values as displayed (4 decimals
 for loss, 2 for accuracy), so that what a reader sees agrees with the marks:
 
-- best baseline: the best cell of the baselines in a column (every cell that
-  ties it);
+- "ours" are the optimizers whose declared family (rllc.catalog) is one of
+  the suite's own methods: RLLC, fixed-law memories, adaptive memory;
+- best baseline: the best cell, in a column, of the optimizers that are not
+  ours (every cell that ties it): a declared rule, so every family the
+  catalog does not mark as ours (optax's baselines, the sign-based, mixture,
+  orthogonal and nested-learning optimizers) competes for it;
 - overall best: the best cell of the column (ties: all of them);
-- "ours" (the suite's methods: RLLC, fixed-law memories, adaptive memory)
-  beats the best baseline when its displayed value is strictly better;
+- ours beats the best baseline when its displayed value is strictly better;
 - such a win is tested against that baseline (the first in row order if
   baselines tie) by a one-sided Welch's t-test over seeds, H1: ours is
   better, significant at p < ALPHA after Holm's adjustment over every test of
@@ -27,13 +30,10 @@ import math
 
 from scipy import stats
 
-import rllc
 from eval.report import paper_numbers, selection
-from eval.run import protocol as protocol_lib
 from eval.store import records as records_lib
-from rllc import registry as opt_registry
+from rllc import catalog
 
-OURS = ("rllc", "fixed-law", "adaptive-memory")  # families reported as "ours"
 ALPHA = 0.05  # significance threshold of the one-sided Welch's t-test
 
 
@@ -98,7 +98,7 @@ class Comparison:
   protocol: str
   rule: str  # the selection rule (eval.report.selection.RULES)
   tasks: tuple[str, ...]
-  optimizers: tuple[str, ...]  # row order: baselines, adaptive memory, fixed laws, RLLC
+  optimizers: tuple[str, ...]  # row order: by family (rllc.catalog.FAMILIES), then name
   families: dict[str, str]
   cells: dict[tuple[str, str, str], Cell]
   selected: dict[tuple[str, str], selection.Selected]  # (optimizer, task)
@@ -106,7 +106,7 @@ class Comparison:
   seeds: tuple[int, ...]  # the distinct seed counts of the selected settings
 
   def is_ours(self, optimizer: str) -> bool:
-    return self.families[optimizer] in OURS
+    return catalog.active().is_ours(self.families[optimizer])
 
 
 def welch(ours: tuple[float, ...], baseline: tuple[float, ...], metric: Metric, name: str) -> Test:
@@ -121,9 +121,6 @@ def welch(ours: tuple[float, ...], baseline: tuple[float, ...], metric: Metric, 
   return Test(name, difference, float(result.statistic), float(result.df), float(result.pvalue), "")
 
 
-_FAMILY_ORDER = {"baseline": 0, "adaptive-memory": 1, "fixed-law": 2, "rllc": 3}
-
-
 def compare(
   records: list[dict], protocol: str, planned: tuple = (), rule: str = selection.DEFAULT_RULE
 ) -> Comparison:
@@ -134,10 +131,11 @@ def compare(
   rule: the selection rule of eval.report.selection.
   """
   records = [r for r in records if records_lib.protocol_name(r) == protocol]
-  families = {opt: protocol_lib.family(opt) for _, opt in planned}
+  families = {opt: catalog.active().family(opt) for _, opt in planned}
   families.update({r["optimizer"]: r["family"] for r in records})
   tasks = tuple(sorted({r["task"] for r in records} | {task for task, _ in planned}))
-  optimizers = tuple(sorted(families, key=lambda o: (_FAMILY_ORDER.get(families[o], 9), o)))
+  rank = catalog.active().family_rank
+  optimizers = tuple(sorted(families, key=lambda o: (rank(families[o]), o)))
   chosen = {(s.optimizer, s.task): s for s in selection.select(records, rule)}
   runs = {}
   for r in records:
@@ -181,15 +179,15 @@ def _best(cells: dict[str, Cell], metric: Metric) -> float | None:
 
 def _mark(column: dict[str, Cell], families, metric, chosen, task) -> dict:
   """The column's cells with the highlighting rules and tests applied, keyed for `cells`."""
-  baselines = {o: c for o, c in column.items() if families[o] not in OURS}
+  ours = {o: catalog.active().is_ours(families[o]) for o in column}
+  baselines = {o: c for o, c in column.items() if not ours[o]}
   best_baseline = _best(baselines, metric)
   best = _best(column, metric)
   reference = next((o for o, c in baselines.items() if c.mean == best_baseline), None)
   marked = {}
   for opt, cell in column.items():
     if cell.state == "ok":
-      ours = families[opt] in OURS
-      beats = ours and best_baseline is not None and metric.better(cell.mean, best_baseline)
+      beats = ours[opt] and best_baseline is not None and metric.better(cell.mean, best_baseline)
       test = None
       if beats:
         test = welch(
@@ -200,7 +198,7 @@ def _mark(column: dict[str, Cell], families, metric, chosen, task) -> dict:
         )
       cell = dataclasses.replace(
         cell,
-        best_baseline=not ours and cell.mean == best_baseline,
+        best_baseline=not ours[opt] and cell.mean == best_baseline,
         best=cell.mean == best,
         beats=beats,
         test=test,
@@ -251,7 +249,8 @@ def overhead(records: list[dict], log: list[dict]) -> list[dict]:
       seconds = event["seconds"] / (event["computed"] * steps[group])
       per_step[group] = min(seconds, per_step.get(group, math.inf))
   rows = []
-  order = {(r["task"], r["optimizer"]): _FAMILY_ORDER.get(r["family"], 9) for r in records}
+  rank = catalog.active().family_rank
+  order = {(r["task"], r["optimizer"]): rank(r["family"]) for r in records}
   for task, optimizer in sorted(steps, key=lambda g: (g[0], order[g], g[1])):
     sizes = memory[task, optimizer] or {}
     adam = per_step.get((task, "adam"))
@@ -260,13 +259,19 @@ def overhead(records: list[dict], log: list[dict]) -> list[dict]:
       {
         "task": task,
         "optimizer": optimizer,
-        "buffers": rllc.optimizer(optimizer, **hparams[task, optimizer]).buffers,
+        "buffers": _buffers(optimizer, hparams[task, optimizer]),
         "state_bytes": sizes.get("state_bytes"),
         "param_bytes": sizes.get("param_bytes"),
         "step_time_ratio": time / adam if time is not None and adam else None,
       }
     )
   return rows
+
+
+def _buffers(optimizer: str, hparams: dict) -> int:
+  """An optimizer's declared buffers at a recorded setting (a spec's parse imports JAX)."""
+  entry = catalog.lookup(optimizer)
+  return entry.buffers(entry.resolve(hparams))
 
 
 def beside_paper(table: Comparison) -> list[tuple[str, ...]]:
@@ -282,7 +287,7 @@ def beside_paper(table: Comparison) -> list[tuple[str, ...]]:
   rows = []
   for task in table.tasks:
     for opt in table.optimizers:
-      spec = opt_registry.split_initial_law(opt)[0]
+      spec = catalog.split_initial_law(opt)[0]
       if (task, spec) not in paper_numbers.TABLE1:
         continue
       loss, acc, acc_std = paper_numbers.TABLE1[task, spec]

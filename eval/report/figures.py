@@ -34,7 +34,7 @@ from eval.store import records as records_lib
 from eval.store import store as store_lib
 from rllc import spec as spec_lib
 from rllc.analysis import linear
-from rllc.registry import FIXED_LAW_PREFIX, split_initial_law
+from rllc.catalog import FIXED_LAW_PREFIX, split_initial_law
 
 KINDS = ("accuracy", "law", "memory", "beta", "sensitivity", "overhead")
 STYLE = {

@@ -37,19 +37,19 @@ The TOML file (every key optional):
 or `optimizers = ["sgd", "M(0.9)"]` for default grids. The grid of an
 optimizer is the product of its axes; axes not given keep the default grid's.
 
-Default grids (by family; `rllc optimizers` prints them all):
+Default grids: each optimizer's entry in rllc.catalog declares its quick and
+paper grids (`rllc optimizers` prints them all):
 
-  paper: baselines and adaptive memory: lr in {1e-7, 3e-7, ..., 0.3, 1} (15);
+  paper: every optimizer but RLLC: lr in {1e-7, 3e-7, ..., 0.3, 1} (15);
          RLLC: lr in {0.001, ..., 0.3} x law lr in {0.003, 0.01, 0.03} (18).
          Adaptive memory keeps the AM paper's fixed lambda = 0.1 and
          beta_max = 0.9 (its section 4: "kept constant across all experiments").
-  quick: four points around where each family's best settings lie on the
+  quick: four points around where each kind's best settings lie on the
          embedded and MNIST-sized tasks; RLLC (L0 = ones): the paper's six
-         lrs x law lr in {0.003, 0.01, 0.03, 0.1} (QUICK_GRIDS below).
+         lrs x law lr in {0.003, 0.01, 0.03, 0.1}.
 """
 
 import dataclasses
-import inspect
 import itertools
 import math
 import tomllib
@@ -57,9 +57,9 @@ from pathlib import Path
 from typing import Any
 
 import rllc
-from eval.report import selection
 from eval.run import suggest
-from rllc import registry as opt_registry
+from eval.store import rules
+from rllc import catalog
 from rllc import spec as spec_lib
 from tasks import data as data_lib
 from tasks import registry as task_registry
@@ -110,48 +110,6 @@ QUICK_OPTIMIZERS = (
   "am-adamw",
 )
 
-PAPER_LR = (1e-7, 3e-7, 1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
-PAPER_RLLC_LR = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3)
-PAPER_RLLC_LAW_LR = (0.003, 0.01, 0.03)
-
-PAPER_GRIDS: dict[str, dict[str, tuple]] = {
-  "baseline": {"learning_rate": PAPER_LR},
-  "adaptive-memory": {"learning_rate": PAPER_LR},
-  "rllc": {"learning_rate": PAPER_RLLC_LR, "law_learning_rate": PAPER_RLLC_LAW_LR},
-}
-# Narrowed around the best settings: SGD-like methods (plain and dampened
-# adaptive memory) near 0.1, heavy ball (optax sums gradients undampened) ten
-# times lower, Adam-like near 3e-4, RLLC (L0 = ones) on the paper's learning
-# rates and a law rate axis one step wider than the paper's (at 1,000 steps a
-# faster law pays): measured in reports/quick_rllc_grid, its selections on
-# digits-mlp and mnist-mlp lie inside but for M(0.9) on MNIST (law lr 0.1);
-# sign-based steps (Lion, signum) about ten times below Adam's, as the Lion
-# paper advises; Muon near its usual 0.02.
-QUICK_GRIDS: dict[str, dict[str, tuple]] = {
-  "sgd": {"learning_rate": (0.03, 0.1, 0.3, 1.0)},
-  "momentum": {"learning_rate": (0.003, 0.01, 0.03, 0.1)},
-  "nesterov": {"learning_rate": (0.003, 0.01, 0.03, 0.1)},
-  "adam": {"learning_rate": (1e-4, 3e-4, 1e-3, 3e-3)},
-  "adamw": {"learning_rate": (1e-4, 3e-4, 1e-3, 3e-3)},
-  "baseline": {"learning_rate": (1e-3, 1e-2, 0.1, 1.0)},
-  "adaptive-memory": {"learning_rate": (0.03, 0.1, 0.3, 1.0)},
-  "am-adamw": {"learning_rate": (1e-4, 3e-4, 1e-3, 3e-3)},
-  "am-adamw-clip": {"learning_rate": (1e-4, 3e-4, 1e-3, 3e-3)},
-  "am-adamw-reset": {"learning_rate": (1e-4, 3e-4, 1e-3, 3e-3)},
-  "rllc": {"learning_rate": PAPER_RLLC_LR, "law_learning_rate": (0.003, 0.01, 0.03, 0.1)},
-  "nadam": {"learning_rate": (1e-4, 3e-4, 1e-3, 3e-3)},
-  "nadamw": {"learning_rate": (1e-4, 3e-4, 1e-3, 3e-3)},
-  "ademamix": {"learning_rate": (1e-4, 3e-4, 1e-3, 3e-3)},
-  "lion": {"learning_rate": (3e-5, 1e-4, 3e-4, 1e-3)},
-  "lion-k": {"learning_rate": (3e-5, 1e-4, 3e-4, 1e-3)},
-  "signum": {"learning_rate": (3e-5, 1e-4, 3e-4, 1e-3)},
-  "muon": {"learning_rate": (0.001, 0.003, 0.01, 0.03)},
-  "precond-momentum": {"learning_rate": (1e-4, 3e-4, 1e-3, 3e-3)},
-  "delta-momentum": {"learning_rate": (0.003, 0.01, 0.03, 0.1)},
-  "ns-momentum": {"learning_rate": (0.001, 0.003, 0.01, 0.03)},
-  "deep-momentum": {"learning_rate": (0.003, 0.01, 0.03, 0.1)},
-}
-
 _SCALARS = ("steps", "batch_size", "eval_every", "log_every", "max_members", "select")
 _TOML_KEYS = ("base", "name", "tasks", "seeds", "optimizers", *_SCALARS)
 
@@ -160,7 +118,7 @@ _TOML_KEYS = ("base", "name", "tasks", "seeds", "optimizers", *_SCALARS)
 class OptimizerPlan:
   """One optimizer and its grid."""
 
-  name: str  # a registry name or a canonical propagator spec ("lm:" for a fixed law)
+  name: str  # a catalog name or a canonical propagator spec ("lm:" for a fixed law)
   grid: dict[str, tuple]  # hyperparameter -> values; the grid is their product
 
   def settings(self) -> list[dict[str, Any]]:
@@ -184,7 +142,7 @@ class Protocol:
   eval_every: int  # steps between evaluations
   log_every: int  # steps per training-loss point
   max_members: int | None = None  # runs per compiled program (None: by memory)
-  select: str = selection.DEFAULT_RULE  # how a report selects settings (not part of a record's key)
+  select: str = rules.DEFAULT_RULE  # how a report selects settings (not part of a record's key)
 
   def training_fields(self) -> dict[str, Any]:
     """What determines a run's numbers besides task, optimizer, hyperparameters and seed."""
@@ -198,32 +156,28 @@ class Protocol:
 
 
 def family(name: str) -> str:
-  """ "rllc", "fixed-law", "adaptive-memory" or "baseline", for default grids."""
-  if name.startswith(opt_registry.FIXED_LAW_PREFIX):
-    return "fixed-law"
-  if name.startswith("am-"):
-    return "adaptive-memory"
-  return "baseline" if name in opt_registry.REGISTRY else "rllc"
+  """The declared family (rllc.catalog) of a catalog name or a canonical spec."""
+  return catalog.active().family(name)
 
 
 def canonical_name(name: str) -> str:
-  """The registry name, or the propagator spec in its canonical spelling.
+  """The catalog name, or the propagator spec in its canonical spelling.
 
   Raises:
-    ProtocolError: neither a registry name nor a valid spec.
+    ProtocolError: neither a catalog name nor a valid spec.
   """
-  if name in opt_registry.REGISTRY:
+  names = [*catalog.active()]
+  if name in names:
     return name
-  prefix = opt_registry.FIXED_LAW_PREFIX if name.startswith(opt_registry.FIXED_LAW_PREFIX) else ""
+  prefix = catalog.FIXED_LAW_PREFIX if name.startswith(catalog.FIXED_LAW_PREFIX) else ""
   try:
-    spec, convention = opt_registry.split_initial_law(name[len(prefix) :])
+    spec, convention = catalog.split_initial_law(name[len(prefix) :])
   except ValueError as err:
     raise ProtocolError(str(err)) from None
-  suffix = "" if convention is None else opt_registry.INITIAL_LAW_SEPARATOR + convention
+  suffix = "" if convention is None else catalog.INITIAL_LAW_SEPARATOR + convention
   try:
     return prefix + str(spec_lib.parse_propagator(spec)) + suffix
   except ValueError as err:
-    names = [*opt_registry.REGISTRY]
     if "(" in name:  # meant as a spec: its error first; allow_unstable is Python's, not ours
       why = str(err).replace(", or pass allow_unstable=True", "")
       raise ProtocolError(
@@ -238,13 +192,8 @@ def canonical_name(name: str) -> str:
 
 
 def default_grid(name: str, profile: str) -> dict[str, tuple]:
-  """The grid an optimizer gets when none is given, under "quick" or "paper"."""
-  kind = family(name)
-  if kind == "fixed-law":
-    return {}
-  if profile == "paper":
-    return dict(PAPER_GRIDS[kind])
-  return dict(QUICK_GRIDS.get(name, QUICK_GRIDS[kind]))
+  """The grid an optimizer gets when none is given, under "quick" or "paper" (its entry's)."""
+  return catalog.active().declared(name).grid(profile)
 
 
 def _base(profile: str) -> dict[str, Any]:
@@ -264,7 +213,7 @@ def _base(profile: str) -> dict[str, Any]:
     # reports/calibration_initial_law.md) when the setting with the best mean
     # final validation accuracy is selected; the lowest validation loss, our
     # default elsewhere, selects settings 0.2-0.4 points below them.
-    "select": selection.DEFAULT_RULE if quick else "valid_accuracy",
+    "select": rules.DEFAULT_RULE if quick else "valid_accuracy",
   }
 
 
@@ -428,9 +377,9 @@ def _validate(fields: dict[str, Any], grids_of: str) -> Protocol:
     not isinstance(members, int) or isinstance(members, bool) or members < 1
   ):
     raise ProtocolError(f"max_members must be a positive integer, got {fields['max_members']!r}")
-  if fields["select"] not in selection.RULES:
+  if fields["select"] not in rules.RULES:
     raise ProtocolError(
-      f"select = {fields['select']!r}; valid selection rules: {', '.join(selection.RULES)}"
+      f"select = {fields['select']!r}; valid selection rules: {', '.join(rules.RULES)}"
     )
   # Intervals longer than the run mean: evaluate and log at its end.
   fields["eval_every"] = min(fields["eval_every"], fields["steps"])
@@ -478,7 +427,7 @@ def _validate(fields: dict[str, Any], grids_of: str) -> Protocol:
         raise ProtocolError(f"{err}{hint}") from None
     plans.append(plan)
   if not plans:
-    raise ProtocolError("no optimizers; valid names: " + ", ".join(opt_registry.REGISTRY))
+    raise ProtocolError("no optimizers; valid names: " + ", ".join(catalog.active()))
   return Protocol(
     name=fields["name"],
     tasks=tuple(fields["tasks"]),
@@ -494,12 +443,8 @@ def _validate(fields: dict[str, Any], grids_of: str) -> Protocol:
 
 
 def hyperparameters(name: str) -> list[str]:
-  """The hyperparameters an optimizer (a registry name or a canonical spec) takes."""
-  if name in opt_registry.REGISTRY:
-    return list(inspect.signature(opt_registry.REGISTRY[name]).parameters)
-  fixed = name.startswith(opt_registry.FIXED_LAW_PREFIX)
-  factory = opt_registry._fixed_law if fixed else opt_registry._rllc  # the spec's factory
-  return list(inspect.signature(factory).parameters)[1:]  # after the propagator
+  """The hyperparameters an optimizer (a catalog name or a canonical spec) takes."""
+  return [h.name for h in catalog.active().declared(name).hyperparameters]
 
 
 def _check_hyperparameters(given: str, name: str, plan: OptimizerPlan) -> None:
@@ -522,15 +467,3 @@ def _check_hyperparameters(given: str, name: str, plan: OptimizerPlan) -> None:
           f"optimizer {given!r}: {key} = {value:g} is not a step size: give positive values,"
           f" e.g. {key} = [0.01, 0.1]"
         )
-
-
-def describe_grid(grid: dict[str, tuple]) -> str:
-  """E.g. "learning_rate {0.03, 0.1, 0.3} x law_learning_rate {0.003, 0.01}" (n points)."""
-  if not grid:
-    return "(none: give the hyperparameters in a TOML table)"
-  axes = " x ".join(f"{k} {{{', '.join(_text(v) for v in vs)}}}" for k, vs in grid.items())
-  return f"{axes} ({math.prod(len(v) for v in grid.values())})"
-
-
-def _text(value) -> str:
-  return f"{value:g}" if isinstance(value, float) else str(value)

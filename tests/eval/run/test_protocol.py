@@ -8,6 +8,7 @@ import pytest
 import rllc
 from eval.report import selection
 from eval.run import protocol as protocol_lib
+from rllc import catalog
 
 
 def _grid(protocol, name):
@@ -59,11 +60,11 @@ def test_quick_protocol_is_the_default_comparison():
   assert quick.steps < 10_000
   for plan in quick.optimizers:  # narrowed: a few points, inside the paper's ranges
     if protocol_lib.family(plan.name) == "rllc":  # the paper's lrs, law rates one step wider
-      assert plan.grid["learning_rate"] == protocol_lib.PAPER_RLLC_LR
+      assert plan.grid["learning_rate"] == catalog.PAPER_RLLC_LR
       assert plan.grid["law_learning_rate"] == (0.003, 0.01, 0.03, 0.1)
     else:
       assert 1 <= len(plan.settings()) <= 8
-      assert set(plan.grid["learning_rate"]) <= set(protocol_lib.PAPER_LR)
+      assert set(plan.grid["learning_rate"]) <= set(catalog.PAPER_LR)
 
 
 def test_overrides_replace_tasks_optimizers_seeds_and_steps():
@@ -73,7 +74,7 @@ def test_overrides_replace_tasks_optimizers_seeds_and_steps():
   assert p.tasks == ("mnist-mlp",) and p.seeds == (0, 1, 2) and p.steps == 100
   assert [o.name for o in p.optimizers] == ["adam", "M(0.9)+M2(0.6)"]
   # A new propagator gets the RLLC grid; intervals are capped at the run's length.
-  assert _grid(p, "M(0.9)+M2(0.6)") == protocol_lib.QUICK_GRIDS["rllc"]
+  assert _grid(p, "M(0.9)+M2(0.6)") == catalog.RLLC.quick
   assert p.eval_every <= 100 and p.log_every <= 100
 
 
@@ -120,7 +121,7 @@ learning_rate = 0.1
   assert _grid(p, "adam") == {"learning_rate": (1e-4, 1e-3), "b1": (0.8,)}
   # Axes not given keep the base's (paper) default grid.
   assert _grid(p, "M(0.9)+M2(0.6)") == {
-    "learning_rate": protocol_lib.PAPER_RLLC_LR,
+    "learning_rate": catalog.PAPER_RLLC_LR,
     "law_learning_rate": (0.01,),
   }
   fixed = next(o for o in p.optimizers if o.name.startswith("lm:"))
