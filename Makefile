@@ -49,9 +49,10 @@ bench: $(STAMP)  ## the main job: rllc bench (quick protocol on digits-mlp, into
 test: $(DISTRIBUTED) $(CHROMIUM)  ## the test suite, one process per core, each test file in one of them
 	$(PY) -m pytest -n auto --dist loadfile
 
-speed: $(STAMP)  ## update and engine speed, as ratios measured in one process
+speed: $(STAMP)  ## update, engine and command start-up speed, as ratios measured in one run
 	$(PY) -m eval.experiments.bench_update --out reports/bench_update.txt
 	$(PY) -m eval.experiments.bench_engine --out reports/bench_engine.txt
+	$(PY) -m eval.experiments.bench_startup --out reports/bench_startup.txt
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

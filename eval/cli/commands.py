@@ -29,32 +29,33 @@ corrupt plan.json with status 1. Nothing is written then.
 Progress: job i of N, the runs done and the time left, from the rate measured
 so far: a bar on a terminal, else a line at least every 30 s
 (--progress-every), nothing with --quiet (only errors and the summary).
+
+TensorFlow's, XLA's and absl's start-up and log lines are silenced unless
+`rllc --verbose COMMAND ...` is given (errors always show).
 """
 
 import argparse
+import ast
 import functools
+import importlib.util
 import json
 import math
+import os
 import subprocess
 import sys
-from importlib import metadata
+from collections.abc import Sequence
 from pathlib import Path
 
-from eval.report import build as report_lib
-from eval.report import selection, summary
-from eval.run import bench as bench_lib
-from eval.run import dryrun, engine
-from eval.run import progress as progress_lib
-from eval.run import protocol as protocol_lib
-from eval.store import configs, tidy
-from eval.store import store as store_lib
-from rllc import registry as opt_registry
-from rllc.analysis import linear
-from tasks import data as data_lib
-from tasks import registry
+from eval.run import progress as progress_lib  # the standard library only
+
+# Each command imports its machinery when it runs: `rllc --help` then imports no NumPy, JAX,
+# TensorFlow or learned_optimization, and `rllc report` none of the training side.
 
 
 def _tasks(args) -> int:
+  from tasks import data as data_lib
+  from tasks import registry
+
   width = max(len(name) for name in registry.task_names())
   for name in registry.task_names():
     dataset = registry.dataset_of(name)
@@ -63,6 +64,8 @@ def _tasks(args) -> int:
 
 
 def _data_status(args) -> int:
+  from tasks import data as data_lib
+
   corrupt = []
   for name in data_lib.DATASETS:
     status = data_lib.status(name, data_dir=args.data_dir)
@@ -80,6 +83,8 @@ def _data_status(args) -> int:
 
 
 def _data_import(args) -> int:
+  from tasks import data as data_lib
+
   if args.download:
     print(f"{args.name}: {data_lib.load(args.name, download=True).source}")
     return 0
@@ -89,6 +94,9 @@ def _data_import(args) -> int:
 
 
 def _optimizers(args) -> int:
+  from eval.run import protocol as protocol_lib
+  from rllc import registry as opt_registry
+
   print("Any propagator spec is an RLLC optimizer, e.g. 'M(0.9)+M2(0.6)' (RLLC grid);")
   print("'lm:' and a spec is that memory with a fixed law (give law in a TOML table).")
   print("buffers: parameter-sized buffers in the state at the defaults (a spec: its k units).\n")
@@ -108,6 +116,8 @@ def _optimizers(args) -> int:
 
 def _counts(args) -> None:
   """--seeds and --steps take a positive count (a list of seeds goes in a TOML file)."""
+  from eval.run import protocol as protocol_lib
+
   if not args.progress_every > 0:
     raise protocol_lib.ProtocolError(
       f"--progress-every {args.progress_every:g}: give a positive number of seconds, e.g."
@@ -125,6 +135,8 @@ def _counts(args) -> None:
 
 
 def _optimizer_names(text: str | None) -> list[str] | None:
+  from eval.run import protocol as protocol_lib
+
   if text is None:
     return None
   names = protocol_lib.split_names(text)
@@ -138,6 +150,13 @@ def _optimizer_names(text: str | None) -> list[str] | None:
 
 
 def _bench(args) -> int:
+  from eval.report import selection, summary
+  from eval.run import bench as bench_lib
+  from eval.run import dryrun, engine
+  from eval.run import protocol as protocol_lib
+  from eval.store import configs
+  from eval.store import store as store_lib
+
   _counts(args)
   optimizers = _optimizer_names(args.optimizers)
   engine.one_device_per_core()
@@ -186,12 +205,17 @@ def _bench(args) -> int:
 def _job_line(rule: str, job, records: list, seconds: float) -> None:
   from tqdm import tqdm  # beside the progress bar, which tqdm draws
 
+  from eval.report import summary
+
   tqdm.write(summary.job_line(job.task, job.optimizer, records, seconds, rule))
 
 
 def _report(args) -> int:
+  from eval.report import build as report_lib
+  from eval.store import store as store_lib
+
   if len(args.store) > 1 and not args.out:
-    raise protocol_lib.ProtocolError(
+    raise store_lib.StoreError(
       f"a report over {len(args.store)} stores has no default place: give --out DIR, e.g."
       " --out reports/combined"
     )
@@ -204,13 +228,16 @@ def _report(args) -> int:
       f"cannot write the report into {out}: {problem}; give --out a directory you can write,"
       " e.g. --out /tmp/report"
     )
-  for path in report_lib.write(report, out, args.format):
+  for path in report_lib.write(report, out, args.format or report_lib.FORMATS):
     print(f"wrote {path}")
   print(f"figures: {out}/figures ({len(report.figures)} as PNG and SVG)")
   return 0
 
 
 def _store_list(args) -> int:
+  from eval.store import configs, tidy
+  from eval.store import store as store_lib
+
   records = store_lib.valid_records(args.store)
   rows = tidy.rows(configs.relabel(records))
   print(f"{args.store}: {len(rows):,} records (rllc store show {args.store} KEY shows one)")
@@ -228,6 +255,8 @@ def _store_list(args) -> int:
 
 
 def _store_show(args) -> int:
+  from eval.store import store as store_lib
+
   records = store_lib.valid_records(args.store)
   found = [r for r in records if r["key"].startswith(args.key)]
   if len(found) != 1:
@@ -247,6 +276,8 @@ def _store_show(args) -> int:
 
 
 def _store_export(args) -> int:
+  from eval.store import tidy
+
   runs, points = tidy.export(args.store, args.out, args.curves)
   print(f"wrote {args.out}: {runs:,} runs, one row each")
   if args.curves:
@@ -255,6 +286,8 @@ def _store_export(args) -> int:
 
 
 def _version() -> str:
+  from importlib import metadata
+
   try:
     version = metadata.version("rllc-suite")
   except metadata.PackageNotFoundError:
@@ -290,6 +323,8 @@ def _parse_law(text: str, prop) -> list[float]:
 
 
 def _analyze(args) -> int:
+  from rllc.analysis import linear
+
   try:
     prop = linear.propagator(args.spec)
     law = _parse_law(args.law, prop)
@@ -322,17 +357,20 @@ def _analyze(args) -> int:
 
 
 def _rules(text: str) -> tuple[str, ...]:
+  from eval.store.rules import RULES
+
   names = tuple(n.strip() for n in text.split(",") if n.strip())
-  unknown = [n for n in names if n not in selection.RULES]
+  unknown = [n for n in names if n not in RULES]
   if unknown or not names:
     raise argparse.ArgumentTypeError(
-      f"unknown selection rule(s) {', '.join(unknown) or repr(text)}; valid:"
-      f" {','.join(selection.RULES)}"
+      f"unknown selection rule(s) {', '.join(unknown) or repr(text)}; valid: {','.join(RULES)}"
     )
   return names
 
 
 def _formats(text: str) -> tuple[str, ...]:
+  from eval.report import build as report_lib
+
   names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
   unknown = [n for n in names if n not in report_lib.FORMATS]
   if unknown or not names:
@@ -342,11 +380,48 @@ def _formats(text: str) -> tuple[str, ...]:
   return names
 
 
+def _doc(module: str) -> str:
+  """A module's docstring, read from its source: a --help page need not import the module."""
+  source = Path(importlib.util.find_spec(module).origin).read_text()
+  return ast.get_docstring(ast.parse(source), clean=False)
+
+
+class _VersionAction(argparse.Action):
+  """--version: the version, looked up only when asked (it runs git)."""
+
+  def __init__(self, option_strings, dest, **kwargs):
+    super().__init__(option_strings, dest, nargs=0, help="show the version and exit", **kwargs)
+
+  def __call__(self, parser, namespace, values, option_string=None):
+    print(_version())
+    parser.exit()
+
+
+class _ImportableDataSets(Sequence):
+  """The names `rllc data import` takes, listed when first read (tasks.data imports NumPy)."""
+
+  def _names(self) -> list[str]:
+    from tasks import data as data_lib
+
+    return [n for n in data_lib.DATASETS if n != "digits"]
+
+  def __getitem__(self, index):
+    return self._names()[index]
+
+  def __len__(self) -> int:
+    return len(self._names())
+
+
 def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
     prog="rllc", description="Memory optimizers: benchmarks, tasks and data."
   )
-  parser.add_argument("--version", action="version", version=_version())
+  parser.add_argument("--version", action=_VersionAction)
+  parser.add_argument(
+    "--verbose",
+    action="store_true",
+    help="let TensorFlow, XLA and absl print their start-up and log lines (default: silenced)",
+  )
   commands = parser.add_subparsers(dest="command", required=True)
 
   bench = commands.add_parser(
@@ -382,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
   report = commands.add_parser(
     "report",
     help="tables, significance tests and figures of a store",
-    description=report_lib.__doc__,
+    description=_doc("eval.report.build"),
   )
   report.formatter_class = argparse.RawDescriptionHelpFormatter
   report.add_argument(
@@ -390,9 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     nargs="+",
     help="a store directory written by rllc bench; several make one report (give --out)",
   )
-  report.add_argument(
-    "--format", type=_formats, default=report_lib.FORMATS, help="md,tex,html (default: all)"
-  )
+  report.add_argument("--format", type=_formats, help="md,tex,html (default: all)")
   report.add_argument(
     "--select",
     type=_rules,
@@ -413,7 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
   show.add_argument("--curves", action="store_true", help="the curves too, every point")
   show.set_defaults(run=_store_show)
   export = store_commands.add_parser(
-    "export", help="the tidy per-run table as CSV or Parquet", description=tidy.__doc__
+    "export", help="the tidy per-run table as CSV or Parquet", description=_doc("eval.store.tidy")
   )
   export.formatter_class = argparse.RawDescriptionHelpFormatter
   export.add_argument("store", help="a store directory written by rllc bench")
@@ -431,7 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
   analyze = commands.add_parser(
     "analyze",
     help="effective learning rate and implicit penalty of a fixed law",
-    description=linear.__doc__,
+    description=_doc("rllc.analysis.linear"),
   )
   analyze.formatter_class = argparse.RawDescriptionHelpFormatter
   analyze.add_argument("spec", help="a propagator spec, e.g. 'M(0.9)+M(0)'")
@@ -447,7 +520,9 @@ def build_parser() -> argparse.ArgumentParser:
   status.add_argument("--data-dir", help="where data files not yet imported may be")
   status.set_defaults(run=_data_status)
   importer = data_commands.add_parser("import", help="parse, verify and cache a data set")
-  importer.add_argument("name", choices=[n for n in data_lib.DATASETS if n != "digits"])
+  importer.add_argument(
+    "name", choices=_ImportableDataSets(), metavar="NAME", help="one of %(choices)s"
+  )
   source = importer.add_mutually_exclusive_group(required=True)
   source.add_argument("--from", dest="source", help="directory of the files")
   source.add_argument("--download", action="store_true", help="through tensorflow-datasets")
@@ -455,23 +530,61 @@ def build_parser() -> argparse.ArgumentParser:
   return parser
 
 
+# The domain errors a command may raise: (module, class, exit status; None: the error's own
+# exit_code). Named, not imported: a module that was never imported raised none of its errors.
+_ERRORS = (
+  ("tasks.data", "DataError", 1),
+  ("eval.report.build", "ReportError", 1),
+  ("eval.run.protocol", "ProtocolError", 2),
+  ("eval.store.store", "StoreError", None),
+)
+
+
+def _exit_status(err: Exception) -> int | None:
+  """The exit status of a domain error, or None for any other exception."""
+  for module, name, status in _ERRORS:
+    error_class = getattr(sys.modules.get(module), name, None)
+    if error_class is not None and isinstance(err, error_class):
+      return err.exit_code if status is None else status
+  return None
+
+
+# Commands that import TensorFlow or learned_optimization, whose Python side logs through absl.
+_ABSL_COMMANDS = ("bench", "data")
+
+
+def quiet_libraries(command: str | None = None) -> None:
+  """Silences the start-up lines of TensorFlow, XLA and absl (not their errors).
+
+  TensorFlow and XLA read TF_CPP_MIN_LOG_LEVEL once, when they are imported: level 2 drops
+  their INFO and WARNING lines (the oneDNN notice, the CPU-instructions notice, absl's
+  "All log messages before absl::InitializeLog()"). A value already in the environment wins.
+  absl's Python logging is set to errors only for the commands that import its users.
+
+  Args:
+    command: the subcommand about to run.
+  """
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  if command in _ABSL_COMMANDS:
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.ERROR)
+
+
 def main(argv: list[str] | None = None) -> int:
   args = build_parser().parse_args(argv)
+  if not args.verbose:
+    quiet_libraries(args.command)
   try:
     return args.run(args)
-  except data_lib.DataError as err:
-    print(f"rllc: {err}", file=sys.stderr)
-    return 1
-  except report_lib.ReportError as err:
-    print(f"rllc: {err}", file=sys.stderr)
-    return 1
-  except protocol_lib.ProtocolError as err:
-    print(f"rllc: {err}", file=sys.stderr)
-    return 2
-  except store_lib.StoreError as err:
-    print(f"rllc: {err}", file=sys.stderr)
-    return err.exit_code
-  except OSError as err:  # a file system refusal no check foresaw: the path and the reason
+  except Exception as err:
+    status = _exit_status(err)
+    if status is not None:
+      print(f"rllc: {err}", file=sys.stderr)
+      return status
+    if not isinstance(err, OSError):
+      raise
+    # A file system refusal no check foresaw: the path and the reason.
     where = f"{err.filename}: " if err.filename else ""
     print(f"rllc: {where}{err.strerror or err}", file=sys.stderr)
     return 1

@@ -1,5 +1,9 @@
-"""The command lines: `rllc tasks/data` (eval.cli.commands) and eval.run.train, with bad input."""
+"""The command lines: `rllc tasks/data` (eval.cli.commands) and eval.run.train, with bad input;
+the libraries' start-up lines, silenced unless --verbose."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,3 +93,45 @@ def test_train_divergence_exits_non_zero_naming_the_step(capsys):
   assert train_lib.main(["digits-mlp", "sgd", "--hp", "learning_rate=1e6", "--steps", "20"]) == 3
   err = capsys.readouterr().err
   assert "SGD_lr1000000 diverged on digits-mlp" in err and "at step" in err
+
+
+# `rllc bench` whose work is replaced by what makes the noise: TensorFlow's first operation
+# (its CPU-instructions notice, absl's InitializeLog line) and an absl warning, both after
+# main() has parsed the flags, as a real bench imports them.
+NOISY_BENCH = """import os, sys
+from eval.cli import commands
+
+def noisy(args):
+  import tensorflow as tf
+  from absl import logging
+  tf.constant(1.0) + 1.0
+  logging.warning("an absl warning")
+  print("TF_CPP_MIN_LOG_LEVEL=" + str(os.environ.get("TF_CPP_MIN_LOG_LEVEL")))
+  return 0
+
+commands._bench = noisy
+sys.exit(commands.main(sys.argv[1:]))
+"""
+TF_LINES = ("cpu_feature_guard", "absl::InitializeLog", "oneDNN")
+
+
+def _noisy_bench(*flags: str) -> subprocess.CompletedProcess:
+  env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+  return subprocess.run(
+    [sys.executable, "-c", NOISY_BENCH, *flags, "bench"], capture_output=True, text=True, env=env
+  )
+
+
+def test_tensorflow_and_absl_start_up_lines_are_silenced_by_default():
+  done = _noisy_bench()
+  assert done.returncode == 0, done.stderr
+  assert "TF_CPP_MIN_LOG_LEVEL=2" in done.stdout
+  assert not [line for line in TF_LINES if line in done.stderr], done.stderr
+  assert "an absl warning" not in done.stderr
+
+
+def test_verbose_lets_the_start_up_lines_through():
+  done = _noisy_bench("--verbose")
+  assert done.returncode == 0, done.stderr
+  assert [line for line in TF_LINES if line in done.stderr], done.stderr
+  assert "an absl warning" in done.stderr
