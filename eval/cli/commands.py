@@ -94,23 +94,22 @@ def _data_import(args) -> int:
 
 
 def _optimizers(args) -> int:
-  from eval.run import protocol as protocol_lib
-  from rllc import registry as opt_registry
+  from rllc import catalog
 
   print("Any propagator spec is an RLLC optimizer, e.g. 'M(0.9)+M2(0.6)' (RLLC grid);")
   print("'lm:' and a spec is that memory with a fixed law (give law in a TOML table).")
   print("buffers: parameter-sized buffers in the state at the defaults (a spec: its k units).\n")
   print(f"{'name':17s} {'family':16s} {'buffers':>7s}  default grids")
-  for name in [*opt_registry.REGISTRY, "M(0.9)+M(0)"]:
-    spec = name not in opt_registry.REGISTRY
-    label = "<spec>" if spec else name
-    buffers = "k" if spec else opt_registry.optimizer(name, learning_rate=0.1).buffers
-    quick, paper = (protocol_lib.default_grid(name, p) for p in ("quick", "paper"))
+  entries = catalog.active()
+  for entry in [*entries.values(), entries.rllc, entries.fixed_law]:
+    units = entry.buffer_count == catalog.UNITS
+    buffers = entry.buffer_count if units else entry.buffers(entry.defaults())
     print(
-      f"{label:17s} {protocol_lib.family(name):16s} {buffers:>7}"
-      f"  quick: {protocol_lib.describe_grid(quick)}"
+      f"{entry.name:17s} {entry.family:16s} {buffers:>7}"
+      f"  quick: {catalog.describe_grid(entry.quick)}"
     )
-    print(f"{'':43s}paper: {protocol_lib.describe_grid(paper)}")
+    print(f"{'':43s}paper: {catalog.describe_grid(entry.paper)}")
+    print(f"{'':43s}takes: {catalog.describe_hyperparameters(entry)}")
   return 0
 
 
