@@ -552,7 +552,7 @@ def _exit_status(err: Exception) -> int | None:
 _ABSL_COMMANDS = ("bench", "data")
 
 
-def quiet_libraries(command: str | None = None) -> None:
+def quiet_libraries(command: str) -> None:
   """Silences the start-up lines of TensorFlow, XLA and absl (not their errors).
 
   TensorFlow and XLA read TF_CPP_MIN_LOG_LEVEL once, when they are imported: level 2 drops
