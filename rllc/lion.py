@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import optax
 
 from rllc import schedule
+from rllc import tree as tree_lib
 
 KERNELS = ("l1", "l1_smooth", "l2")
 
@@ -77,7 +78,7 @@ def lion_k(
   decays = not (isinstance(weight_decay, (int, float)) and weight_decay == 0)  # may be traced
 
   def init(params):
-    return LionKState(jax.tree.map(jnp.zeros_like, params), jnp.zeros([], jnp.int32))
+    return LionKState(optax.tree.zeros_like(params), jnp.zeros([], jnp.int32))
 
   def update(updates, state, params=None, **extra):
     del extra
@@ -92,10 +93,10 @@ def lion_k(
         step = step + weight_decay * p
       return (-eta * step).astype(g.dtype), (b2 * m + (1 - b2) * g).astype(m.dtype)
 
-    pairs = jax.tree.map(leaf, updates, state.momentum, params if params is not None else updates)
-    new_updates = jax.tree.map(lambda _, pair: pair[0], updates, pairs)
-    momentum = jax.tree.map(lambda _, pair: pair[1], updates, pairs)
-    return new_updates, LionKState(momentum, state.count + 1)
+    new_updates, momentum = tree_lib.map_leaves(
+      leaf, updates, state.momentum, params if params is not None else updates
+    )
+    return new_updates, LionKState(momentum, optax.safe_increment(state.count))
 
   return optax.GradientTransformationExtraArgs(init, update)
 

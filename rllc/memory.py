@@ -55,6 +55,7 @@ import optax
 
 from rllc import propagator as prop_lib
 from rllc import spec as spec_lib
+from rllc import tree as tree_lib
 
 DEFAULT_EPS = 1e-8
 DEFAULT_RELATIVE_EPS = 1e-2
@@ -161,23 +162,14 @@ def accumulation_dtype(params) -> jnp.dtype:
 
 
 def _init_memory(params, k: int) -> tuple:
-  return tuple(jax.tree.map(jnp.zeros_like, params) for _ in range(k))
-
-
-def _unit_leaves(memory: tuple) -> list[list[jax.Array]]:
-  """For each leaf of grads, the list of its k memory units."""
-  per_unit = [jax.tree.leaves(unit) for unit in memory]
-  return [list(units) for units in zip(*per_unit, strict=True)]
+  return tuple(optax.tree.zeros_like(params) for _ in range(k))
 
 
 def _inner_products(memory, grads, acc) -> tuple[jax.Array, jax.Array]:
-  """First pass: p = M^T g over all leaves, and |g|^2."""
-  p, gg = 0.0, 0.0
-  for units, g in zip(_unit_leaves(memory), jax.tree.leaves(grads), strict=True):
-    g = g.reshape(-1)
-    p = p + jnp.stack([jnp.dot(m.reshape(-1), g, preferred_element_type=acc) for m in units])
-    gg = gg + jnp.dot(g, g, preferred_element_type=acc)
-  return p, gg
+  """First pass: p = M^T g over all leaves, and |g|^2, summed in the accumulation dtype."""
+  grads = optax.tree.cast(grads, acc)
+  p = jnp.stack([optax.tree.vdot(optax.tree.cast(unit, acc), grads) for unit in memory])
+  return p, optax.tree.vdot(grads, grads)
 
 
 def _step_memory(memory, grads, prop, law, learning_rate, acc, after):
@@ -214,7 +206,7 @@ def _step_memory(memory, grads, prop, law, learning_rate, acc, after):
   zero = jnp.minimum(jnp.abs(jnp.sum(after)), 0.0).astype(acc)
   coeff = (-learning_rate * law).astype(acc)
 
-  def leaf(units, g):
+  def leaf(g, *units):
     g_acc = g.astype(acc)
     new = []
     for j in range(k):
@@ -222,15 +214,9 @@ def _step_memory(memory, grads, prop, law, learning_rate, acc, after):
       terms += [prop.B[i, j] * units[i].astype(acc) for i in range(k) if pattern[i, j]]
       new.append(sum(terms, zero))
     update = sum(coeff[j] * new[j] for j in range(k))
-    return [unit.astype(g.dtype) for unit in new], update.astype(g.dtype)
+    return tuple(unit.astype(g.dtype) for unit in new), update.astype(g.dtype)
 
-  treedef = jax.tree.structure(grads)
-  pairs = [
-    leaf(units, g) for units, g in zip(_unit_leaves(memory), jax.tree.leaves(grads), strict=True)
-  ]
-  new_memory = tuple(treedef.unflatten([pair[0][j] for pair in pairs]) for j in range(k))
-  updates = treedef.unflatten([pair[1] for pair in pairs])
-  return new_memory, updates
+  return tree_lib.map_leaves(leaf, grads, *memory)
 
 
 def _next_gram(gram, p, gg, prop, acc):
@@ -296,7 +282,7 @@ def linear_memory(
     memory, updates = _step_memory(
       state.memory, updates, prop, state.law, learning_rate, acc, state.law
     )
-    return updates, LinearMemoryState(memory, state.law, state.count + 1)
+    return updates, LinearMemoryState(memory, state.law, optax.safe_increment(state.count))
 
   return optax.GradientTransformation(init_fn, update_fn)
 
@@ -343,6 +329,6 @@ def rllc(
     law = state.law + law_learning_rate * relaxed_pinv_solve(state.gram, p, eps, relative_eps)
     memory, updates = _step_memory(state.memory, updates, prop, law, learning_rate, acc, p)
     gram = _next_gram(state.gram, p, gg, prop, acc)
-    return updates, RLLCState(memory, gram, law, state.count + 1)
+    return updates, RLLCState(memory, gram, law, optax.safe_increment(state.count))
 
   return optax.GradientTransformation(init_fn, update_fn)

@@ -66,11 +66,14 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from optax.contrib import _muon  # orthogonalize_via_newton_schulz, not exported
 
 from rllc import schedule
+from rllc import tree as tree_lib
 
 PRECONDITIONERS = ("identity", "adam")
-NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)  # Muon's quintic (a, b, c)
+NS_COEFFICIENTS = _muon._DEFAULT_NS_COEFFS  # Muon's quintic (a, b, c), optax's "standard"
+NS_EPS = 1e-7  # added to ||m||_F before the iteration
 
 
 class NestedMomentumState(NamedTuple):
@@ -110,13 +113,13 @@ def delta_momentum(
   project = not (isinstance(delta, (int, float)) and delta == 0)  # may be traced (a grid)
 
   def init(params):
-    zeros = jax.tree.map(jnp.zeros_like, params)
-    second = jax.tree.map(jnp.zeros_like, params) if adam else ()
+    zeros = optax.tree.zeros_like(params)
+    second = optax.tree.zeros_like(params) if adam else ()
     return NestedMomentumState(zeros, second, jnp.zeros([], jnp.int32))
 
   def update(updates, state, params=None, **extra):
     del params, extra
-    count = state.count + 1
+    count = optax.safe_increment(state.count)
     eta = schedule.value_at(learning_rate, state.count)
     if adam:
       second = jax.tree.map(lambda v, g: b2 * v + (1 - b2) * g * g, state.second_moment, updates)
@@ -149,18 +152,16 @@ def preconditioned_momentum(
   return delta_momentum(learning_rate, momentum, 0.0, preconditioner, b2, eps)
 
 
-def newton_schulz(
-  x: jax.Array, steps: int = 5, coefficients=NS_COEFFICIENTS, eps: float = 1e-7
-) -> jax.Array:
-  """The Newton-Schulz orthogonalization of a matrix: about U V^T for x = U S V^T."""
-  a, b, c = coefficients
-  tall = x.shape[0] > x.shape[1]
-  X = (x.T if tall else x).astype(jnp.float32)
-  X = X / (jnp.linalg.norm(X) + eps)
-  for _ in range(steps):
-    A = X @ X.T
-    X = a * X + (b * A + c * A @ A) @ X
-  return (X.T if tall else X).astype(x.dtype)
+def newton_schulz(x: jax.Array, steps: int = 5) -> jax.Array:
+  """sigma of eq. (24): about U V^T for x = U S V^T, by optax's Muon orthogonalization.
+
+  optax.contrib's Newton-Schulz iteration with Muon's quintic coefficients
+  (its "standard" preset), computed in float32 whatever the dtype of x.
+  """
+  orthogonal = _muon.orthogonalize_via_newton_schulz(
+    x.astype(jnp.float32), jnp.asarray(NS_COEFFICIENTS), steps, eps=NS_EPS
+  )
+  return orthogonal.astype(x.dtype)
 
 
 class NSMomentumState(NamedTuple):
@@ -176,7 +177,7 @@ def ns_momentum(
   """Eq. (24) with a linear memory and sigma = Newton-Schulz on 2-D leaves (Muon's core)."""
 
   def init(params):
-    return NSMomentumState(jax.tree.map(jnp.zeros_like, params), jnp.zeros([], jnp.int32))
+    return NSMomentumState(optax.tree.zeros_like(params), jnp.zeros([], jnp.int32))
 
   def update(updates, state, params=None, **extra):
     del params, extra
@@ -187,7 +188,7 @@ def ns_momentum(
       return newton_schulz(m, ns_steps) if m.ndim == 2 else m
 
     steps = jax.tree.map(lambda m: (-eta * output(m)).astype(m.dtype), memory)
-    return steps, NSMomentumState(memory, state.count + 1)
+    return steps, NSMomentumState(memory, optax.safe_increment(state.count))
 
   return optax.GradientTransformationExtraArgs(init, update)
 
@@ -248,7 +249,7 @@ def deep_momentum(
 
   def init(params):
     return DeepMomentumState(
-      jax.tree.map(jnp.zeros_like, params),
+      optax.tree.zeros_like(params),
       jax.tree.map(lambda _: theta_0, params),
       jnp.zeros([], jnp.int32),
     )
@@ -268,12 +269,7 @@ def deep_momentum(
         step = eta * newton_schulz(step, ns_steps)
       return step.astype(g.dtype), b.astype(g.dtype), theta
 
-    treedef = jax.tree.structure(updates)
-    leaves = zip(*(jax.tree.leaves(t) for t in (updates, state.momentum, state.mlp)), strict=True)
-    steps, memory, mlp = (
-      jax.tree.unflatten(treedef, column)
-      for column in zip(*(leaf(*x) for x in leaves), strict=True)
-    )
-    return steps, DeepMomentumState(memory, mlp, state.count + 1)
+    steps, memory, mlp = tree_lib.map_leaves(leaf, updates, state.momentum, state.mlp)
+    return steps, DeepMomentumState(memory, mlp, optax.safe_increment(state.count))
 
   return optax.GradientTransformationExtraArgs(init, update)

@@ -97,12 +97,41 @@ def test_newton_schulz_snaps_singular_values_near_one():
     assert after.shape == (20,) and after.min() > 0.6 and after.max() < 1.25
 
 
-def test_newton_schulz_is_optax_muon_orthogonalization():
-  from optax.contrib import _muon
+def newton_schulz_float64(x, steps=5, coefficients=(3.4445, -4.7750, 2.0315), eps=1e-7):
+  """The iteration rllc.nested wrote itself before it used optax's, in float64 NumPy."""
+  a, b, c = coefficients
+  tall = x.shape[0] > x.shape[1]
+  X = np.asarray(x, np.float64)
+  X = X.T if tall else X
+  X = X / (np.linalg.norm(X) + eps)
+  for _ in range(steps):
+    A = X @ X.T
+    X = a * X + (b * A + c * A @ A) @ X
+  return X.T if tall else X
 
-  x = jax.random.normal(jax.random.key(1), (12, 7))
-  reference = _muon.orthogonalize_via_newton_schulz(x, jnp.asarray(nested.NS_COEFFICIENTS), 5)
-  np.testing.assert_allclose(nested.newton_schulz(x), reference, rtol=1e-4, atol=1e-5)
+
+@pytest.mark.parametrize("shape", [(12, 7), (7, 12), (20, 20), (64, 33), (1, 5), (5, 1)])
+@pytest.mark.parametrize("steps", [1, 5])
+def test_newton_schulz_is_the_former_iteration(shape, steps):
+  # optax's Muon orthogonalization, with its "standard" coefficients, is the
+  # quintic this module used to write out: the same numbers up to float32
+  # rounding, for wide, tall (transposed inside) and square matrices.
+  assert nested.NS_COEFFICIENTS == (3.4445, -4.7750, 2.0315)
+  x = jax.random.normal(jax.random.key(shape[0] * 100 + shape[1]), shape)
+  ours = nested.newton_schulz(x, steps)
+  assert ours.shape == shape and ours.dtype == x.dtype
+  np.testing.assert_allclose(ours, newton_schulz_float64(x, steps), rtol=0, atol=3e-6)
+  np.testing.assert_allclose(nested.newton_schulz(x.T, steps), ours.T, rtol=0, atol=1e-6)
+
+
+def test_newton_schulz_of_bfloat16_iterates_in_float32():
+  x = jax.random.normal(jax.random.key(3), (9, 4)).astype(jnp.bfloat16)
+  ours = nested.newton_schulz(x)
+  assert ours.dtype == jnp.bfloat16
+  # Only the final rounding to bfloat16 (half an ulp at 1 is 2^-8); iterating
+  # in bfloat16 is about ten times further off.
+  reference = newton_schulz_float64(np.asarray(x, np.float32))
+  np.testing.assert_allclose(np.asarray(ours, np.float32), reference, rtol=0, atol=2**-8)
 
 
 def test_ns_momentum_orthogonalizes_matrices_and_leaves_vectors_as_momentum():
