@@ -74,6 +74,7 @@ import optax
 import rllc
 from eval.run import engine
 from eval.store import store
+from rllc import catalog
 from rllc.catalog import PAPER_RLLC_LAW_LR, PAPER_RLLC_LR
 from tasks import data as data_lib
 from tasks import models
@@ -179,7 +180,8 @@ def _engine_program(task, members, steps, devices):
     raise ValueError("the members need one program")
   static = {k: v for k, v in members[0][0].items() if k not in vectorized}
   schedule = engine.Schedule(steps, steps, steps)
-  programs = engine.Programs(task, OPTIMIZER, static, schedule, devices, width=len(members))
+  entry = catalog.lookup(OPTIMIZER)
+  programs = engine.Programs(task, entry, static, schedule, devices, width=len(members))
   hps = {k: jnp.asarray([hp[k] for hp, _ in members], jnp.float32) for k in vectorized}
   seeds = jnp.asarray([seed for _, seed in members], jnp.int32)
   hps, seeds = programs.place(hps, seeds)
@@ -295,7 +297,7 @@ def _train_grid_difference(task, members, steps) -> tuple[float, float]:
   seconds = []
   for n in lengths:
     start = time.perf_counter()
-    engine.train_grid(task, OPTIMIZER, members, engine.Schedule(n, n, n))
+    engine.train_grid(task, catalog.lookup(OPTIMIZER), members, engine.Schedule(n, n, n))
     seconds.append(time.perf_counter() - start)
   per_step = (seconds[1] - seconds[0]) / (lengths[1] - lengths[0])
   return per_step, seconds[0] - lengths[0] * per_step

@@ -32,13 +32,13 @@ from typing import Any
 import jax
 import optax
 
-import rllc
 from eval.run import engine
 from eval.run import progress as progress_lib
 from eval.run import protocol as protocol_lib
 from eval.store import configs
 from eval.store import records as records_lib
 from eval.store import store as store_lib
+from rllc import catalog
 from tasks import data as data_lib
 from tasks import registry as task_registry
 
@@ -64,9 +64,11 @@ def plan(protocol: protocol_lib.Protocol, env: dict[str, Any]) -> list[Job]:
   jobs = []
   for task in protocol.tasks:
     for opt in protocol.optimizers:
+      entry = catalog.lookup(opt.name)
       members, keys, identities = [], [], []
       for setting in opt.settings():
-        hparams = rllc.optimizer(opt.name, **setting).hparams
+        hparams = entry.resolve(setting)
+        entry.transformation(**hparams)  # built once here: a bad value fails before training
         for seed in protocol.seeds:
           identity = _identity(task, opt.name, hparams, seed, protocol)
           members.append((setting, seed))
@@ -95,10 +97,10 @@ def _nbytes(tree) -> int:
   return sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(tree))
 
 
-def _memory(task, optimizer: str, setting: dict) -> dict[str, int]:
+def _memory(task, entry: catalog.Entry, setting: dict) -> dict[str, int]:
   """Bytes of one run's parameters and of its optimizer's state, from shapes alone."""
   params = _param_shapes(task)
-  tx = optax.with_extra_args_support(rllc.optimizer(optimizer, **setting).tx)
+  tx = optax.with_extra_args_support(entry.transformation(**entry.resolve(setting)))
   return {"param_bytes": _nbytes(params), "state_bytes": _nbytes(jax.eval_shape(tx.init, params))}
 
 
@@ -120,9 +122,10 @@ def train_job(
   """Trains a job's runs in one vectorized program; returns their records (unwritten)."""
   task = task_registry.get_task(job.task, batch_size=job.protocol.batch_size, data_dir=data_dir)
   schedule = engine.Schedule(job.protocol.steps, job.protocol.eval_every, job.protocol.log_every)
+  entry = catalog.lookup(job.optimizer)
   result = engine.train_grid(
     task,
-    job.optimizer,
+    entry,
     list(job.members),
     schedule,
     max_members=job.protocol.max_members,
@@ -134,9 +137,9 @@ def train_job(
     record = records_lib.build(
       identity,
       key=key,
-      family=protocol_lib.family(job.optimizer),
+      family=entry.family,
       member=member,
-      memory=_memory(task, job.optimizer, setting),
+      memory=_memory(task, entry, setting),
       environment=env,
     )
     records.append(record)

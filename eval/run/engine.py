@@ -1,9 +1,14 @@
 """Vectorized training: many (hyperparameter setting, seed) runs of one optimizer as one program.
 
-  result = engine.train_grid(task, "M(0.9)+M(0)", members, engine.Schedule(1000, 200, 20))
+  entry = catalog.lookup("M(0.9)+M(0)")
+  result = engine.train_grid(task, entry, members, engine.Schedule(1000, 200, 20))
 
-`members` is a list of (hyperparameters, seed). Every member trains the same
-task with the same optimizer; the program is
+The inputs are typed: `task` satisfies tasks.interface.EngineTask (the
+suite's ImageTask does) and the optimizer is a catalog entry
+(rllc.catalog.Entry: its transformation built from the members'
+hyperparameters, traced or not, and each record's name from the concrete
+ones). `members` is a list of (hyperparameters, seed). Every member trains
+the same task with the same optimizer; the program is
 
   vmap over members ( lax.scan over the steps of one evaluation interval ( step ) )
 
@@ -56,7 +61,8 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-import rllc
+from rllc import catalog
+from tasks.interface import EngineTask
 
 # Optimizer-state fields reported as curves, where an optimizer has them.
 QUANTITIES = ("law", "beta")
@@ -180,12 +186,14 @@ def find_quantities(opt_state) -> dict[str, jax.Array]:
   return found
 
 
-def member_functions(task, optimizer: str, static: dict) -> tuple[Callable, Callable, Callable]:
+def member_functions(
+  task: EngineTask, optimizer: catalog.Entry, static: dict
+) -> tuple[Callable, Callable, Callable]:
   """init(hp, seed), interval(carry, hp, t0, splits, length), evaluate(carry, splits): one member.
 
   Args:
-    task: an ImageTask (tasks.image_tasks).
-    optimizer: a registry name or propagator spec (rllc.optimizer).
+    task: a task of the engine's interface (tasks.interface.EngineTask).
+    optimizer: its catalog entry.
     static: hyperparameters that are the same for every member of the program.
 
   Returns:
@@ -197,7 +205,7 @@ def member_functions(task, optimizer: str, static: dict) -> tuple[Callable, Call
   """
 
   def transformation(hp):
-    return optax.with_extra_args_support(rllc.optimizer(optimizer, **static, **hp).tx)
+    return optax.with_extra_args_support(optimizer.transformation(**static, **hp))
 
   def init(hp, seed):
     init_key, data_key, step_key = jax.random.split(jax.random.key(seed), 3)
@@ -236,6 +244,18 @@ def member_functions(task, optimizer: str, static: dict) -> tuple[Callable, Call
     return metrics, finite
 
   return init, interval, evaluate
+
+
+def _check_task(task) -> None:
+  """TypeError unless `task` has what tasks.interface.EngineTask names."""
+  if isinstance(task, EngineTask):
+    return
+  needed = ("name", "splits", "init_with_state", "loss_with_state", "evaluate", "with_splits")
+  lacks = [m for m in needed if not hasattr(task, m)]
+  raise TypeError(
+    f"{type(task).__name__} is not a task the engine can train: it lacks {', '.join(lacks)}"
+    " (tasks.interface.EngineTask lists what a task needs)"
+  )
 
 
 def _tree_bytes(tree) -> int:
@@ -295,7 +315,14 @@ class Programs:
   """
 
   def __init__(
-    self, task, optimizer: str, static: dict, schedule: Schedule, devices, *, width: int
+    self,
+    task: EngineTask,
+    optimizer: catalog.Entry,
+    static: dict,
+    schedule: Schedule,
+    devices,
+    *,
+    width: int,
   ):
     init, interval, evaluate = member_functions(task, optimizer, static)
     over = _unit_axis if width == 1 and len(devices) == 1 else jax.vmap
@@ -399,8 +426,8 @@ def _member_record(host: dict, i: int, schedule: Schedule) -> dict:
 
 
 def train_grid(
-  task,
-  optimizer: str,
+  task: EngineTask,
+  optimizer: catalog.Entry,
   members: Sequence[tuple[dict, int]],
   schedule: Schedule,
   *,
@@ -411,9 +438,10 @@ def train_grid(
   """Trains every (hyperparameters, seed) member of one optimizer on one task.
 
   Args:
-    task: an ImageTask (tasks.registry.get_task).
-    optimizer: a registry name or a propagator spec, as rllc.optimizer takes.
-    members: (hyperparameters, seed) pairs; hyperparameters as rllc.optimizer
+    task: a task of the engine's interface (tasks.interface.EngineTask), e.g.
+      tasks.registry.get_task(...).
+    optimizer: its catalog entry (rllc.catalog.lookup(name_or_spec)).
+    members: (hyperparameters, seed) pairs; hyperparameters as the entry
       takes them, concrete Python values.
     schedule: steps and recording intervals.
     max_members: members per compiled program (default: a memory estimate).
@@ -425,10 +453,12 @@ def train_grid(
     A GridResult, members in the order given.
 
   Raises:
-    ValueError: an unknown optimizer or hyperparameter (before any training).
+    TypeError: a task without the engine's interface, naming what it lacks.
+    ValueError: an unknown hyperparameter (before any training).
   """
+  _check_task(task)
   devices = list(devices if devices is not None else jax.local_devices())
-  built = [rllc.optimizer(optimizer, **hp) for hp, _ in members]  # validates every member
+  resolved = [optimizer.resolve(hp) for hp, _ in members]  # validates every member
   groups, vectorized = split_hparams(members)
   results: list[dict] = [{} for _ in members]
   params_parts, state_parts, order = [], [], []
@@ -456,8 +486,9 @@ def train_grid(
 
       host, carry = programs.run(hps, seeds, report)
       for j, i in enumerate(chunk):
-        hp, seed = members[i]
-        results[i] = {"name": built[i].name, "hparams": built[i].hparams, "seed": seed}
+        _, seed = members[i]
+        name = optimizer.result_name(resolved[i])
+        results[i] = {"name": name, "hparams": resolved[i], "seed": seed}
         results[i].update(_member_record(host, j, schedule))
       params_parts.append(jax.tree.map(lambda x, n=count: np.asarray(x)[:n], carry.params))
       state_parts.append(jax.tree.map(lambda x, n=count: np.asarray(x)[:n], carry.model_state))

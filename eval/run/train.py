@@ -17,6 +17,7 @@ import ast
 import sys
 
 from eval.run import engine
+from rllc import catalog
 from tasks import data as data_lib
 from tasks import registry
 
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
       raise ValueError(f"unknown task {args.task!r}; valid: {', '.join(registry.TASKS)}")
     task = registry.get_task(args.task, data_dir=args.data_dir)
     schedule = engine.Schedule(args.steps, args.steps, max(1, args.steps // 10))
-    run = engine.train_grid(task, args.optimizer, [(dict(args.hp), args.seed)], schedule)
+    entry = catalog.lookup(args.optimizer)
+    run = engine.train_grid(task, entry, [(dict(args.hp), args.seed)], schedule)
   except (ValueError, data_lib.DataError) as err:
     print(f"eval.run.train: {err}", file=sys.stderr)
     return 2

@@ -40,6 +40,7 @@ import pytest
 
 import rllc
 from eval.run import engine
+from rllc import catalog
 from tasks import data as data_lib
 from tasks import models, registry
 from tasks.image_tasks import ImageTask
@@ -194,7 +195,10 @@ def reference_steps(task) -> dict:
 
 @pytest.fixture(scope="module")
 def grids(task) -> dict[str, engine.GridResult]:
-  return {name: engine.train_grid(task, name, grid_members(name), SHORT) for name in SETTINGS}
+  return {
+    name: engine.train_grid(task, catalog.lookup(name), grid_members(name), SHORT)
+    for name in SETTINGS
+  }
 
 
 @pytest.fixture(scope="module")
@@ -205,8 +209,10 @@ def poisoned_task() -> PoisonedTask:
 @pytest.fixture(scope="module")
 def divergence_runs(poisoned_task) -> tuple[engine.GridResult, engine.GridResult]:
   """The grid with a NaN learning rate (member 1), and the same with 0.2 there."""
-  nan = engine.train_grid(poisoned_task, "sgd", divergence_members(float("nan")), LONG)
-  finite = engine.train_grid(poisoned_task, "sgd", divergence_members(0.2), LONG)
+  nan = engine.train_grid(
+    poisoned_task, catalog.lookup("sgd"), divergence_members(float("nan")), LONG
+  )
+  finite = engine.train_grid(poisoned_task, catalog.lookup("sgd"), divergence_members(0.2), LONG)
   return nan, finite
 
 
@@ -247,7 +253,7 @@ def test_vectorized_grid_matches_a_sequential_loop_per_member(
 def test_a_lone_member_matches_its_sequential_loop(task, evaluate, reference_steps):
   """One member on one device: a program of its own (no vmap), the same numbers."""
   hp, seed = {"learning_rate": 0.03}, 1
-  result = engine.train_grid(task, "momentum", [(hp, seed)], SHORT)
+  result = engine.train_grid(task, catalog.lookup("momentum"), [(hp, seed)], SHORT)
   run = reference(task, reference_steps["momentum"], "momentum", hp, seed, SHORT.steps)
   assert_params_close(member_params(result, 0), run["params"], "lone member")
   test_loss, _ = evaluate(run["params"], run["model_state"], "test")
@@ -260,7 +266,7 @@ def test_a_lone_member_matches_its_sequential_loop(task, evaluate, reference_ste
 def test_identical_calls_give_identical_results(poisoned_task, divergence_runs):
   """Bit for bit, diverged member (NaN parameters) included."""
   _, finite = divergence_runs
-  again = engine.train_grid(poisoned_task, "sgd", divergence_members(0.2), LONG)
+  again = engine.train_grid(poisoned_task, catalog.lookup("sgd"), divergence_members(0.2), LONG)
   assert again.members == finite.members
   assert_params_equal(again.params, finite.params, "params")
 
@@ -318,6 +324,7 @@ SUBPROCESS = r"""
 import json, sys
 import jax, numpy as np
 from eval.run import engine
+from rllc import catalog
 from tasks import registry
 
 chunks = []
@@ -352,7 +359,7 @@ for name, kwargs in runs.items():
   chunks.clear()
   made = []
   result = engine.train_grid(
-    task, "sgd", members, engine.Schedule(20, 10, 5), progress=made.append, **kwargs
+    task, catalog.lookup("sgd"), members, engine.Schedule(20, 10, 5), progress=made.append, **kwargs
   )
   out["runs"][name] = {"members": result.members, "chunks": list(chunks), "made": made}
   for path, x in jax.tree_util.tree_leaves_with_path(result.params):
@@ -477,7 +484,7 @@ def am_run(task) -> engine.GridResult:
 
   The programs train members 0, 3 then 1, 2: a reordering that is not its own inverse.
   """
-  return engine.train_grid(task, "am-sgd", AM_MEMBERS, ODD)
+  return engine.train_grid(task, catalog.lookup("am-sgd"), AM_MEMBERS, ODD)
 
 
 def test_curves_with_windows_and_intervals_that_do_not_divide_the_steps(am_run):
@@ -558,7 +565,7 @@ def test_a_bad_member_is_refused_before_any_training(task, optimizer, bad, culpr
   made = []
   members = [({"learning_rate": 0.1}, 0), (bad, 1)]
   with pytest.raises(ValueError) as error:
-    engine.train_grid(task, optimizer, members, SHORT, progress=made.append)
+    engine.train_grid(task, catalog.lookup(optimizer), members, SHORT, progress=made.append)
   assert culprit in str(error.value)
   assert made == []
 
@@ -574,7 +581,7 @@ def test_per_leaf_beta_is_reported(task):
   arrays cannot be concatenated", after all the training.
   """
   members = [({"learning_rate": 0.1, "per_leaf": True}, 0)]
-  result = engine.train_grid(task, "am-sgd", members, engine.Schedule(2, 2, 1))
+  result = engine.train_grid(task, catalog.lookup("am-sgd"), members, engine.Schedule(2, 2, 1))
   assert result.members[0]["status"] == "ok"
   assert len(result.members[0]["curves"]["beta"]) == 2
 
@@ -597,7 +604,7 @@ def test_any_float_hyperparameter_may_vary(task, optimizer, members):
   memory.DEFAULT_EPS` in _rllc, `if beta_min` in _am_name): TracerBoolConversionError
   while tracing init, so such a grid cannot run at all.
   """
-  result = engine.train_grid(task, optimizer, members, engine.Schedule(2, 2, 1))
+  result = engine.train_grid(task, catalog.lookup(optimizer), members, engine.Schedule(2, 2, 1))
   assert [m["name"] for m in result.members] == [
     rllc.optimizer(optimizer, **hp).name for hp, _ in members
   ]
