@@ -166,10 +166,20 @@ def _init_memory(params, k: int) -> tuple:
 
 
 def _inner_products(memory, grads, acc) -> tuple[jax.Array, jax.Array]:
-  """First pass: p = M^T g over all leaves, and |g|^2, summed in the accumulation dtype."""
-  grads = optax.tree.cast(grads, acc)
-  p = jnp.stack([optax.tree.vdot(optax.tree.cast(unit, acc), grads) for unit in memory])
-  return p, optax.tree.vdot(grads, grads)
+  """First pass: p = M^T g over all leaves, and |g|^2, summed in the accumulation dtype.
+
+  Leaf by leaf, so that a gradient leaf is read for its k + 1 dot products
+  while it is in cache: unit by unit (optax.tree.vdot for each unit) made a
+  scanned training step of M(0.9)+M(0) 12-17% slower.
+  """
+
+  def leaf(g, *units):
+    g = g.reshape(-1)
+    dot = lambda x: jnp.dot(x.reshape(-1), g, preferred_element_type=acc)  # noqa: E731
+    return jnp.stack([dot(unit) for unit in units]), dot(g)
+
+  p, gg = tree_lib.map_leaves(leaf, grads, *memory)
+  return sum(jax.tree.leaves(p)), optax.tree.sum(gg)
 
 
 def _step_memory(memory, grads, prop, law, learning_rate, acc, after):
