@@ -265,7 +265,7 @@ def am_adamw(
   b1: float = 0.9,
   b2: float = 0.999,
   eps: float = 1e-8,
-  weight_decay: float = 0.0,
+  weight_decay: float = 1e-4,
   lam: float = 0.1,
   beta_max: float = 0.9,
   beta_min: float = 0.0,
