@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -65,6 +66,42 @@ learning_rate = [0.03]
 
 [optimizers.adam]
 learning_rate = [0.001]
+"""
+
+# 2 jobs of one run each, in 3 intervals of 1,500 steps: one interval is a
+# compiled call of a few seconds, long enough for a Ctrl-C to arrive inside it.
+TWO_LONG = """
+base = "quick"
+name = "two-long"
+tasks = ["digits-mlp"]
+seeds = 1
+steps = 4500
+eval_every = 1500
+log_every = 500
+
+[optimizers.sgd]
+learning_rate = [0.1]
+
+[optimizers.momentum]
+learning_rate = [0.03]
+"""
+
+# RLLC with k = 32 units (one M32 term), 8 runs: 4 per device on 2 devices. Each
+# step's eigh of the 4 runs' 32 x 32 Gram matrices is split by jaxlib into
+# chunks queued on XLA's thread pool; with one pool thread per device both
+# threads waited for chunks that no thread was left to run, and the bench hung.
+WIDE = """
+base = "quick"
+name = "wide"
+tasks = ["digits-mlp"]
+seeds = 1
+steps = 10
+eval_every = 10
+log_every = 5
+
+[optimizers."M32(0.9)"]
+learning_rate = [0.001, 0.003, 0.01, 0.03]
+law_learning_rate = [0.01, 0.03]
 """
 
 # `python -m eval.cli.commands` with Python's Ctrl-C handler installed: a test run as a
@@ -419,30 +456,84 @@ def test_resume_after_kill_9_trains_only_what_was_not_finished(tmp_path, sub_env
   assert list((out / "records").glob(".*.tmp")) == []
 
 
-def test_ctrl_c_exits_130_with_a_consistent_store_and_a_rerun_finishes(tmp_path, sub_env):
-  profile = _write(tmp_path, "three.toml", THREE)
+def _wait_for_line(proc: subprocess.Popen, log_to: Path, pattern: str) -> None:
+  """Until a line of the bench's progress (its stderr) matches `pattern`."""
+  err = log_to.with_suffix(".err")
+  deadline = time.monotonic() + TIMEOUT
+  while time.monotonic() < deadline:
+    if re.search(pattern, err.read_text(), re.MULTILINE):
+      return
+    if proc.poll() is not None:
+      pytest.fail(f"bench exited with {proc.returncode} before {pattern!r}:\n{err.read_text()}")
+    time.sleep(0.02)
+  proc.kill()
+  proc.wait()
+  pytest.fail(f"no progress line matched {pattern!r} within {TIMEOUT} s")
+
+
+def test_ctrl_c_during_a_compiled_call_exits_130_with_a_consistent_store(tmp_path, sub_env):
+  profile = _write(tmp_path, "two_long.toml", TWO_LONG)
   out = tmp_path / "store"
   planned = _planned(protocol_lib.resolve(str(profile)), ENVIRONMENT())
+  assert len(planned) == 2
   argv = [sys.executable, "-c", CLI_WITH_SIGINT, *_bench_argv(profile, out)[3:]]
+  argv += ["--progress-every", "0.1"]  # a line at every interval's end
 
   proc = _start(argv, sub_env, tmp_path / "first")
-  _wait_for_first_trained(proc, out, tmp_path / "first")
+  # The second job's first interval is done: its second one, a compiled call
+  # of a few seconds, has just been dispatched and runs while the signal comes.
+  _wait_for_line(proc, tmp_path / "first", r"^job 2/2 .*: 33% ")
   proc.send_signal(signal.SIGINT)
   code, _, err = _finish(proc, tmp_path / "first")
   assert code == 130, err
-  assert "interrupted" in err and "Run the same command again" in err
   assert "Traceback" not in err
+  messages = [line for line in err.splitlines() if line.startswith("rllc:")]
+  assert messages == [
+    "rllc: interrupted; every finished run is in the store, the unfinished job is not."
+    " Run the same command again to finish."
+  ]
+  # It stopped at the latest when the running call returned: no later interval ran.
+  assert not re.search(r"^job 2/2 .*: (67|100)% ", err, re.MULTILINE), err[-2000:]
   finished = _valid_keys(out)
-  assert finished and finished < set(planned)
+  assert finished == {planned[0]}  # the first job's run; nothing of the interrupted one
   assert sorted(p.stem for p in (out / "records").glob("*.json")) == sorted(finished)
   assert list((out / "records").glob(".*.tmp")) == []
+  rllc = Path(sys.executable).with_name("rllc")
+  listing = subprocess.run(
+    [str(rllc), "store", "list", str(out)],
+    cwd=ROOT,
+    env=sub_env,
+    capture_output=True,
+    text=True,
+    timeout=TIMEOUT,
+  )
+  assert listing.returncode == 0, listing.stderr
+  assert f"{out}: 1 records" in listing.stdout
+  assert planned[0][:12] in listing.stdout
 
   second = tmp_path / "second"
   code, _, err = _finish(_start(_bench_argv(profile, out), sub_env, second), second)
   assert code == 0, err
   _assert_complete_and_valid(out, planned)
   counts = collections.Counter(k for e in _trained_events(out) for k in e["keys"])
-  assert max(counts.values()) == 1, counts
+  assert counts == {key: 1 for key in planned}
+
+
+def test_a_k32_spec_sharded_over_two_devices_finishes(tmp_path, sub_env):
+  profile = _write(tmp_path, "wide.toml", WIDE)
+  out = tmp_path / "store"
+  planned = _planned(protocol_lib.resolve(str(profile)), ENVIRONMENT())
+  assert len(planned) == 8
+  # Two host devices, as `rllc bench` makes on a 2-core machine; the thread
+  # pool is the one the bench sets up itself (PJRT_NPROC not inherited).
+  env = {k: v for k, v in sub_env.items() if k != "PJRT_NPROC"}
+  env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+  log_to = tmp_path / "wide"
+  code, _, err = _finish(_start(_bench_argv(profile, out), env, log_to), log_to)
+  assert code == 0, err
+  _assert_complete_and_valid(out, planned)
+  records = store_lib.Store(out).records()
+  assert {r["environment"]["devices"] for r in records} == {2}
 
 
 # 7. Bad input.

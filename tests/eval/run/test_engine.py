@@ -609,3 +609,55 @@ def test_any_float_hyperparameter_may_vary(task, optimizer, members):
     rllc.optimizer(optimizer, **hp).name for hp, _ in members
   ]
   assert [m["status"] for m in result.members] == ["ok", "ok"]
+
+
+# 10. The CPU's devices and XLA's thread pool (eval.run.engine.one_device_per_core).
+
+
+@pytest.mark.parametrize(
+  "flags,nproc,expected_flags,expected_nproc",
+  [
+    pytest.param(None, None, "--xla_force_host_platform_device_count=4", "5", id="default"),
+    pytest.param(
+      "--xla_cpu_enable_fast_math=false",
+      None,
+      "--xla_cpu_enable_fast_math=false --xla_force_host_platform_device_count=4",
+      "5",
+      id="other-flags-kept",
+    ),
+    pytest.param(
+      "--xla_force_host_platform_device_count=6",
+      None,
+      "--xla_force_host_platform_device_count=6",
+      "7",
+      id="count-by-hand",
+    ),
+    pytest.param(
+      "--xla_force_host_platform_device_count=1",
+      None,
+      "--xla_force_host_platform_device_count=1",
+      "4",
+      id="fewer-devices-than-cores",
+    ),
+    pytest.param(
+      "--xla_force_host_platform_device_count=1 --xla_force_host_platform_device_count=6",
+      None,
+      "--xla_force_host_platform_device_count=1 --xla_force_host_platform_device_count=6",
+      "7",
+      id="the-last-count-is-xla's",
+    ),
+    pytest.param(None, "2", "--xla_force_host_platform_device_count=4", "2", id="pool-by-hand"),
+  ],
+)
+def test_one_device_per_core_leaves_a_pool_thread_more_than_devices(
+  monkeypatch, flags, nproc, expected_flags, expected_nproc
+):
+  monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(4)))  # 4 cores
+  for name, value in (("XLA_FLAGS", flags), ("PJRT_NPROC", nproc)):
+    if value is None:
+      monkeypatch.delenv(name, raising=False)
+    else:
+      monkeypatch.setenv(name, value)
+  engine.one_device_per_core()
+  assert os.environ["XLA_FLAGS"] == expected_flags
+  assert os.environ["PJRT_NPROC"] == expected_nproc
