@@ -296,9 +296,11 @@ def _run_ray(store, jobs, env, data_dir, on_job, address, outcome, meter) -> Non
     ray.init(address=address) if address else ray.init()
   gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
   # CPU workers split their host into as many devices as this process has,
-  # so a job is the same program (and gives the same bits) as run locally.
+  # so a job is the same program (and gives the same bits) as run locally,
+  # with a thread pool one larger (why: eval.run.engine.one_device_per_core).
   flags = f"--xla_force_host_platform_device_count={env['devices']}"
-  runtime_env = {} if gpus else {"env_vars": {"XLA_FLAGS": flags}}
+  pool = str(env["devices"] + 1)
+  runtime_env = {} if gpus else {"env_vars": {"XLA_FLAGS": flags, "PJRT_NPROC": pool}}
   remote = ray.remote(num_cpus=1, num_gpus=gpus, runtime_env=runtime_env)(train_job)
   with contextlib.ExitStack() as held:
     pending: dict[Any, tuple[Job, set[str], float]] = {}
