@@ -19,6 +19,8 @@ _EXPORTS = {
   "am_adamw": "adaptive_memory",
   "am_mgd": "adaptive_memory",
   "am_sgd": "adaptive_memory",
+  "EMAMomentumState": "adaptive_memory",
+  "ema_momentum": "adaptive_memory",
   "INITIAL_LAWS": "memory",
   "LinearMemoryState": "memory",
   "RLLCState": "memory",

@@ -1,4 +1,4 @@
-"""Adaptive-memory momentum: AM-MGD, AM-SGD and AM-AdamW, with Clip and Reset.
+"""Adaptive-memory momentum: AM-MGD, AM-SGD and AM-AdamW, with Clip and Reset; its baseline.
 
 "Adaptive Memory Momentum via a Model-Based Framework for Deep Learning
 Optimization", section 3. The loss is modelled by two planes at x_t, the
@@ -25,6 +25,7 @@ variable, solved in closed form at every step:
   and d; |d_{t+1}|^2 = keep^2 |d|^2 + 2 keep take g^T d + take^2 |g|^2 (with
   keep, take the two coefficients of eq. 13) needs none, and is carried.
 - AM-AdamW (section 3.3): see `am_adamw`.
+- The paper's fixed-beta baseline, EMA momentum (eq. 5): see `ema_momentum`.
 
 What lam does (an identity of eq. 12-13, worth knowing when reading the
 paper's lam ablation): the weight on d_t, (beta + lam)/(1 + lam), equals the
@@ -52,6 +53,7 @@ import jax.numpy as jnp
 import optax
 
 from rllc import schedule
+from rllc import tree as tree_lib
 from rllc.memory import accumulation_dtype
 
 
@@ -74,6 +76,13 @@ class AMAdamWState(NamedTuple):
   count: jax.Array  # int32 number of updates so far
 
 
+class EMAMomentumState(NamedTuple):
+  """State of EMA momentum, the fixed-beta baseline."""
+
+  direction: Any  # d_t, a pytree like params
+  count: jax.Array  # int32 number of updates so far (d_0 = g_0 at 0, schedules)
+
+
 def _select_beta(
   raw, reliable, prev, *, beta_max, beta_min, reset_threshold, reset_high, reset_low
 ):
@@ -90,12 +99,23 @@ def _initial_beta(zero, policy):
   return _select_beta(zero, True, zero, **policy)
 
 
-def _combine(per_leaf_sums: list[tuple], treedef, per_leaf: bool):
-  """Sums per leaf -> the same sums for every leaf, global or per leaf."""
+def _coefficient(beta_of, leaf_sums: tuple, prev, per_leaf: bool):
+  """beta_t = beta_of(*sums, prev): per leaf from each leaf's sums, or once from their totals.
+
+  Args:
+    beta_of: (*sums, prev) -> beta, for scalars.
+    leaf_sums: trees of per-leaf scalars, one tree per sum.
+    prev: the previous beta (a tree of scalars with per_leaf).
+    per_leaf: one beta per leaf.
+  """
   if per_leaf:
-    return per_leaf_sums
-  totals = tuple(sum(parts) for parts in zip(*per_leaf_sums, strict=True))
-  return [totals] * treedef.num_leaves
+    return jax.tree.map(beta_of, *leaf_sums, prev)
+  return beta_of(*(optax.tree.sum(tree) for tree in leaf_sums), prev)
+
+
+def _per_leaf(beta, treedef, per_leaf: bool):
+  """beta as a tree of scalars like the params: itself per leaf, else the global one everywhere."""
+  return beta if per_leaf else treedef.unflatten([beta] * treedef.num_leaves)
 
 
 def _am_momentum(
@@ -123,7 +143,7 @@ def _am_momentum(
     zero = lambda _=None: jnp.zeros([], accumulation_dtype(params))  # noqa: E731
     beta0 = lambda _=None: _initial_beta(zero(), policy)  # noqa: E731
     return AMState(
-      direction=jax.tree.map(jnp.zeros_like, params),
+      direction=optax.tree.zeros_like(params),
       direction_sq=jax.tree.map(zero, params),
       beta=jax.tree.map(beta0, params) if per_leaf else beta0(),
       prev_loss=zero(),
@@ -137,8 +157,6 @@ def _am_momentum(
     acc = accumulation_dtype(updates)
     learning_rate = schedule.value_at(eta, state.count)
     treedef = jax.tree.structure(updates)
-    grads = treedef.flatten_up_to(updates)
-    dirs = treedef.flatten_up_to(state.direction)
     first = state.count == 0
 
     def sums(g, d, dd):
@@ -148,41 +166,41 @@ def _am_momentum(
       # d_0 = g_0: at the first step the previous direction is the gradient.
       return jnp.where(first, gg, gd), gg, jnp.where(first, gg, dd)
 
-    leaf_sums = [
-      sums(g, d, dd)
-      for g, d, dd in zip(grads, dirs, treedef.flatten_up_to(state.direction_sq), strict=True)
-    ]
+    leaf_sums = tree_lib.map_leaves(sums, updates, state.direction, state.direction_sq)
     gain = 0.0
     if deterministic:
       # (f̂ - f)(lam + 1)/eta with f̂(x_t) = f(x_{t-1}), eq. (12).
       gain = (state.prev_loss - jnp.asarray(value, acc)) * (lam + 1) / learning_rate
-    prevs = treedef.flatten_up_to(state.beta) if per_leaf else [state.beta] * len(grads)
-    betas, new_dirs, new_dir_sqs, new_updates = [], [], [], []
-    for (gd, gg, dd), (leaf_gd, leaf_gg, leaf_dd), g, d, prev in zip(
-      _combine(leaf_sums, treedef, per_leaf), leaf_sums, grads, dirs, prevs, strict=True
-    ):
+
+    def coefficient(gd, gg, dd, prev):
       den = dd - 2 * gd + gg  # ||d - g||^2
       if deterministic:
         num = gain - (gd + lam * dd - gg - lam * gd)  # ... - <d - g, g + lam d>
       else:
         num = 2 * lam * gd + gg - lam * dd  # (lam + 1) g.d - <d - g, g + lam d>
       reliable = den > 8 * jnp.finfo(acc).eps * (dd + gg)
-      beta = _select_beta(num / jnp.where(reliable, den, 1.0), reliable, prev, **policy)
+      return _select_beta(num / jnp.where(reliable, den, 1.0), reliable, prev, **policy)
+
+    beta = _coefficient(coefficient, leaf_sums, state.beta, per_leaf)
+
+    def step(g, d, gd, gg, dd, beta):
       keep, take = (beta + lam) / (1 + lam), (1 - beta) / (1 + lam)
       new_d = keep * jnp.where(first, g, d).astype(acc) + take * g.astype(acc)
-      betas.append(beta)
-      new_dirs.append(new_d.astype(d.dtype))
       # |d_{t+1}|^2 from this step's sums: no pass over d_{t+1} needed.
-      new_dir_sqs.append(keep**2 * leaf_dd + 2 * keep * take * leaf_gd + take**2 * leaf_gg)
-      new_updates.append((-learning_rate * new_d).astype(g.dtype))
-    new_state = AMState(
-      direction=treedef.unflatten(new_dirs),
-      direction_sq=treedef.unflatten(new_dir_sqs),
-      beta=treedef.unflatten(betas) if per_leaf else betas[0],
-      prev_loss=jnp.asarray(value, acc) if deterministic else state.prev_loss,
-      count=state.count + 1,
+      new_dd = keep**2 * dd + 2 * keep * take * gd + take**2 * gg
+      return (-learning_rate * new_d).astype(g.dtype), new_d.astype(d.dtype), new_dd
+
+    new_updates, direction, direction_sq = tree_lib.map_leaves(
+      step, updates, state.direction, *leaf_sums, _per_leaf(beta, treedef, per_leaf)
     )
-    return treedef.unflatten(new_updates), new_state
+    new_state = AMState(
+      direction=direction,
+      direction_sq=direction_sq,
+      beta=beta,
+      prev_loss=jnp.asarray(value, acc) if deterministic else state.prev_loss,
+      count=optax.safe_increment(state.count),
+    )
+    return new_updates, new_state
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
@@ -328,8 +346,8 @@ def am_adamw(
   def init_fn(params):
     beta0 = lambda _=None: _initial_beta(jnp.zeros([], accumulation_dtype(params)), policy)  # noqa: E731
     return AMAdamWState(
-      direction=jax.tree.map(jnp.zeros_like, params),
-      nu=jax.tree.map(jnp.zeros_like, params),
+      direction=optax.tree.zeros_like(params),
+      nu=optax.tree.zeros_like(params),
       beta=jax.tree.map(beta0, params) if per_leaf else beta0(),
       count=jnp.zeros([], jnp.int32),
     )
@@ -341,8 +359,8 @@ def am_adamw(
     acc = accumulation_dtype(updates)
     learning_rate = schedule.value_at(eta, state.count)
     treedef = jax.tree.structure(updates)
-    leaves = lambda tree: treedef.flatten_up_to(tree)  # noqa: E731
-    t = (state.count + 1).astype(acc)
+    count = optax.safe_increment(state.count)
+    t = count.astype(acc)
     correction1 = 1 - b1**t
     correction2 = 1 - b2**t
 
@@ -361,31 +379,64 @@ def am_adamw(
       num = gain - w * e * (g + lam * p * d) - mu * x * e
       return jnp.sum(num), jnp.sum(w * e * e)
 
-    quads = list(
-      zip(leaves(updates), leaves(state.direction), leaves(state.nu), leaves(params), strict=True)
-    )
-    prevs = leaves(state.beta) if per_leaf else [state.beta] * len(quads)
-    betas, new_dirs, new_nus, new_updates = [], [], [], []
-    for (num, den), quad, prev in zip(
-      _combine([sums(*q) for q in quads], treedef, per_leaf), quads, prevs, strict=True
-    ):
+    trees = (updates, state.direction, state.nu, params)
+
+    def coefficient(num, den, prev):
       # ||d - g||^2 is summed directly here, so only an exact 0 is unreliable.
       reliable = den > 0
-      beta = _select_beta(num / jnp.where(reliable, den, 1.0), reliable, prev, **policy)
-      g, d, v, x, p = moments(*quad)
+      return _select_beta(num / jnp.where(reliable, den, 1.0), reliable, prev, **policy)
+
+    beta = _coefficient(coefficient, tree_lib.map_leaves(sums, *trees), state.beta, per_leaf)
+
+    def step(g, d, v, x, beta):
+      dtypes = g.dtype, d.dtype, v.dtype
+      g, d, v, x, p = moments(g, d, v, x)
       new_d = ((beta + lam * p) * d + (1 - beta) * g) / (1 + lam * p)
       # x_{t+1} - x_t, with x_{t+1} = (x_t - eta P^{-1} d_{t+1}) / (1 + mu eta).
       update = -learning_rate * (new_d / p + mu * x) / (1 + mu * learning_rate)
-      betas.append(beta)
-      new_dirs.append(new_d.astype(quad[1].dtype))
-      new_nus.append(v.astype(quad[2].dtype))
-      new_updates.append(update.astype(quad[0].dtype))
-    new_state = AMAdamWState(
-      direction=treedef.unflatten(new_dirs),
-      nu=treedef.unflatten(new_nus),
-      beta=treedef.unflatten(betas) if per_leaf else betas[0],
-      count=state.count + 1,
+      return tuple(y.astype(dtype) for y, dtype in zip((update, new_d, v), dtypes, strict=True))
+
+    new_updates, direction, nu = tree_lib.map_leaves(
+      step, *trees, _per_leaf(beta, treedef, per_leaf)
     )
-    return treedef.unflatten(new_updates), new_state
+    new_state = AMAdamWState(direction=direction, nu=nu, beta=beta, count=count)
+    return new_updates, new_state
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def ema_momentum(learning_rate, beta) -> optax.GradientTransformation:
+  """EMA momentum with a fixed beta, eq. (5): the baseline AM adapts the beta of.
+
+    d_{t+1} = beta d_t + (1 - beta) g_t,   x_{t+1} = x_t - eta d_{t+1}   (eq. 5)
+
+  with d_0 = g_0 as in AM's Algorithm 1, so that the first step is gradient
+  descent and beta = 0 is gradient descent throughout. It is AM-SGD's step
+  (eq. 13) at lam = 0 with beta_t held fixed.
+
+  Args:
+    learning_rate: eta: a float, a traced array, or an optax schedule of the step.
+    beta: the momentum coefficient; may be a traced array (vmap over a grid).
+
+  Returns:
+    The transformation; its state is an EMAMomentumState.
+  """
+
+  def init_fn(params):
+    return EMAMomentumState(optax.tree.zeros_like(params), jnp.zeros([], jnp.int32))
+
+  def update_fn(updates, state, params=None):
+    del params
+    acc = accumulation_dtype(updates)
+    eta = schedule.value_at(learning_rate, state.count)
+    first = state.count == 0
+
+    def leaf(g, d):
+      d = jnp.where(first, g, d).astype(acc)  # d_0 = g_0
+      d = beta * d + (1 - beta) * g.astype(acc)
+      return (-eta * d).astype(g.dtype), d.astype(g.dtype)
+
+    new_updates, direction = tree_lib.map_leaves(leaf, updates, state.direction)
+    return new_updates, EMAMomentumState(direction, optax.safe_increment(state.count))
+
+  return optax.GradientTransformation(init_fn, update_fn)

@@ -1,4 +1,4 @@
-"""Experiments behind `python -m eval.experiments.am_claims`: problems, fixed-beta baseline, runs.
+"""Experiments behind `python -m eval.experiments.am_claims`: problems and runs.
 
 Everything the report measures is computed here; `eval.experiments.am_claims` turns it
 into tables and verdicts and `eval.experiments.am_claims_figure` into the figure. See
@@ -68,42 +68,6 @@ QUICK = Config(
 )
 
 
-# ----------------------------------------------------------------------------- optimizers
-
-
-class EMAMomentumState(NamedTuple):
-  """State of the fixed-beta baseline."""
-
-  direction: jax.Array  # d_t
-  count: jax.Array  # int32 number of updates so far
-
-
-def ema_momentum(learning_rate, beta) -> optax.GradientTransformation:
-  """Fixed-beta EMA momentum, paper eq. (5), with d_0 = g_0 as AM's Algorithm 1.
-
-  d_{t+1} = beta d_t + (1 - beta) g_t, x_{t+1} = x_t - eta d_{t+1}. For a single
-  array of parameters (all this report needs).
-
-  Args:
-    learning_rate: eta; may be a traced array.
-    beta: the momentum coefficient; may be a traced array.
-
-  Returns:
-    The transformation.
-  """
-
-  def init_fn(params):
-    return EMAMomentumState(jnp.zeros_like(params), jnp.zeros([], jnp.int32))
-
-  def update_fn(grads, state, params=None):
-    del params
-    d = jnp.where(state.count == 0, grads, state.direction)  # d_0 = g_0
-    d = beta * d + (1 - beta) * grads
-    return -learning_rate * d, EMAMomentumState(d, state.count + 1)
-
-  return optax.GradientTransformation(init_fn, update_fn)
-
-
 def trajectory(loss, tx, data, x0, steps: int):
   """Runs `steps` full-batch steps of `tx` on `loss(data, x)` from x0.
 
@@ -141,7 +105,7 @@ def _fixed_runner(loss, steps: int):
   """jit(fixed-beta runs), vmapped: (etas E, betas B, problems P) -> (E, B, P, T+1)."""
 
   def one(data, x0, eta, beta):
-    return trajectory(loss, ema_momentum(eta, beta), data, x0, steps)[0]
+    return trajectory(loss, rllc.ema_momentum(eta, beta), data, x0, steps)[0]
 
   over_problems = jax.vmap(one, in_axes=(0, 0, None, None))
   over_betas = jax.vmap(over_problems, in_axes=(None, None, None, 0))

@@ -1,4 +1,4 @@
-"""Tests of the adaptive-memory optimizers AM-MGD, AM-SGD and AM-AdamW.
+"""Tests of the adaptive-memory optimizers AM-MGD, AM-SGD and AM-AdamW, and their baseline.
 
 Every reference below is an independent float64 NumPy re-implementation of
 the paper's formulas ("Adaptive Memory Momentum", section 3):
@@ -10,6 +10,7 @@ the paper's formulas ("Adaptive Memory Momentum", section 3):
 - both with d_0 = g_0, and the previous beta kept when d_t = g_t (the
   coefficient is then undefined but the step is not);
 - the Clip and Reset variants of section 4.5;
+- EMA momentum, the fixed-beta baseline: eq. (5) with d_0 = g_0;
 - AM-AdamW (section 3.3), with the coefficient derived again from the dual of
   eq. (14) (the weight-decay term carries a minus sign; the paper prints a
   plus). `test_am_adamw_beta_maximizes_the_dual_of_eq_14` checks that
@@ -731,7 +732,9 @@ def test_registry_names_build_the_documented_variants(name, hparams, direct):
     assert set(betas[1:]) == {np.float32(0.1), np.float32(0.9)}
 
 
-@pytest.mark.parametrize("make", [rllc.am_sgd, rllc.am_adamw])
+@pytest.mark.parametrize(
+  "make", [rllc.am_sgd, rllc.am_adamw, lambda lr: rllc.ema_momentum(lr, 0.9)]
+)
 def test_learning_rate_schedule_is_evaluated_at_the_step_count(make):
   """An optax schedule gives, step by step, what the constant at lr(t) gives."""
   schedule = optax.linear_schedule(0.1, 0.01, transition_steps=5)
@@ -744,3 +747,74 @@ def test_learning_rate_schedule_is_evaluated_at_the_step_count(make):
     want, _ = constant.update(g, state, params)
     got, state = scheduled.update(g, state, params)
     np.testing.assert_allclose(_flat(got), _flat(want), rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------
+# 7. EMA momentum, the fixed-beta baseline (eq. 5).
+
+
+def _ref_ema_momentum(grads, eta, beta):
+  """Eq. (5) in float64 with d_0 = g_0: the updates -eta d_{t+1} and the directions."""
+  d, updates, directions = None, [], []
+  for g in grads:
+    d = g if d is None else d
+    d = beta * d + (1 - beta) * g
+    updates.append(-eta * d)
+    directions.append(d)
+  return updates, directions
+
+
+@pytest.mark.usefixtures("x64")
+@pytest.mark.parametrize("beta", [0.0, 0.5, 0.99])
+def test_ema_momentum_matches_eq_5(beta):
+  grads = _noise_grads(7, 3, seed=4, oscillating=1)
+  want_updates, want_directions = _ref_ema_momentum(grads, 0.05, beta)
+  tx = rllc.ema_momentum(0.05, beta)
+  state = tx.init(_tree(X0))
+  assert isinstance(state, rllc.EMAMomentumState)
+  for t, g in enumerate(grads):
+    updates, state = tx.update(_tree(g), state)
+    np.testing.assert_allclose(_flat(updates), want_updates[t], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(_flat(state.direction), want_directions[t], rtol=1e-12, atol=1e-15)
+  assert int(state.count) == len(grads)
+
+
+def test_ema_momentum_without_memory_is_sgd():
+  grads = [_tree(g) for g in _noise_grads(5, 3, seed=5).astype(np.float32)]
+  ours, sgd = rllc.ema_momentum(0.1, 0.0), optax.sgd(0.1)
+  ours_state, sgd_state = ours.init(grads[0]), sgd.init(grads[0])
+  for g in grads:
+    got, ours_state = ours.update(g, ours_state)
+    want, sgd_state = sgd.update(g, sgd_state)
+    np.testing.assert_array_equal(_flat(got), _flat(want))
+
+
+def test_ema_momentum_is_am_sgd_at_lam_zero_with_beta_held():
+  # AM-SGD's step (eq. 13) at lam = 0 with beta clipped to [0.7, 0.7].
+  grads = [_tree(g) for g in _noise_grads(8, 3, seed=6, oscillating=2).astype(np.float32)]
+  ours, am = rllc.ema_momentum(0.1, 0.7), rllc.am_sgd(0.1, lam=0.0, beta_max=0.7, beta_min=0.7)
+  ours_state, am_state = ours.init(grads[0]), am.init(grads[0])
+  for g in grads:
+    got, ours_state = ours.update(g, ours_state)
+    want, am_state = am.update(g, am_state)
+    np.testing.assert_allclose(_flat(got), _flat(want), rtol=1e-6)
+    assert float(am_state.beta) == np.float32(0.7)
+
+
+def test_ema_momentum_over_a_grid_of_traced_betas_is_each_beta_alone():
+  grads = [_tree(g) for g in _noise_grads(6, 3, seed=8).astype(np.float32)]
+  betas = np.array([0.0, 0.5, 0.9], np.float32)
+
+  def run(beta):
+    tx = rllc.ema_momentum(0.1, beta)
+    state, updates = tx.init(grads[0]), []
+    for g in grads:
+      update, state = tx.update(g, state)
+      updates.append(update)
+    return updates
+
+  over_grid = jax.jit(jax.vmap(run))(betas)
+  for i, beta in enumerate(betas):
+    for grid_update, alone in zip(over_grid, run(beta), strict=True):
+      member = {name: leaf[i] for name, leaf in grid_update.items()}
+      np.testing.assert_allclose(_flat(member), _flat(alone), rtol=1e-6)
