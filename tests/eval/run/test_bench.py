@@ -654,6 +654,9 @@ def _synthetic(lr: float, seed: int, valid_loss: float, status: str = "ok") -> d
     "status": status,
     "diverged_step": 7 if status == "diverged" else None,
     "final": {"valid_loss": valid_loss, "test_loss": valid_loss, "test_accuracy": 0.9},
+    "curves": {},
+    "memory": {"param_bytes": 0, "state_bytes": 0},
+    "environment": {},
   }
 
 
