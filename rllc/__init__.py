@@ -29,6 +29,8 @@ _EXPORTS = {
   "relaxed_pinv_solve": "memory",
   "resolve_initial_law": "memory",
   "rllc": "memory",
+  "scale_by_linear_memory": "memory",
+  "scale_by_rllc": "memory",
   "CM": "propagator",
   "CMk": "propagator",
   "M": "propagator",

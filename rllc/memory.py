@@ -54,6 +54,7 @@ import numpy as np
 import optax
 
 from rllc import propagator as prop_lib
+from rllc import schedule
 from rllc import spec as spec_lib
 from rllc import tree as tree_lib
 
@@ -182,8 +183,8 @@ def _inner_products(memory, grads, acc) -> tuple[jax.Array, jax.Array]:
   return sum(jax.tree.leaves(p)), optax.tree.sum(gg)
 
 
-def _step_memory(memory, grads, prop, law, learning_rate, acc, after):
-  """Second pass: M_t = M_{t-1} B + g a^T, then the update -c1 M_t L.
+def _step_memory(memory, grads, prop, weights, acc, after):
+  """Second pass: M_t = M_{t-1} B + g a^T, then the update sum_j weights_j M_t[j].
 
   Each unit is its own params-shaped buffer, written from its own old value,
   the gradient and (for Jordan and CM blocks) the units coupled into it,
@@ -201,8 +202,8 @@ def _step_memory(memory, grads, prop, law, learning_rate, acc, after):
     memory: tuple of k unit pytrees M_{t-1}.
     grads: the gradient g_t.
     prop: the propagator.
-    law: (k,) learning law for this step.
-    learning_rate: c1.
+    weights: (k,) weights of the units in the update: L_t, or -c1 L_t
+      (`_unit_weights`).
     acc: accumulation dtype.
     after: an array the writes must wait for (RLLC's M^T g), or any array
       of the state.
@@ -214,7 +215,7 @@ def _step_memory(memory, grads, prop, law, learning_rate, acc, after):
   pattern = np.asarray(prop.pattern)
   known = isinstance(prop.a, np.ndarray)
   zero = jnp.minimum(jnp.abs(jnp.sum(after)), 0.0).astype(acc)
-  coeff = (-learning_rate * law).astype(acc)
+  coeff = weights.astype(acc)
 
   def leaf(g, *units):
     g_acc = g.astype(acc)
@@ -263,15 +264,34 @@ def relaxed_pinv_solve(gram, p, eps, relative_eps) -> jax.Array:
   return evecs @ (inverse * (evecs.T @ p))
 
 
-def linear_memory(
-  prop_or_spec: prop_lib.Propagator | str, law, learning_rate
+def _unit_weights(law, learning_rate, count) -> jax.Array:
+  """The weights of the memory units in the update: L, or -c1 L when c1 is given.
+
+  With c1 given, its product with the law is formed before the sum over units,
+  sum_j (-c1 L_j) M[j]: the order in which every record of this suite was
+  computed. optax.scale_by_learning_rate after the transformation forms
+  -c1 (sum_j L_j M[j]) instead, equal up to float rounding.
+  """
+  if learning_rate is None:
+    return law
+  return -schedule.value_at(learning_rate, count) * law
+
+
+def scale_by_linear_memory(
+  prop_or_spec: prop_lib.Propagator | str, law, *, learning_rate=None
 ) -> optax.GradientTransformation:
-  """Linear memory with a fixed law L(B, a, L): M_t = M_{t-1} B + g a^T, step -c1 M_t L.
+  """Linear memory with a fixed law L(B, a, L): M_t = M_{t-1} B + g a^T, update M_t L.
+
+  Compose it as optax composes Adam, for example
+  `optax.chain(scale_by_linear_memory(spec, law), optax.scale_by_learning_rate(c1))`
+  for the learning step -c1 M_t L, with c1 a float or a schedule.
 
   Args:
     prop_or_spec: the propagator (B, a) or its spec string.
     law: the fixed (k,) learning law.
-    learning_rate: c1; may be a traced array.
+    learning_rate: None for the update M_t L; or c1 (a float, a traced
+      array or an optax schedule of the step count) for the learning step
+      -c1 M_t L itself, with c1 folded into the law (`_unit_weights`).
 
   Returns:
     The transformation; its state is a LinearMemoryState.
@@ -289,29 +309,52 @@ def linear_memory(
   def update_fn(updates, state, params=None):
     del params
     acc = accumulation_dtype(updates)
-    memory, updates = _step_memory(
-      state.memory, updates, prop, state.law, learning_rate, acc, state.law
-    )
+    weights = _unit_weights(state.law, learning_rate, state.count)
+    memory, updates = _step_memory(state.memory, updates, prop, weights, acc, state.law)
     return updates, LinearMemoryState(memory, state.law, optax.safe_increment(state.count))
 
   return optax.GradientTransformation(init_fn, update_fn)
 
 
-def rllc(
+def linear_memory(
+  prop_or_spec: prop_lib.Propagator | str, law, learning_rate
+) -> optax.GradientTransformation:
+  """The optimizer L(B, a, L) of section 4: the learning step -c1 M_t L.
+
+  Args:
+    prop_or_spec: the propagator (B, a) or its spec string.
+    law: the fixed (k,) learning law.
+    learning_rate: c1: a float, a traced array or an optax schedule.
+
+  Returns:
+    `scale_by_linear_memory` with c1 folded into the law; its state is a
+    LinearMemoryState.
+  """
+  return scale_by_linear_memory(prop_or_spec, law, learning_rate=learning_rate)
+
+
+def scale_by_rllc(
   prop_or_spec: prop_lib.Propagator | str,
-  learning_rate,
   law_learning_rate,
   *,
+  learning_rate=None,
   eps: float = DEFAULT_EPS,
   relative_eps: float = DEFAULT_RELATIVE_EPS,
   initial_law=DEFAULT_INITIAL_LAW,
 ) -> optax.GradientTransformation:
-  """LM-RLLC (Definition 5.1): linear memory whose law corrects itself each step.
+  """LM-RLLC's memory and law (Definition 5.1), with the update M_t L_t.
+
+  The law correction L_t = L_{t-1} + c2 M_{t-1}^+ g_t does not involve c1, so
+  RLLC composes as optax composes Adam:
+  `optax.chain(scale_by_rllc(spec, c2), optax.scale_by_learning_rate(c1))`
+  is the learning step -c1 M_t L_t, with c1 a float or any optax schedule.
 
   Args:
     prop_or_spec: the propagator (B, a) or its spec, e.g. "M(0.9)+M(0)".
-    learning_rate: c1; may be a traced array (vmap over a grid).
-    law_learning_rate: c2; may be a traced array.
+    law_learning_rate: c2; may be a traced array (vmap over a grid).
+    learning_rate: None for the update M_t L_t; or c1 (a float, a traced
+      array or an optax schedule of the step count) for the learning step
+      -c1 M_t L_t itself, with c1 folded into the law (`_unit_weights`).
     eps: absolute ridge added to the Gram matrix M^T M.
     relative_eps: further ridge, relative to trace(M^T M) / k (scale-aware).
     initial_law: L_0: a convention of INITIAL_LAWS ("ones", "normalized"), or
@@ -337,8 +380,43 @@ def rllc(
     acc = accumulation_dtype(updates)
     p, gg = _inner_products(state.memory, updates, acc)
     law = state.law + law_learning_rate * relaxed_pinv_solve(state.gram, p, eps, relative_eps)
-    memory, updates = _step_memory(state.memory, updates, prop, law, learning_rate, acc, p)
+    weights = _unit_weights(law, learning_rate, state.count)
+    memory, updates = _step_memory(state.memory, updates, prop, weights, acc, p)
     gram = _next_gram(state.gram, p, gg, prop, acc)
     return updates, RLLCState(memory, gram, law, optax.safe_increment(state.count))
 
   return optax.GradientTransformation(init_fn, update_fn)
+
+
+def rllc(
+  prop_or_spec: prop_lib.Propagator | str,
+  learning_rate,
+  law_learning_rate,
+  *,
+  eps: float = DEFAULT_EPS,
+  relative_eps: float = DEFAULT_RELATIVE_EPS,
+  initial_law=DEFAULT_INITIAL_LAW,
+) -> optax.GradientTransformation:
+  """LM-RLLC (Definition 5.1): linear memory whose law corrects itself each step.
+
+  Args:
+    prop_or_spec: the propagator (B, a) or its spec, e.g. "M(0.9)+M(0)".
+    learning_rate: c1: a float, a traced array (vmap over a grid) or an optax
+      schedule of the step count.
+    law_learning_rate: c2; may be a traced array.
+    eps: absolute ridge added to the Gram matrix M^T M.
+    relative_eps: further ridge, relative to trace(M^T M) / k (scale-aware).
+    initial_law: L_0: a convention of INITIAL_LAWS ("ones", "normalized"), or
+      an explicit (k,) vector (`resolve_initial_law`).
+
+  Returns:
+    `scale_by_rllc` with c1 folded into the law; its state is an RLLCState.
+  """
+  return scale_by_rllc(
+    prop_or_spec,
+    law_learning_rate,
+    learning_rate=learning_rate,
+    eps=eps,
+    relative_eps=relative_eps,
+    initial_law=initial_law,
+  )
