@@ -32,14 +32,16 @@ direct sum (block-diagonal B, concatenated a) of the blocks built here:
 B and a are NumPy arrays when their values are known, so that a spec can be
 parsed (and checked) even inside a jit trace, and jax arrays when a beta is
 traced, so that one compiled program can vmap over the betas of a grid.
+JAX is imported only for a traced beta: parsing and naming a spec (the
+report, `rllc --help`) need NumPy alone.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import sys
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 
@@ -59,12 +61,14 @@ def format_complex(z: complex) -> str:
 
 
 def _is_concrete(*values) -> bool:
-  return not any(isinstance(v, jax.core.Tracer) for v in values)
+  """No value is a JAX tracer (and none can be while JAX is not imported)."""
+  jax = sys.modules.get("jax")
+  return jax is None or not any(isinstance(v, jax.core.Tracer) for v in values)
 
 
 def _xp(*values):
   """NumPy for known values, jax.numpy as soon as one of them is traced."""
-  return np if _is_concrete(*values) else jnp
+  return np if _is_concrete(*values) else importlib.import_module("jax.numpy")
 
 
 def _unique(labels: list[str]) -> tuple[str, ...]:
@@ -81,7 +85,6 @@ def _unique(labels: list[str]) -> tuple[str, ...]:
   return tuple(out)
 
 
-@jax.tree_util.register_pytree_node_class
 @dataclasses.dataclass(frozen=True, eq=False)
 class Propagator:
   """A linear memory update rule M <- M B + g a^T for k memory units.
@@ -99,8 +102,8 @@ class Propagator:
       only where pattern[i][j] holds.
   """
 
-  B: np.ndarray | jax.Array
-  a: np.ndarray | jax.Array
+  B: np.ndarray  # or a jax.Array when a beta is traced
+  a: np.ndarray  # or a jax.Array when a beta is traced
   labels: tuple[str, ...] = ()
   spec: str | None = None
   pattern: tuple[tuple[bool, ...], ...] | None = None
@@ -167,17 +170,6 @@ class Propagator:
       rows.append(row)
       row = row @ B
     return np.stack(rows)
-
-  def tree_flatten(self):
-    return (self.B, self.a), (self.labels, self.spec, self.pattern)
-
-  @classmethod
-  def tree_unflatten(cls, aux, children):
-    prop = object.__new__(cls)
-    fields = ("B", "a", "labels", "spec", "pattern")
-    for name, value in zip(fields, children + aux, strict=True):
-      object.__setattr__(prop, name, value)
-    return prop
 
 
 def Mk(k: int, beta) -> Propagator:  # noqa: N802 (the paper's name)
