@@ -82,7 +82,11 @@ class Family:
 
 # In the order reports list their rows.
 FAMILIES = (
-  Family("baseline", False, "optax's SGD, momentum, Nesterov, Adam(W), NAdam(W)"),
+  Family(
+    "baseline",
+    False,
+    "optax's SGD, momentum, Nesterov, Adam(W), NAdam(W); EMA momentum (eq. 5 of the AM paper)",
+  ),
   Family("sign", False, "sign-based steps: Lion, Lion-K, signum"),
   Family("mixture", False, "AdEMAMix: a fast and a slow EMA, mixed"),
   Family("orthogonal", False, "Muon: orthogonalized momentum"),
@@ -709,6 +713,17 @@ ENTRIES = (
     _grid(HEAVY_BALL_LR),
     _PAPER,
     bracket="sigma",
+  ),
+  Entry(
+    "ema-momentum",
+    "rllc.adaptive_memory:ema_momentum",
+    "baseline",
+    "EMA-Momentum",
+    (_LR, _h("beta", "float", 0.9, "ema_momentum has none: 0.9, AM's beta_max")),
+    (_LR_KEY, Key("beta", "beta")),
+    1,
+    _grid(SGD_LIKE_LR),
+    _PAPER,
   ),
   AM_SGD,
   AM_SGD.variant("am-sgd-clip", **_CLIP),

@@ -165,7 +165,8 @@ def test_families_are_declared_and_ours_are_rllc_fixed_laws_and_adaptive_memory(
   families = {name: catalog.DEFAULT.family(name) for name in catalog.DEFAULT}
   assert families == {
     **dict.fromkeys(
-      ["sgd", "momentum", "nesterov", "adam", "adamw", "nadam", "nadamw"], "baseline"
+      ["sgd", "momentum", "nesterov", "adam", "adamw", "nadam", "nadamw", "ema-momentum"],
+      "baseline",
     ),
     **dict.fromkeys(["lion", "lion-k", "signum"], "sign"),
     "ademamix": "mixture",

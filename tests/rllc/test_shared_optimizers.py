@@ -59,6 +59,7 @@ OPTIMIZERS = [
   ("am-sgd-reset", {"learning_rate": 0.1}, {"learning_rate": 2e-3}),
   ("am-sgd", {"learning_rate": 0.1, "per_leaf": True}, {"learning_rate": 2e-3, "per_leaf": True}),
   ("am-mgd", {"learning_rate": 0.1}, {"learning_rate": 2e-3}),
+  ("ema-momentum", {"learning_rate": 0.1}, {"learning_rate": 2e-3}),
   ("am-adamw", {"learning_rate": 0.05, "weight_decay": 0.0}, {"learning_rate": 1e-2}),
   ("am-adamw-clip", {"learning_rate": 0.05, "weight_decay": 0.0}, {"learning_rate": 1e-2}),
   ("am-adamw-reset", {"learning_rate": 0.05, "weight_decay": 0.0}, {"learning_rate": 3e-3}),
