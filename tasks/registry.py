@@ -7,8 +7,10 @@ that need no download:
   cifar10-mlp, cifar10-conv, cifar10-resnet20,
   digits-mlp, digits-conv          (scikit-learn's 8x8 digits, shipped with it)
 
-and learned_optimization's own fixed tasks, built from its own model code on
-the same offline data, so results can sit beside its published baselines:
+and learned_optimization's own tasks (tasks.lo_names, tasks.lo_tasks): its
+fixed tasks by their own factories on the same offline data, so results can
+sit beside its published baselines, its synthetic quadratics, and a user's
+Task as `module:Name`; three of them are the suite's named examples:
 
   lo:ImageMLP_Mnist_128x128x128_Relu, lo:ImageMLP_Cifar10_128x128x128_Relu,
   lo:Conv_Cifar10_32x64x64
@@ -21,12 +23,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from tasks import data as data_lib
-
-if TYPE_CHECKING:
-  from tasks.image_tasks import DeviceSplits
+from tasks import lo_names
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,66 +61,79 @@ TASKS: dict[str, TaskSpec] = {
 }
 
 
-def _lo_mlp(splits: DeviceSplits, seed: int):
-  from rllc import lo_compat
-
-  image_mlp = lo_compat.load("learned_optimization.tasks.fixed.image_mlp")
-  return image_mlp._MLPImageTask(splits.lo_datasets(seed), [128, 128, 128])
-
-
-def _lo_conv(splits: DeviceSplits, seed: int):
-  import jax
-
-  from rllc import lo_compat
-
-  conv = lo_compat.load("learned_optimization.tasks.fixed.conv")
-  loss_fn = conv._cross_entropy_pool_loss([32, 64, 64], jax.nn.relu, num_classes=10)
-  return conv._ConvTask(loss_fn, splits.lo_datasets(seed))
-
-
-# "lo:" name -> (data set, builder from the device splits).
-LO_TASKS: dict[str, tuple[str, Callable]] = {
-  "lo:ImageMLP_Mnist_128x128x128_Relu": ("mnist", _lo_mlp),
-  "lo:ImageMLP_Cifar10_128x128x128_Relu": ("cifar10", _lo_mlp),
-  "lo:Conv_Cifar10_32x64x64": ("cifar10", _lo_conv),
-}
+# learned_optimization's tasks that the suite names among its own (any other runs too).
+LO_EXAMPLES = (
+  "lo:ImageMLP_Mnist_128x128x128_Relu",
+  "lo:ImageMLP_Cifar10_128x128x128_Relu",
+  "lo:Conv_Cifar10_32x64x64",
+)
 
 
 def task_names() -> list[str]:
-  return list(TASKS) + list(LO_TASKS)
+  """The suite's tasks and its named learned_optimization examples."""
+  return list(TASKS) + list(LO_EXAMPLES)
 
 
-def dataset_of(name: str) -> str:
-  """The data set a task name needs."""
+def dataset_of(name: str) -> str | None:
+  """The data set a task name needs (None: a learned_optimization task without the suite's).
+
+  Raises:
+    ValueError: an unknown name (lo_names.UnknownTaskError for an `lo:` one).
+    tasks.data.DataError: an `lo:` task on data this suite has no offline copy of.
+  """
   if name in TASKS:
     return TASKS[name].dataset
-  if name in LO_TASKS:
-    return LO_TASKS[name][0]
+  if lo_names.is_lo(name):
+    return lo_names.dataset_of(name)
   raise ValueError(f"unknown task {name!r}; valid tasks: {', '.join(task_names())}")
+
+
+def check_lo(name: str) -> None:
+  """Raises unless a learned_optimization name (`lo:NAME`, `module:Name`) names a task here.
+
+  An `lo:` name is looked up in learned_optimization's source (no import); a `module:Name`
+  is imported and built.
+
+  Raises:
+    lo_names.UnknownTaskError: an unknown name (listing the valid ones), or no Task.
+    tasks.data.DataError: an `lo:` task on data this suite has no offline copy of.
+  """
+  if lo_names.is_user(name):
+    from tasks import lo_tasks
+
+    lo_tasks.user_task(name)
+  else:
+    lo_names.lookup(name)
 
 
 def get_task(name: str, *, batch_size: int = 128, data_dir: str | None = None, seed: int = 0):
   """Builds a task by name, loading its data (offline; see tasks.data).
 
   Args:
-    name: a key of TASKS or LO_TASKS.
-    batch_size: examples per batch (128 in the RLLC paper).
+    name: a key of TASKS, or a learned_optimization task: "lo:NAME" or "module:Name"
+      (tasks.lo_names).
+    batch_size: examples per batch (128 in the RLLC paper); a learned_optimization task
+      keeps its own.
     data_dir: where to look for data files not yet imported.
     seed: seed of the learned_optimization iterators.
 
   Returns:
-    A learned_optimization Task (an ImageTask for the suite's own names).
+    An ImageTask (a learned_optimization Task) for the suite's own names, a
+    tasks.lo_tasks.LoTask (whose `.task` is one) for the others; both have the engine's
+    interface (tasks.interface.EngineTask).
 
   Raises:
     ValueError: an unknown name; tasks.data.DataError when the data is missing.
   """
   # Here, not at the top: they import JAX, flax and learned_optimization (with TensorFlow).
+  if lo_names.is_lo(name):
+    from tasks import lo_tasks
+
+    return lo_tasks.get_task(name, data_dir=data_dir, seed=seed)
   from tasks import augment as augment_lib
-  from tasks.image_tasks import DeviceSplits, ImageTask
+  from tasks.image_tasks import ImageTask
 
   data = data_lib.load(dataset_of(name), data_dir=data_dir)
-  if name in LO_TASKS:
-    return LO_TASKS[name][1](DeviceSplits(data, batch_size), seed)
   spec = TASKS[name]
   return ImageTask(
     name,

@@ -54,12 +54,30 @@ from eval.run import progress as progress_lib  # the standard library only
 
 def _tasks(args) -> int:
   from tasks import data as data_lib
-  from tasks import registry
+  from tasks import lo_names, registry
 
-  width = max(len(name) for name in registry.task_names())
-  for name in registry.task_names():
+  lo = lo_names.runnable()
+  width = max(len(name) for name in [*registry.TASKS, *(t.name for t in lo)])
+  for name in registry.TASKS:
     dataset = registry.dataset_of(name)
     print(f"{name:{width}s}  {dataset:13s}  {data_lib.status(dataset, data_dir=args.data_dir)}")
+  print(
+    "\nlearned_optimization's tasks (rllc bench lo:NAME; a Task of yours: rllc bench"
+    " module:Name, see the README's Tasks):"
+  )
+  for task in lo:
+    if task.dataset is not None:
+      where, status = task.dataset, data_lib.status(task.dataset, data_dir=args.data_dir)
+    else:
+      where = "synthetic" if task.sample is None else "family sample"
+      seeds = "; any @SEED" if task.sample is not None else ""
+      status = f"available ({task.synthetic_data}{seeds})"
+    print(f"{task.name:{width}s}  {where:13s}  {status}")
+  elsewhere = [t.name for t in lo_names.known().values() if t.needs is not None]
+  print(
+    f"\nnot runnable here ({len(elsewhere)}: data this suite has no offline copy of, ImageNet or"
+    f" resized images): {', '.join(elsewhere)}"
+  )
   return 0
 
 

@@ -160,6 +160,8 @@ def check_data(protocol: protocol_lib.Protocol, data_dir: str | None) -> None:
   """Raises DataError, before any training, if a task's data cannot be found."""
   for task in protocol.tasks:
     dataset = task_registry.dataset_of(task)
+    if dataset is None:  # a learned_optimization task with no data, or its own iterators
+      continue
     status = data_lib.status(dataset, data_dir=data_dir)
     if status.startswith(("missing", "corrupt")):
       raise data_lib.DataError(f"task {task} needs {dataset}, which is {status}")

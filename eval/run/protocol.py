@@ -62,6 +62,7 @@ from eval.store import rules
 from rllc import catalog
 from rllc import spec as spec_lib
 from tasks import data as data_lib
+from tasks import lo_names
 from tasks import registry as task_registry
 
 
@@ -384,21 +385,24 @@ def _validate(fields: dict[str, Any], grids_of: str) -> Protocol:
   # Intervals longer than the run mean: evaluate and log at its end.
   fields["eval_every"] = min(fields["eval_every"], fields["steps"])
   fields["log_every"] = min(fields["log_every"], fields["steps"])
-  valid_tasks = task_registry.task_names()
   for task in fields["tasks"]:
-    if task not in task_registry.TASKS:
+    if task in task_registry.TASKS:
+      continue
+    if not lo_names.is_lo(task):
       raise ProtocolError(
         f"unknown task {task!r}{suggest.hint(task, task_registry.TASKS)}; valid tasks:"
-        f" {', '.join(task_registry.TASKS)}"
-        + (
-          " (the lo: tasks run through learned_optimization's own loops)"
-          if task in valid_tasks
-          else ""
-        )
+        f" {', '.join(task_registry.TASKS)}, and learned_optimization's as lo:NAME or a Task"
+        " of yours as module:Name (rllc tasks lists them)"
       )
+    try:
+      task_registry.check_lo(task)
+    except lo_names.UnknownTaskError as err:
+      raise ProtocolError(str(err)) from None
   if not fields["tasks"]:
     raise ProtocolError("no tasks; valid tasks: " + ", ".join(task_registry.TASKS))
   for task in fields["tasks"]:
+    if lo_names.is_lo(task):
+      continue  # a learned_optimization task keeps its own batch size
     dataset = task_registry.dataset_of(task)
     size = data_lib.train_size(dataset)
     if fields["batch_size"] > size:

@@ -10,7 +10,7 @@ import pytest
 
 from eval.cli import commands as cli
 from eval.run import train as train_lib
-from tasks import registry
+from tasks import lo_names, registry
 
 SHARED = Path(__file__).resolve().parents[4] / "shared" / "datasets"
 
@@ -24,11 +24,16 @@ def empty_cache(tmp_path, monkeypatch):
 
 def test_tasks_lists_every_task_with_its_data_status(capsys):
   assert cli.main(["tasks"]) == 0
-  lines = capsys.readouterr().out.splitlines()
-  assert [line.split()[0] for line in lines] == registry.task_names()
-  by_name = {line.split()[0]: line for line in lines}
+  suite, lo, elsewhere = capsys.readouterr().out.split("\n\n")
+  assert [line.split()[0] for line in suite.splitlines()] == list(registry.TASKS)
+  assert [line.split()[0] for line in lo.splitlines()[1:]] == [t.name for t in lo_names.runnable()]
+  by_name = {line.split()[0]: line for line in (suite + "\n" + lo).splitlines()}
   assert "available" in by_name["digits-mlp"]
   assert "missing: rllc data import cifar10 --from DIR" in by_name["cifar10-resnet20"]
+  mnist = by_name["lo:ImageMLP_Mnist_128x128x128_Relu"]
+  assert "missing: rllc data import mnist --from DIR" in mnist
+  assert "available (no data)" in by_name["lo:QuadraticTask"]
+  assert "lo:ImageMLP_Imagenet16_Relu256x256x256" in elsewhere
 
 
 def test_import_then_status_says_cached(capsys):
