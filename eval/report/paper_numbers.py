@@ -112,6 +112,8 @@ _TABLE = {
   ),
 }
 
+PAPER_ROWS = tuple(_TABLE)  # Table 1's optimizers, in its row order
+
 # (task, canonical optimizer name) -> (loss, accuracy %, accuracy std %)
 TABLE1 = {
   (task, protocol.canonical_name(name)): cell

@@ -18,7 +18,7 @@ import html
 from collections.abc import Callable
 from pathlib import Path
 
-from eval.report import comparison, robustness
+from eval.report import claims, comparison, robustness
 
 DAGGER, DDAGGER = "†", "‡"
 _PARAMETER_NAMES = {"learning_rate": "lr", "law_learning_rate": "law lr"}
@@ -227,7 +227,10 @@ def _md_paper(table) -> list[str]:
     return []
   lines = ["", "#### Beside the paper", "", _PAPER_NOTE, "", _md_row(_PAPER_HEAD)]
   lines.append(_md_row(["---"] * len(_PAPER_HEAD)))
-  return lines + [_md_row(map(_md_escape, row)) for row in rows]
+  lines += [_md_row(map(_md_escape, row)) for row in rows]
+  lines += ["", "#### The paper's claims", "", claims.note(table), ""]
+  lines += [_md_row(claims.HEAD), _md_row(["---"] * len(claims.HEAD))]
+  return lines + [_md_row(map(_md_escape, row)) for row in claims.rows(table)]
 
 
 def _overhead_cells(row: dict) -> tuple[str, str]:
@@ -328,6 +331,9 @@ def _tex_comparison(table, records) -> list[str]:
   paper = [[tex_escape(cell) for cell in row] for row in comparison.beside_paper(table)]
   if paper:
     lines += _tex_table("llllllr", _PAPER_HEAD, paper, tex_escape(_PAPER_NOTE))
+    claim_rows = [[tex_escape(cell) for cell in row] for row in claims.rows(table)]
+    head = [tex_escape(h) for h in claims.HEAD]
+    lines += _tex_table("p{5cm}p{3cm}lllp{2.5cm}", head, claim_rows, tex_escape(claims.note(table)))
   settings = [
     [tex_escape(opt), *(tex_escape(_setting(table, records, opt, t)) for t in table.tasks)]
     for opt in table.optimizers
@@ -399,6 +405,9 @@ def _html_comparison(table, records) -> list[str]:
   if paper:
     lines += ["<h4>Beside the paper</h4>", f"<p>{esc(_PAPER_NOTE)}</p>"]
     lines += _html_table(_PAPER_HEAD, paper)
+    lines += ["<h4>The paper's claims</h4>", f"<p>{esc(claims.note(table))}</p>"]
+    claim_rows = [[esc(cell) for cell in row] for row in claims.rows(table)]
+    lines += _html_table([esc(h) for h in claims.HEAD], claim_rows)
   lines.append("<h4>Selected hyperparameters (the values the grid varies)</h4>")
   settings = [
     [esc(opt), *(esc(_setting(table, records, opt, t)) for t in table.tasks)]
