@@ -39,8 +39,10 @@ Batches, by where the task's data comes from:
 Evaluation: validation is learned_optimization's `outer_valid` (the split its
 `single_task_training_curves` evaluates); a split of the suite's data is
 evaluated whole (its full batches, then the rest as one smaller batch), a
-buffer over its batches, and a task without data once. The key is fixed, so
-an evaluation is deterministic. Accuracy is the task's own aux `accuracy`
+buffer over its batches, and a task without data once. The loss is the one
+the task trains with, as learned_optimization's loops evaluate it (its tasks
+have no inference mode: BatchNorm uses the batch's statistics, dropout is
+on); the key is fixed, so an evaluation is deterministic. Accuracy is the task's own aux `accuracy`
 when its `loss_with_state_and_aux` gives one; else, for a classifier, the
 argmax accuracy of the logits its loss passed to learned_optimization's
 `softmax_cross_entropy` (its image tasks report no accuracy); else 0 (a

@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
   )
   parser.add_argument("--task", help="one learned_optimization task (default: the report's)")
   parser.add_argument("--optimizer", default="M(0.9)+M(0)", help="a catalog name or spec")
-  parser.add_argument("--hp", action="append", default=[], help="NAME=VALUE, repeatable")
+  parser.add_argument("--hp", action="append", default=[], help="NAME=NUMBER, repeatable")
   parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
   parser.add_argument("--seeds", type=int, default=SEEDS, help="seeds when batches differ")
   parser.add_argument("--orders", choices=("same", "differ"), default="same")

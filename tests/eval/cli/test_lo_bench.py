@@ -4,6 +4,9 @@ task on MNIST (skipped without the shared data sets), a user's module:Name Task,
 import contextlib
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -131,3 +134,19 @@ def test_a_task_whose_data_is_missing_says_how_to_provide_it(tmp_path):
   code, _, err = _run(["bench", "lo:ImageMLP_Mnist_128x128x128_Relu", "--out", str(tmp_path)])
   assert code == 1
   assert "needs mnist, which is missing: rllc data import mnist --from DIR" in err
+
+
+def test_rllc_tasks_lists_them_without_jax_tensorflow_or_learned_optimization(tmp_path):
+  code = (
+    "import sys; from eval.cli import commands; status = commands.main(['tasks']);"
+    " print(sorted({m.partition('.')[0] for m in sys.modules}"
+    " & {'jax', 'tensorflow', 'learned_optimization'})); sys.exit(status)"
+  )
+  project = Path(__file__).resolve().parents[3]
+  env = {**os.environ, "PYTHONPATH": str(project)}
+  done = subprocess.run(
+    [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env
+  )
+  assert done.returncode == 0, done.stderr
+  assert "lo:ImageMLP_Mnist_128x128x128_Relu" in done.stdout and "lo:QuadraticTask" in done.stdout
+  assert done.stdout.splitlines()[-1] == "[]"
