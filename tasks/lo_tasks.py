@@ -73,8 +73,8 @@ _datasets_base = lo_compat.load("learned_optimization.tasks.datasets.base")
 TRAIN_BATCHES = 1000  # most training batches read from a task's own iterators
 BUFFER_BYTES = 256 << 20  # most bytes of them
 EVAL_BATCHES = 20  # batches of outer_valid and test (single_task_training_curves' last eval)
-# The engine's split names -> learned_optimization's.
-LO_SPLIT = {"train": "train", "valid": "outer_valid", "test": "test"}
+# The engine's evaluation splits -> learned_optimization's.
+LO_SPLIT = {"valid": "outer_valid", "test": "test"}
 _EVAL_KEY = 0  # seed of the key every evaluation passes to the loss
 
 
@@ -82,7 +82,7 @@ _EVAL_KEY = 0  # seed of the key every evaluation passes to the loss
 class NoData:
   """The splits of a task without data: every batch is `()`."""
 
-  batch_size = 0
+  batch_size = 0  # no examples in a batch
 
   def tree_flatten(self):
     return (), None
@@ -118,8 +118,8 @@ class IteratorSplits:
     size = sum(leaf.nbytes for leaf in jax.tree.leaves(first))
     count = max(1, min(TRAIN_BATCHES, BUFFER_BYTES // max(size, 1)))
     arrays = {"train": _stack([first, *_take(datasets.train, count - 1)])}
-    for split in ("valid", "test"):
-      arrays[split] = _stack(list(_take(datasets.split(LO_SPLIT[split]), EVAL_BATCHES)))
+    for split, lo_split in LO_SPLIT.items():
+      arrays[split] = _stack(list(_take(datasets.split(lo_split), EVAL_BATCHES)))
     leaves = jax.tree.leaves(first)
     return cls(arrays, int(leaves[0].shape[0]) if leaves and leaves[0].ndim else 1)
 
@@ -319,12 +319,17 @@ def user_task(name: str):
   made = getattr(module, attribute, None)
   if made is None:
     raise lo_names.UnknownTaskError(f"task {name!r}: module {module_name} has no {attribute!r}")
+  expected = "give a Task subclass, an instance, or a function of no arguments returning one"
   if callable(made) and not isinstance(made, _tasks_base.Task):
-    made = made()
+    try:
+      made = made()
+    except TypeError as err:
+      raise lo_names.UnknownTaskError(
+        f"task {name!r}: {attribute}() fails ({err}); {expected}"
+      ) from None
   if not isinstance(made, _tasks_base.Task):
     raise lo_names.UnknownTaskError(
-      f"task {name!r} is a {type(made).__name__}, not a learned_optimization Task (give a Task"
-      " subclass, an instance, or a function of no arguments returning one)"
+      f"task {name!r} is a {type(made).__name__}, not a learned_optimization Task ({expected})"
     )
   return made
 

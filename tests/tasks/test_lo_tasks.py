@@ -146,6 +146,7 @@ def test_a_user_task_is_a_subclass_an_instance_or_a_function(tmp_path, monkeypat
     "instance = quadratics.QuadraticTask(dim=3)\n"
     "def made():\n  return quadratics.SumQuadraticTask()\n"
     "not_a_task = 3\n"
+    "def needs(dim):\n  return quadratics.QuadraticTask(dim)\n"
   )
   monkeypatch.syspath_prepend(str(tmp_path))
   for name in ("Sub", "instance", "made"):
@@ -154,6 +155,8 @@ def test_a_user_task_is_a_subclass_an_instance_or_a_function(tmp_path, monkeypat
   assert lo_tasks.get_task("lo_user_tasks:instance").init(jax.random.key(0)).shape == (3,)
   with pytest.raises(lo_names.UnknownTaskError, match="is a int, not a learned_optimization Task"):
     lo_tasks.get_task("lo_user_tasks:not_a_task")
+  with pytest.raises(lo_names.UnknownTaskError, match=r"needs\(\) fails .*of no arguments"):
+    lo_tasks.get_task("lo_user_tasks:needs")
   with pytest.raises(lo_names.UnknownTaskError, match="has no 'Nope'"):
     lo_tasks.get_task("lo_user_tasks:Nope")
   with pytest.raises(lo_names.UnknownTaskError, match="cannot import module 'no_such_module'"):
