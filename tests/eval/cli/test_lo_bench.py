@@ -33,7 +33,7 @@ law_learning_rate = [0.01]
 """
 # A user's own Task, with its own iterators: a least-squares fit of 4 weights to noisy batches.
 USER_TASK = """
-import jax, jax.numpy as jnp, numpy as np
+import jax.numpy as jnp, numpy as np
 from learned_optimization.tasks import base
 from learned_optimization.tasks.datasets import base as datasets_base
 
