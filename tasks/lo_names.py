@@ -63,6 +63,7 @@ class LoTaskName:
   dataset: str | None = None  # the suite's data set it trains on (None: synthetic)
   needs: str | None = None  # data this suite cannot provide, when it cannot run here
   sample: int | None = None  # a family's sample seed
+  batch_size: int | None = None  # a fixed task's own, from its factory's data-set call
 
   @property
   def synthetic_data(self) -> str | None:
@@ -107,7 +108,10 @@ def _fixed_task(module: str, function: ast.FunctionDef) -> LoTaskName | None:
     return LoTaskName(
       name, module, function.name, needs=f"{ast.unparse(call)}: resized images, not offline here"
     )
-  return LoTaskName(name, module, function.name, dataset=SUITE_DATA[source])
+  batch = [k.value.value for k in call.keywords if isinstance(k.value, ast.Constant)]
+  return LoTaskName(
+    name, module, function.name, dataset=SUITE_DATA[source], batch_size=(batch or [None])[0]
+  )
 
 
 @functools.cache
@@ -175,3 +179,9 @@ def lookup(name: str) -> LoTaskName:
 def dataset_of(name: str) -> str | None:
   """The suite data set an `lo:` or `module:Name` task trains on (None: none of the suite's)."""
   return None if is_user(name) else lookup(name).dataset
+
+
+def batch_size_of(name: str) -> int | None:
+  """A fixed `lo:` task's batch size, which its name sets; None for the others, whose batches
+  are their own iterators' (a user's task, BatchQuadraticTask) or absent (the quadratics)."""
+  return None if is_user(name) else lookup(name).batch_size

@@ -88,6 +88,12 @@ def dataset_of(name: str) -> str | None:
   raise ValueError(f"unknown task {name!r}; valid tasks: {', '.join(task_names())}")
 
 
+def batch_size_of(name: str, protocol_batch_size: int) -> int | None:
+  """The batch size a task trains with under a protocol's: the protocol's for the suite's
+  tasks; a learned_optimization task's own (tasks.lo_names.batch_size_of)."""
+  return lo_names.batch_size_of(name) if lo_names.is_lo(name) else protocol_batch_size
+
+
 def check_lo(name: str) -> None:
   """Raises unless a learned_optimization name (`lo:NAME`, `module:Name`) names a task here.
 

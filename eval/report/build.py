@@ -139,8 +139,15 @@ def _short_settings(records: list[dict]) -> list[str]:
   ]
 
 
-def _alternatives(values: list[int]) -> str:
-  return " or ".join(f"{v:,}" for v in values)
+def _alternatives(values: set) -> str:
+  return " or ".join(f"{v:,}" for v in sorted(values))
+
+
+def _batches(values: set) -> str:
+  """ "batch 128"; None is a learned_optimization task's own batches (or none, a quadratic)."""
+  known = values - {None}
+  parts = [f"batch {_alternatives(known)}"] if known else []
+  return " or ".join(parts + ["the task's own batches"] * (None in values))
 
 
 def _summary(records: list[dict], rules: dict[str, tuple[str, ...]]) -> str:
@@ -148,16 +155,15 @@ def _summary(records: list[dict], rules: dict[str, tuple[str, ...]]) -> str:
   for protocol in sorted({records_lib.protocol_name(r) for r in records}):
     runs = [r for r in records if records_lib.protocol_name(r) == protocol]
     fields = {
-      name: sorted({r["protocol"][name] for r in runs})
-      for name in ("steps", "batch_size", "eval_every")
+      name: {r["protocol"][name] for r in runs} for name in ("steps", "batch_size", "eval_every")
     }
     seeds = sorted({r["seed"] for r in runs})
     says = " and, in a second table, ".join(
       f"{selection.rule_of(n).says} ({n})" for n in rules[protocol]
     )
     parts.append(
-      f"Protocol {protocol}: {_alternatives(fields['steps'])} steps of batch"
-      f" {_alternatives(fields['batch_size'])}, evaluated every"
+      f"Protocol {protocol}: {_alternatives(fields['steps'])} steps of"
+      f" {_batches(fields['batch_size'])}, evaluated every"
       f" {_alternatives(fields['eval_every'])} steps, seeds {', '.join(map(str, seeds))}"
       f" ({len(runs):,} runs); per task and optimizer, the setting of the grid with {says}"
       " over seeds is selected."

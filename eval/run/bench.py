@@ -79,12 +79,15 @@ def plan(protocol: protocol_lib.Protocol, env: dict[str, Any]) -> list[Job]:
 
 
 def _identity(task, optimizer, hparams, seed, protocol) -> dict[str, Any]:
+  """What makes a run's numbers; its digest is the run's key. The batch size is the one the
+  task trains with: a learned_optimization task keeps its own (None: its iterators' or none)."""
+  fields = protocol.training_fields()
   return {
     "task": task,
     "optimizer": optimizer,
     "hparams": _jsonable(hparams),
     "seed": seed,
-    "protocol": protocol.training_fields(),
+    "protocol": {**fields, "batch_size": task_registry.batch_size_of(task, fields["batch_size"])},
   }
 
 

@@ -26,6 +26,14 @@ def test_fixed_tasks_come_from_the_source_with_their_data_set():
   assert not any(name.startswith("lo:ESWrapped") for name in known)
 
 
+def test_a_fixed_tasks_batch_size_is_its_factorys_and_the_others_have_none():
+  # image_mlp.py: ImageMLP_Cifar10_128x128x128_Tanh_bs64 calls cifar10_datasets(batch_size=64).
+  assert lo_names.batch_size_of("lo:ImageMLP_Cifar10_128x128x128_Tanh_bs64") == 64
+  assert lo_names.batch_size_of("lo:ImageMLP_Mnist_128x128x128_Relu") == 128
+  assert lo_names.batch_size_of("lo:QuadraticTask") is None
+  assert lo_names.batch_size_of("my_tasks:Tiny") is None
+
+
 def test_runnable_tasks_are_the_known_ones_this_suite_has_data_for():
   runnable = {t.name for t in lo_names.runnable()}
   assert {"lo:QuadraticTask", "lo:SumQuadraticTask", "lo:FixedDimQuadraticFamily@0"} <= runnable

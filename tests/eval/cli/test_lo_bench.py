@@ -91,6 +91,9 @@ def test_a_learned_optimization_quadratic_runs_through_bench_and_report(tmp_path
   for r in records:  # x -> 0 on sum(x^2): the loss falls
     assert r["final"]["train_loss"] < r["curves"]["train_loss"][0] / 10
   assert "lo:QuadraticTask" in report and "M(0.9)+M(0)" in report
+  # A quadratic has no batches: its records say so, not the protocol's 128.
+  assert {r["protocol"]["batch_size"] for r in records} == {None}
+  assert "steps of the task's own batches" in report
 
 
 def test_a_learned_optimization_image_task_runs_on_mnist_through_bench_and_report(tmp_path):
