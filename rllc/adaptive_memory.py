@@ -377,7 +377,12 @@ def am_adamw(
       e = d - g
       gain = (1 + mu * learning_rate) * g * (d / p + mu * x)  # (1 + mu eta)(f̂ - f)/eta
       num = gain - w * e * (g + lam * p * d) - mu * x * e
-      return jnp.sum(num), jnp.sum(w * e * e)
+      # XLA:CPU hands a sum to a library reduction that takes buffers, and
+      # without the barrier writes each of the terms' temporaries (v, p, w, e,
+      # ...) to memory for it; with it, one loop writes the two summands.
+      # Same sums, bit for bit; the update ~25% faster (README, Speed).
+      num, den = jax.lax.optimization_barrier((num, w * e * e))
+      return jnp.sum(num), jnp.sum(den)
 
     trees = (updates, state.direction, state.nu, params)
 
