@@ -33,6 +33,13 @@ t: the record is frozen there. Its arithmetic goes on inside the batch but
 nothing crosses members (vmap), so the others are unaffected, bit for bit.
 Each evaluation also checks the parameters and validation loss.
 
+Layout (Layout, choose_layout). The program above is strategy "vmap"; the
+members of a device may instead run one after another, inside one program
+("map", lax.map in place of vmap) or one call per member and step from the
+host ("host"). A rule picks the strategy (default_strategy): "host" for a
+conv task on a CPU, "vmap" otherwise, from eval.experiments.bench_engine's
+rows. The layout is recorded in every record's environment.
+
 Memory and devices. Members are split into chunks of at most `max_members`
 (default: as many as fit a memory budget estimated from one member's state),
 each chunk padded to a multiple of the local device count with copies of its
@@ -72,6 +79,10 @@ EVAL_SPLITS = ("valid", "test")
 # step's temporaries, fits the budget below.
 _WORKSPACE_FACTOR = 8
 _CPU_BUDGET_BYTES = 4 << 30
+# How the members of a device share it (see Programs): batched by vmap, one
+# after another by lax.map inside one program, or one after another from the
+# host, a program call per member and step.
+STRATEGIES = ("vmap", "map", "host")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +116,24 @@ class Carry(NamedTuple):
   diverged_at: jax.Array  # int32: first step with a non-finite loss, -1 while finite
 
 
+@dataclasses.dataclass(frozen=True)
+class Layout:
+  """How the members of a grid are laid out over programs and devices.
+
+  A member's bits depend on it (XLA compiles a batched step differently from a
+  lone one), so it is recorded in every record's environment, and what decides
+  it beside the task, optimizer and protocol (the backend and device count)
+  enters the record's key (eval.run.bench.plan).
+  """
+
+  strategy: str  # one of STRATEGIES
+  devices: int  # devices the member axis is sharded over
+  max_members: int  # members per program call (a chunk), a multiple of `devices`
+
+  def __str__(self) -> str:
+    return f"{self.strategy} over {self.devices} device(s), <= {self.max_members} members a call"
+
+
 @dataclasses.dataclass
 class GridResult:
   """What a grid run gives back, in the order of the members."""
@@ -112,6 +141,7 @@ class GridResult:
   members: list[dict]  # per member: name, hparams, seed, status, diverged_step, final, curves
   params: Any  # final parameters, a leading member axis (a diverged member's are garbage)
   model_state: Any  # final model state, same layout
+  layout: Layout  # how the members were laid out
 
 
 def one_device_per_core() -> None:
@@ -217,7 +247,8 @@ def member_functions(
 
   Returns:
     Three functions of one member, to be vmapped: `init` -> Carry; `interval`
-    -> (Carry, (per-step losses, per-step quantities)); `evaluate` -> per
+    -> (Carry, (per-step losses, per-step quantities)), its `length` steps a
+    lax.scan or, with `unroll=True`, unrolled; `evaluate` -> per
     split (loss, accuracy), and whether the parameters are all finite. The
     data comes in as `splits` (task.splits, a pytree), an argument rather
     than a constant compiled into the program.
@@ -232,7 +263,7 @@ def member_functions(
     opt_state = transformation(hp).init(params)
     return Carry(params, model_state, opt_state, data_key, step_key, jnp.int32(-1))
 
-  def interval(carry, hp, t0, splits, length):
+  def interval(carry, hp, t0, splits, length, unroll=False):
     tx = transformation(hp)
     on = task.with_splits(splits)
 
@@ -254,7 +285,15 @@ def member_functions(
       )
       return new, (loss, find_quantities(opt_state))
 
-    return jax.lax.scan(step, carry, t0 + jnp.arange(length))
+    if not unroll:
+      return jax.lax.scan(step, carry, t0 + jnp.arange(length))
+    # Unrolled: no while loop at all (a scan's unroll=True keeps one of one
+    # trip, which costs a conv step 10x on XLA:CPU: Programs' "host").
+    outs = []
+    for i in range(length):
+      carry, out = step(carry, t0 + i)
+      outs.append(out)
+    return carry, jax.tree.map(lambda *xs: jnp.stack(xs), *outs)
 
   def evaluate(carry, splits):
     on = task.with_splits(splits)
@@ -322,15 +361,42 @@ def _unit_axis(f: Callable, in_axes: tuple) -> Callable:
   return g
 
 
-class Programs:
-  """The compiled, vmapped functions of one group of members, reused by all its chunks.
+def _sequential(f: Callable, in_axes: tuple) -> Callable:
+  """f over a member axis by lax.map: one member after another, each its own unbatched program."""
 
-  `init(hps, seeds)`, `interval[length](carry, hps, t0, splits)` (the carry
-  is donated) and `evaluate(carry, splits)`, with `splits` the task's data
-  (replicated over the devices) and members sharded over them. A program of
-  one member on one device is the member's own function with a unit axis
-  around it, not vmap, whose layouts cost a lone run about 13% (measured by
-  eval.experiments.bench_engine's one-run rows).
+  def g(*args):
+    mapped = [a for a, axis in zip(args, in_axes, strict=True) if axis == 0]
+
+    def one(xs):
+      rest = iter(xs)
+      return f(*[next(rest) if axis == 0 else a for a, axis in zip(args, in_axes, strict=True)])
+
+    return jax.lax.map(one, mapped)
+
+  return g
+
+
+class Programs:
+  """The compiled functions of one group of members, laid out by `strategy`, reused by its chunks.
+
+  Strategies, each member's step being member_functions' own:
+
+  - "vmap": one program per interval, vmap over the members (sharded over
+    the devices), lax.scan over the steps;
+  - "map": the same with lax.map in place of vmap, so each member's step is
+    its unbatched program, the members of a device one after another;
+  - "host": no loop inside a program: one call per member and step, of the
+    member's step alone (no loop in the program), the members dealt to
+    the devices in turn and dispatched asynchronously, so the devices run in
+    parallel. XLA:CPU runs a convolution's gradient inside a while loop (a
+    scan, lax.map) 10-20x slower than outside one (jaxlib 0.10.2, measured
+    by eval.experiments.bench_engine), and a conv step costs far more than
+    a call.
+
+  A program of one member on one device is the member's own function with a
+  unit axis around it, not vmap, whose layouts cost a lone run about 13%
+  (measured by eval.experiments.bench_engine's one-run rows); "host" uses it
+  for every member.
   """
 
   def __init__(
@@ -342,18 +408,40 @@ class Programs:
     devices,
     *,
     width: int,
+    strategy: str = "vmap",
   ):
+    if strategy not in STRATEGIES:
+      raise ValueError(f"unknown layout strategy {strategy!r}; valid: {', '.join(STRATEGIES)}")
     init, interval, evaluate = member_functions(task, optimizer, static)
-    over = _unit_axis if width == 1 and len(devices) == 1 else jax.vmap
     self.schedule = schedule
-    self.device = devices[0]
-    self.splits = jax.device_put(task.splits, self.device)
+    self.strategy = strategy
+    self.devices = list(devices)
+    if strategy == "host":
+      self.splits = [jax.device_put(task.splits, d) for d in self.devices]
+      self.init = jax.jit(_unit_axis(init, (0, 0)))
+      self.evaluate = jax.jit(_unit_axis(evaluate, (0, None)))
+      one_step = functools.partial(interval, length=1, unroll=True)
+      self.step = jax.jit(_unit_axis(one_step, (0, 0, None, None)), donate_argnums=0)
+      return
+    if width == 1 and len(devices) == 1:
+      over = _unit_axis
+    else:
+      over = jax.vmap if strategy == "vmap" else _sequential
+    self.splits = jax.device_put(task.splits, self.devices[0])
     self.member_axis = None
     jit = jax.jit
     if len(devices) > 1:
       mesh = Mesh(np.array(devices), ("grid",))
       self.member_axis = NamedSharding(mesh, PartitionSpec("grid"))
       self.splits = jax.device_put(task.splits, NamedSharding(mesh, PartitionSpec()))
+      if strategy == "map":  # each device maps over its own members
+        inner = over
+
+        def over(f, in_axes):
+          specs = tuple(PartitionSpec("grid") if a == 0 else PartitionSpec() for a in in_axes)
+          return jax.shard_map(
+            inner(f, in_axes), mesh=mesh, in_specs=specs, out_specs=PartitionSpec("grid")
+          )
 
       def jit(f, **kwargs):
         return jax.jit(f, out_shardings=self.member_axis, **kwargs)
@@ -370,18 +458,54 @@ class Programs:
 
   def place(self, hps: dict, seeds: jax.Array) -> tuple[dict, jax.Array]:
     """The members' hyperparameters and seeds, sharded over the devices if several."""
-    return jax.device_put((hps, seeds), self.member_axis or self.device)
+    return jax.device_put((hps, seeds), self.member_axis or self.devices[0])
+
+  def start(self, hps: dict, seeds: jax.Array) -> "_Chunk":
+    """A chunk of members initialized on the devices, ready for `advance`."""
+    if self.strategy != "host":
+      hps, seeds = self.place(hps, seeds)
+      return _Chunk([self.init(hps, seeds)], [hps])
+    chunk = _Chunk([], [])
+    for m in range(len(seeds)):
+      member = jax.tree.map(lambda x, m=m: x[m : m + 1], (hps, seeds))
+      member = jax.device_put(member, self.devices[m % len(self.devices)])
+      chunk.hps.append(member[0])
+      chunk.carries.append(self.init(*member))
+    return chunk
+
+  def advance(self, chunk: "_Chunk", t0: int, length: int) -> tuple:
+    """`length` steps from step t0: the chunk moved on; (per-step losses, quantities)."""
+    if self.strategy != "host":
+      chunk.carries[0], out = self.interval[length](
+        chunk.carries[0], chunk.hps[0], jnp.int32(t0), self.splits
+      )
+      return out
+    outs = [[] for _ in chunk.carries]
+    for t in range(t0, t0 + length):
+      for m, hp in enumerate(chunk.hps):  # dispatched, not waited for: the devices overlap
+        splits = self.splits[m % len(self.devices)]
+        chunk.carries[m], out = self.step(chunk.carries[m], hp, jnp.int32(t), splits)
+        outs[m].append(out)
+    jax.block_until_ready(outs)  # before NumPy's conversion: Ctrl-C stops the wait at once
+    per_member = [jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=1), *o) for o in outs]
+    return _stack(per_member)
+
+  def measure(self, chunk: "_Chunk") -> tuple:
+    """Each member's evaluation: (per split (loss, accuracy), parameters all finite)."""
+    if self.strategy != "host":
+      return self.evaluate(chunk.carries[0], self.splits)
+    devices = len(self.devices)
+    return _stack([self.evaluate(c, self.splits[m % devices]) for m, c in enumerate(chunk.carries)])
 
   def run(self, hps: dict, seeds: jax.Array, progress: Callable[[int], None]) -> tuple[dict, Carry]:
     """Trains one chunk of members (padded to the device count); host arrays out."""
-    hps, seeds = self.place(hps, seeds)
-    carry = self.init(hps, seeds)
+    chunk = self.start(hps, seeds)
     losses, quantities, evals = [], [], []
     t0 = 0
     for length in self.schedule.intervals():
-      carry, (loss, quantity) = self.interval[length](carry, hps, jnp.int32(t0), self.splits)
+      loss, quantity = self.advance(chunk, t0, length)
       t0 += length
-      metrics, finite = self.evaluate(carry, self.splits)
+      metrics, finite = self.measure(chunk)
       # The calls above only dispatch. Wait for them here, where Ctrl-C raises
       # KeyboardInterrupt at once (NumPy's conversion below would hold it until
       # the interval's call returned); the process then ends when that call does.
@@ -390,6 +514,10 @@ class Programs:
       quantities.append(jax.tree.map(np.asarray, quantity))
       evals.append((t0, jax.tree.map(np.asarray, metrics), np.asarray(finite)))
       progress(length)
+    # What train_grid returns of the members: keys and optimizer states stay behind.
+    carry = _stack(
+      [c._replace(opt_state=None, data_key=None, step_key=None) for c in chunk.carries]
+    )
     host = {
       "loss": np.concatenate(losses, axis=1),  # (members, steps)
       "quantities": {k: np.concatenate([q[k] for q in quantities], axis=1) for k in quantities[0]},
@@ -397,6 +525,21 @@ class Programs:
       "diverged_at": np.asarray(carry.diverged_at),
     }
     return host, carry
+
+
+@dataclasses.dataclass
+class _Chunk:
+  """A chunk's members in training: one carry with a member axis, or one per member ("host")."""
+
+  carries: list  # Carry pytrees, each with a leading member axis
+  hps: list  # the matching hyperparameter arrays
+
+
+def _stack(trees: list):
+  """Trees with a leading member axis, concatenated along it (on the host if on several devices)."""
+  if len(trees) == 1:
+    return trees[0]
+  return jax.tree.map(lambda *xs: np.concatenate([np.asarray(x) for x in xs]), *trees)
 
 
 def _member_record(host: dict, i: int, schedule: Schedule) -> dict:
@@ -448,6 +591,59 @@ def _member_record(host: dict, i: int, schedule: Schedule) -> dict:
   }
 
 
+def convolutional(task: EngineTask) -> bool:
+  """Whether the task's model has convolutions: a parameter of rank 3 or more (a kernel HWIO)."""
+  params, _ = jax.eval_shape(task.init_with_state, jax.random.key(0))
+  return any(len(x.shape) >= 3 for x in jax.tree.leaves(params))
+
+
+def default_strategy(task: EngineTask, backend: str) -> str:
+  """How a device runs its members: "host" for convolutions on a CPU, else "vmap".
+
+  On a CPU (eval.experiments.bench_engine's rows, on mnist-mlp and
+  mnist-conv: the README's Speed section): dense layers batch into larger
+  matmuls, which XLA:CPU runs faster than the members' own ("vmap" beats
+  "map"); a convolution's gradient inside a while loop (any scan, so "vmap"
+  and "map" alike) runs 10-20x slower than outside one, and vmap of a
+  convolution whose weights differ between members is a grouped
+  convolution, slower again: "host". On other backends batching is what the
+  hardware is for and grouped convolutions are native kernels: "vmap" (not
+  measured here; bench_engine's rows on that backend say whether the rule
+  holds there).
+  """
+  return "host" if backend == "cpu" and convolutional(task) else "vmap"
+
+
+def choose_layout(
+  task: EngineTask,
+  optimizer: catalog.Entry,
+  members: Sequence[tuple[dict, int]],
+  devices: Sequence[jax.Device],
+  *,
+  max_members: int | None = None,
+  strategy: str | None = None,
+) -> Layout:
+  """The layout train_grid uses: a function of the task, optimizer, members, backend and devices.
+
+  Args:
+    task, optimizer, members: as train_grid takes them.
+    devices: the devices the member axis is sharded over.
+    max_members: members per program call (default: a memory estimate over
+      one member's state, default_max_members).
+    strategy: one of STRATEGIES (default: default_strategy for the backend).
+  """
+  if max_members is None:
+    groups, vectorized = split_hparams(members)
+    first = members[groups[0][0]][0]
+    init, _, _ = member_functions(
+      task, optimizer, {k: v for k, v in first.items() if k not in vectorized}
+    )
+    example = {k: jnp.float32(first[k]) for k in vectorized}
+    max_members = default_max_members(init, example, devices[0])
+  size = max(len(devices), max_members - max_members % len(devices))
+  return Layout(strategy or default_strategy(task, devices[0].platform), len(devices), size)
+
+
 def train_grid(
   task: EngineTask,
   optimizer: catalog.Entry,
@@ -455,8 +651,10 @@ def train_grid(
   schedule: Schedule,
   *,
   max_members: int | None = None,
+  strategy: str | None = None,
   devices: Sequence[jax.Device] | None = None,
   progress: Callable[[int], None] | None = None,
+  on_layout: Callable[[Layout], None] | None = None,
 ) -> GridResult:
   """Trains every (hyperparameters, seed) member of one optimizer on one task.
 
@@ -468,9 +666,11 @@ def train_grid(
       takes them, concrete Python values.
     schedule: steps and recording intervals.
     max_members: members per compiled program (default: a memory estimate).
+    strategy: "vmap" or "map" (default: default_strategy for the backend).
     devices: devices to shard the member axis over (default: all local ones).
     progress: called with the member-steps just made (members x steps),
       after every interval of every chunk.
+    on_layout: called with the layout (choose_layout) before any training.
 
   Returns:
     A GridResult, members in the order given.
@@ -482,19 +682,27 @@ def train_grid(
   _check_task(task)
   devices = list(devices if devices is not None else jax.local_devices())
   resolved = [optimizer.resolve(hp) for hp, _ in members]  # validates every member
+  layout = choose_layout(
+    task, optimizer, members, devices, max_members=max_members, strategy=strategy
+  )
+  if on_layout is not None:
+    on_layout(layout)
   groups, vectorized = split_hparams(members)
   results: list[dict] = [{} for _ in members]
   params_parts, state_parts, order = [], [], []
+  size = layout.max_members
   for group in groups:
     first = members[group[0]][0]
     static = {k: v for k, v in first.items() if k not in vectorized}
-    limit = max_members
-    if limit is None:
-      init, _, _ = member_functions(task, optimizer, static)
-      example = {k: jnp.float32(first[k]) for k in vectorized}
-      limit = default_max_members(init, example, devices[0])
-    size = max(len(devices), limit - limit % len(devices))
-    programs = Programs(task, optimizer, static, schedule, devices, width=min(size, len(group)))
+    programs = Programs(
+      task,
+      optimizer,
+      static,
+      schedule,
+      devices,
+      width=min(size, len(group)),
+      strategy=layout.strategy,
+    )
     for start in range(0, len(group), size):
       chunk = group[start : start + size]
       padded = chunk + [chunk[0]] * (-len(chunk) % len(devices))
@@ -519,4 +727,4 @@ def train_grid(
   inverse = np.argsort(np.asarray(order))
   params = jax.tree.map(lambda *xs: np.concatenate(xs)[inverse], *params_parts)
   model_state = jax.tree.map(lambda *xs: np.concatenate(xs)[inverse], *state_parts)
-  return GridResult(members=results, params=params, model_state=model_state)
+  return GridResult(members=results, params=params, model_state=model_state, layout=layout)

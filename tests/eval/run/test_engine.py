@@ -333,7 +333,7 @@ run = engine.Programs.run
 
 def spy(self, hps, seeds, progress):
   host, carry = run(self, hps, seeds, progress)
-  shards = [x.addressable_shards for x in jax.tree.leaves(carry.params)]
+  shards = [getattr(x, "addressable_shards", []) for x in jax.tree.leaves(carry.params)]
   chunks.append({
     "members": int(seeds.shape[0]),
     "shards": sorted({len(s) for s in shards}),
@@ -352,6 +352,8 @@ runs = {
   "one_chunked": dict(devices=one, max_members=2),
   "two": dict(),
   "two_chunked": dict(max_members=2),
+  "host_one": dict(devices=one, strategy="host"),
+  "host_two_chunked": dict(max_members=2, strategy="host"),
 }
 out = {"device_count": jax.device_count(), "runs": {}}
 arrays = {}
@@ -361,7 +363,12 @@ for name, kwargs in runs.items():
   result = engine.train_grid(
     task, catalog.lookup("sgd"), members, engine.Schedule(20, 10, 5), progress=made.append, **kwargs
   )
-  out["runs"][name] = {"members": result.members, "chunks": list(chunks), "made": made}
+  out["runs"][name] = {
+    "members": result.members,
+    "chunks": list(chunks),
+    "made": made,
+    "layout": str(result.layout),
+  }
   for path, x in jax.tree_util.tree_leaves_with_path(result.params):
     arrays[name + jax.tree_util.keystr(path)] = x
 np.savez(sys.argv[1], **arrays)
@@ -454,6 +461,48 @@ def test_two_devices_shard_the_members_and_agree_with_one(sub):
   )
   assert runs["two"]["made"] == [3 * 10, 3 * 10]
   assert_same_as_one_program(sub, "two")
+
+
+def test_the_host_layout_gives_each_member_the_same_bits_on_any_devices_and_chunks(sub):
+  # One step per call for each member: its program is the same however many
+  # members and devices there are, so its record is too, bit for bit.
+  one, two = sub["runs"]["host_one"], sub["runs"]["host_two_chunked"]
+  assert one["layout"].startswith("host over 1 device(s)")
+  assert two["layout"] == "host over 2 device(s), <= 2 members a call"
+  assert [c["members"] for c in two["chunks"]] == [2, 2]  # 2 and 1 padded to the 2 devices
+  assert one["members"] == two["members"]
+  assert one["params"].keys() == two["params"].keys() and one["params"]
+  for key, expected in one["params"].items():
+    np.testing.assert_array_equal(two["params"][key], expected, err_msg=key)
+  # And it trains what the other layouts train, within float32 rounding.
+  assert_same_as_one_program(sub, "host_one")
+
+
+def test_the_layout_follows_the_rule_and_is_reported(task):
+  assert engine.default_strategy(task, "cpu") == "vmap"  # dense layers batch well
+  conv = ImageTask("conv", data_lib.load("digits"), models.conv(10, channels=(4,), strides=(1,)))
+  assert engine.convolutional(conv) and not engine.convolutional(task)
+  assert engine.default_strategy(conv, "cpu") == "host"
+  assert engine.default_strategy(conv, "gpu") == "vmap"
+  seen = []
+  result = engine.train_grid(
+    task,
+    catalog.lookup("sgd"),
+    [({"learning_rate": 0.1}, 0)],
+    engine.Schedule(2, 2, 1),
+    devices=jax.devices()[:1],
+    max_members=3,
+    on_layout=seen.append,
+  )
+  assert seen == [result.layout] == [engine.Layout("vmap", 1, 3)]
+  with pytest.raises(ValueError, match="unknown layout strategy 'scan'"):
+    engine.train_grid(
+      task,
+      catalog.lookup("sgd"),
+      [({"learning_rate": 0.1}, 0)],
+      engine.Schedule(1, 1, 1),
+      strategy="scan",
+    )
 
 
 # 6. Curves.
