@@ -27,6 +27,16 @@ matmul, best of 10, in the same process):
   cross-entropy of the flax model, update, apply) and nothing else: no
   divergence tracking, no curves, no quantities.
 
+Conv rows (--conv-tasks, default mnist-conv and cifar10-resnet20, the latter
+on random data of CIFAR-10's shape when it is not cached), --conv-members
+runs of the paper grid, a few steps a call (--conv-steps): (e) the grid in
+the layout train_grid chooses (engine.default_strategy), (f) in each other
+layout (for --conv-alternatives only: vmap is slow there), (g) the engine
+with one run, which is how the members run one by one, (h) a bare jitted
+step called from Python, (h') a bare scanned loop (alternatives only). FLOP
+per step there is XLA's cost analysis of the loss's value and gradient.
+(a') is the mnist-mlp grid in the other layout, over --steps / 10 steps.
+
 The engine rows time the compiled interval program itself (compiled ahead of
 time, run once, then timed), so compilation and evaluation are excluded
 exactly. train_grid compiles its programs inside every call, so the `check`
@@ -55,7 +65,9 @@ CPU one measures the GPU gain.
 
   python -m eval.experiments.bench_engine [--steps 200] [--settings 18] [--seeds 3]
     [--sequential-settings 3] [--single-steps 1000] [--repeats 7]
-    [--no-train-grid] [--synthetic] [--out reports/bench_engine.txt]
+    [--no-train-grid] [--synthetic] [--conv-tasks mnist-conv,cifar10-resnet20]
+    [--conv-alternatives mnist-conv] [--conv-members 4] [--conv-steps 3]
+    [--conv-repeats 3] [--out reports/bench_engine.txt]
 """
 
 import argparse
@@ -690,12 +702,18 @@ def main(argv=None) -> None:
     f"(a) settings (learning_rate, law_learning_rate): {_settings_text(members)}",
     f"(b) settings: {_settings_text(sequential_runs)}; (c), (d): {_settings_text([(SINGLE, 0)])}",
   ]
-  for name in conv_tasks:
-    lines += _conv_rows(name, args, devices)
+  # Each section as soon as it is measured: a conv task takes minutes.
   text = "\n".join(lines) + "\n"
   sys.stdout.write(text)
+  for name in conv_tasks:
+    if args.out:
+      store.atomic_write(args.out, text)  # whole sections or not at all
+    section = "\n".join(_conv_rows(name, args, devices)) + "\n"
+    sys.stdout.write(section)
+    sys.stdout.flush()
+    text += section
   if args.out:
-    store.atomic_write(args.out, text)  # whole or not at all
+    store.atomic_write(args.out, text)
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ def plan(protocol: protocol_lib.Protocol, env: dict[str, Any]) -> list[Job]:
         for seed in protocol.seeds:
           identity = _identity(task, opt.name, hparams, seed, protocol)
           members.append((setting, seed))
-          keys.append(store_lib.record_key(identity, env))
+          keys.append(record_key(identity, env))
           identities.append(identity)
       jobs.append(Job(task, opt.name, protocol, *map(tuple, (members, keys, identities))))
   return jobs
@@ -89,6 +89,19 @@ def _identity(task, optimizer, hparams, seed, protocol) -> dict[str, Any]:
     "seed": seed,
     "protocol": {**fields, "batch_size": task_registry.batch_size_of(task, fields["batch_size"])},
   }
+
+
+def record_key(identity: dict[str, Any], env: dict[str, Any]) -> str:
+  """A run's record key: its identity, the code and versions, and what decides its layout.
+
+  The engine lays a job's members out (eval.run.engine.choose_layout) by a
+  rule of the task, optimizer, members, backend and device count, and a
+  member's bits depend on the layout (vmap's batched programs differ from a
+  lone run's by ~1e-6 after training). So the backend and device count enter
+  the key, and a store never holds two layouts' numbers under one key.
+  """
+  layout = {"backend": env["backend"], "devices": env["devices"]}
+  return store_lib.record_key({**identity, "layout": layout}, env)
 
 
 @functools.cache
@@ -121,8 +134,13 @@ def train_job(
   *,
   data_dir: str | None = None,
   progress: Callable[[int], None] | None = None,
+  on_layout: Callable[[engine.Layout], None] | None = None,
 ) -> list[records_lib.RunRecord]:
-  """Trains a job's runs in one vectorized program; returns their records (unwritten)."""
+  """Trains a job's runs in one vectorized program; returns their records (unwritten).
+
+  `progress` and `on_layout` are engine.train_grid's; each record's
+  environment is `env` with the layout the engine chose.
+  """
   task = task_registry.get_task(job.task, batch_size=job.protocol.batch_size, data_dir=data_dir)
   schedule = engine.Schedule(job.protocol.steps, job.protocol.eval_every, job.protocol.log_every)
   entry = catalog.lookup(job.optimizer)
@@ -133,7 +151,9 @@ def train_job(
     schedule,
     max_members=job.protocol.max_members,
     progress=progress,
+    on_layout=on_layout,
   )
+  environment = {**env, "layout": dataclasses.asdict(result.layout)}
   records = []
   for key, member, (setting, _) in zip(job.keys, result.members, job.members, strict=True):
     identity = _identity(job.task, job.optimizer, member["hparams"], member["seed"], job.protocol)
@@ -143,7 +163,7 @@ def train_job(
       family=entry.family,
       member=member,
       memory=_memory(task, entry, setting),
-      environment=env,
+      environment=environment,
     )
     records.append(record)
   return records
@@ -280,11 +300,15 @@ def _run_one(store, job, env, data_dir, on_job, meter, outcome, *, wait: bool) -
     if not missing:  # another worker trained it
       meter.skip(len(job.keys), _run_steps(job))
       return True
+
     # The whole job trains again, so a redone record is the same program's,
     # bit for bit the record it replaces; only the missing ones are written.
-    meter.start_job(f"{job.task} {job.optimizer}", len(job.keys), _run_steps(job))
+    def begin(layout):  # the job's line names the layout the engine chose
+      label = f"{job.task} {job.optimizer} [{layout}]"
+      meter.start_job(label, len(job.keys), _run_steps(job))
+
     start = time.perf_counter()
-    records = train_job(job, env, data_dir=data_dir, progress=meter.update)
+    records = train_job(job, env, data_dir=data_dir, progress=meter.update, on_layout=begin)
     meter.end_job(len(job.keys))
     _finish(store, job, records, missing, time.perf_counter() - start, on_job, outcome)
   return True
@@ -327,7 +351,9 @@ def _run_ray(store, jobs, env, data_dir, on_job, address, outcome, meter) -> Non
         job, missing, start = pending.pop(done[0])
         seconds = time.perf_counter() - start
         records = ray.get(done[0])
-        meter.start_job(f"{job.task} {job.optimizer} (Ray)", len(job.keys), _run_steps(job))
+        layout = engine.Layout(**records[0]["environment"]["layout"])
+        label = f"{job.task} {job.optimizer} (Ray) [{layout}]"
+        meter.start_job(label, len(job.keys), _run_steps(job))
         meter.end_job(len(job.keys))  # a remote job reports only its end
         _finish(store, job, records, missing, seconds, on_job, outcome)
     finally:

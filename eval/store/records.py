@@ -59,7 +59,7 @@ class RunRecord(TypedDict):
   final: dict[str, float | None]  # FINAL_METRICS at the last evaluation before any divergence
   curves: dict[str, list]  # per-log-window and per-evaluation series (eval.run.engine)
   memory: Memory
-  environment: dict[str, Any]  # eval.store.store.environment() of the writer
+  environment: dict[str, Any]  # eval.store.store.environment() of the writer, and its "layout"
 
 
 def identity_of(record: RunRecord | dict[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,13 @@ from eval.store import store as store_lib
 from rllc import registry as opt_registry
 
 ROOT = Path(__file__).resolve().parents[3]
-ENVIRONMENT = store_lib.environment  # unpatched: what a bench subprocess records
+ENVIRONMENT = store_lib.environment  # unpatched: what a bench process records
+
+
+def subprocess_environment(devices: int | None = None) -> dict:
+  """What an `rllc bench` subprocess records: one device per core unless told (its keys use it)."""
+  return {**ENVIRONMENT(), "devices": devices or len(os.sched_getaffinity(0))}
+
 
 # 2 jobs, 6 runs; learning rate 1e6 diverges within the first steps.
 TINY = """
@@ -205,7 +211,9 @@ def test_bench_writes_one_valid_record_per_run_and_a_table_pandas_reads(tiny, fr
 
   for record in records:
     identity = {k: record[k] for k in ("task", "optimizer", "hparams", "seed", "protocol")}
-    assert record["key"] == store_lib.record_key(identity, env)
+    assert record["key"] == bench.record_key(identity, env)
+    layout = record["environment"]["layout"]
+    assert (layout["strategy"], layout["devices"]) == ("vmap", env["devices"])
     assert record["protocol"] == {
       "protocol": "tiny",
       "steps": 40,
@@ -213,7 +221,7 @@ def test_bench_writes_one_valid_record_per_run_and_a_table_pandas_reads(tiny, fr
       "eval_every": 20,
       "log_every": 10,
     }
-    assert record["environment"] == env
+    assert record["environment"] == {**env, "layout": layout}
     assert record["curves"]["step"] == [10, 20, 30, 40]
     assert record["curves"]["eval_step"] == [20, 40]
     for column in ("train_loss", "valid_loss", "test_loss", "valid_accuracy", "test_accuracy"):
@@ -409,7 +417,7 @@ def _valid_keys(out: Path) -> set[str]:
 def test_two_concurrent_benches_split_the_work_without_duplicates(tmp_path, sub_env):
   profile = _write(tmp_path, "three.toml", THREE)
   out = tmp_path / "store"
-  planned = _planned(protocol_lib.resolve(str(profile)), ENVIRONMENT())
+  planned = _planned(protocol_lib.resolve(str(profile)), subprocess_environment())
   rllc = Path(sys.executable).with_name("rllc")  # the console script, as users run it
   argv = [str(rllc), "bench", "--profile", str(profile), "--out", str(out)]
   workers = [_start(argv, sub_env, tmp_path / f"worker{i}") for i in range(2)]
@@ -427,7 +435,7 @@ def test_two_concurrent_benches_split_the_work_without_duplicates(tmp_path, sub_
 def test_resume_after_kill_9_trains_only_what_was_not_finished(tmp_path, sub_env):
   profile = _write(tmp_path, "three.toml", THREE)
   out = tmp_path / "store"
-  planned = _planned(protocol_lib.resolve(str(profile)), ENVIRONMENT())
+  planned = _planned(protocol_lib.resolve(str(profile)), subprocess_environment())
   assert len(planned) == 3
 
   proc = _start(_bench_argv(profile, out), sub_env, tmp_path / "first")
@@ -474,7 +482,7 @@ def _wait_for_line(proc: subprocess.Popen, log_to: Path, pattern: str) -> None:
 def test_ctrl_c_during_a_compiled_call_exits_130_with_a_consistent_store(tmp_path, sub_env):
   profile = _write(tmp_path, "two_long.toml", TWO_LONG)
   out = tmp_path / "store"
-  planned = _planned(protocol_lib.resolve(str(profile)), ENVIRONMENT())
+  planned = _planned(protocol_lib.resolve(str(profile)), subprocess_environment())
   assert len(planned) == 2
   argv = [sys.executable, "-c", CLI_WITH_SIGINT, *_bench_argv(profile, out)[3:]]
   argv += ["--progress-every", "0.1"]  # a line at every interval's end
@@ -522,7 +530,7 @@ def test_ctrl_c_during_a_compiled_call_exits_130_with_a_consistent_store(tmp_pat
 def test_a_k32_spec_sharded_over_two_devices_finishes(tmp_path, sub_env):
   profile = _write(tmp_path, "wide.toml", WIDE)
   out = tmp_path / "store"
-  planned = _planned(protocol_lib.resolve(str(profile)), ENVIRONMENT())
+  planned = _planned(protocol_lib.resolve(str(profile)), subprocess_environment(2))
   assert len(planned) == 8
   # Two host devices, as `rllc bench` makes on a 2-core machine; the thread
   # pool is the one the bench sets up itself (PJRT_NPROC not inherited).
@@ -534,6 +542,18 @@ def test_a_k32_spec_sharded_over_two_devices_finishes(tmp_path, sub_env):
   _assert_complete_and_valid(out, planned)
   records = store_lib.Store(out).records()
   assert {r["environment"]["devices"] for r in records} == {2}
+
+
+def test_the_backend_and_device_count_enter_the_record_key():
+  # They decide the engine's layout, on which a member's bits depend: a store
+  # shared between machines never mixes two layouts' numbers under one key.
+  identity = {"task": "digits-mlp", "optimizer": "sgd", "hparams": {}, "seed": 0, "protocol": {}}
+  env = {"code": "0" * 16, "versions": {"jax": "0.10.2"}}
+  keys = {
+    bench.record_key(identity, {**env, "backend": backend, "devices": devices})
+    for backend, devices in (("cpu", 1), ("cpu", 2), ("gpu", 1))
+  }
+  assert len(keys) == 3
 
 
 # 7. Bad input.
