@@ -9,6 +9,7 @@ or hand-made stores (tests/eval/conftest.py).
 import contextlib
 import io
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -263,10 +264,13 @@ def test_data_status_says_corrupt_for_a_cache_failing_its_checksum(tmp_path, mon
 def test_piped_progress_shows_job_i_of_n_the_runs_done_and_the_time_left(mini):
   assert mini.code == 0, mini.stderr
   lines = [line for line in mini.stderr.splitlines() if line.startswith("job ")]
-  assert lines[0].startswith("job 1/2 digits-mlp sgd: 0% | runs 0/3 done")
-  assert any(line.startswith("job 2/2 digits-mlp momentum:") for line in lines)
+  # "job 1/2 digits-mlp sgd [vmap over 1 device(s), <= 64 members a call]: 0% | ...":
+  # the layout the engine chose is in brackets.
+  layout = r" \[(vmap|map|host) over \d+ device\(s\), <= \d+ members a call\]"
+  assert re.match(rf"job 1/2 digits-mlp sgd{layout}: 0% \| runs 0/3 done", lines[0]), lines[0]
+  assert any(re.match(rf"job 2/2 digits-mlp momentum{layout}:", line) for line in lines)
   assert any("~" in line and " left" in line for line in lines)  # a measured estimate
-  assert lines[-1].startswith("job 2/2 digits-mlp momentum: 100% | runs 3/3 done")
+  assert re.match(rf"job 2/2 digits-mlp momentum{layout}: 100% \| runs 3/3 done", lines[-1])
   assert lines[-1].endswith("nothing left")
   assert "runs 2/3 done" in "\n".join(lines)  # after the sgd job
 

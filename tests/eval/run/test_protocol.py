@@ -261,7 +261,7 @@ def test_two_initial_law_conventions_never_share_a_record_key(tmp_path):
     '[optimizers."M(0.9)+M(0)"]\nlearning_rate = [0.01, 0.03]\nlaw_learning_rate = 0.01\n'
     "initial_law = [0.5, 0.5]\n"
   )
-  env = {"code": "c", "versions": {}}
+  env = {"code": "c", "versions": {}, "backend": "cpu", "devices": 1}
   jobs = bench.plan(protocol_lib.resolve(str(path)), env)
   keys = [set(job.keys) for job in jobs]
   assert len(jobs) == 3 and all(len(k) == 4 for k in keys)  # 2 lr x 2 seeds
