@@ -219,6 +219,32 @@ def _counted_flop(task) -> float:
   return float((cost[0] if isinstance(cost, list) else cost)["flops"])
 
 
+def _programs(task, members, steps, devices, strategy):
+  """engine.Programs for `members` of OPTIMIZER, one chunk of intervals of `steps`, and the
+  members' varying hyperparameters and seeds as arrays of the member axis (unplaced).
+
+  Raises:
+    ValueError: members whose fixed hyperparameters differ (more than one program).
+  """
+  groups, vectorized = engine.split_hparams(members)
+  if len(groups) != 1:
+    raise ValueError("the members need one program")
+  static = {k: v for k, v in members[0][0].items() if k not in vectorized}
+  schedule = engine.Schedule(steps, steps, steps)
+  programs = engine.Programs(
+    task,
+    catalog.lookup(OPTIMIZER),
+    static,
+    schedule,
+    devices,
+    width=len(members),
+    strategy=strategy,
+  )
+  hps = {k: jnp.asarray([hp[k] for hp, _ in members], jnp.float32) for k in vectorized}
+  seeds = jnp.asarray([seed for _, seed in members], jnp.int32)
+  return programs, hps, seeds
+
+
 def _engine_program(task, members, steps, devices, strategy="vmap"):
   """The engine's own compiled programs for `members` (engine.Programs, as train_grid runs them).
 
@@ -229,17 +255,7 @@ def _engine_program(task, members, steps, devices, strategy="vmap"):
   Returns:
     (seconds-per-step timer, compile seconds, seconds of one evaluation timer).
   """
-  groups, vectorized = engine.split_hparams(members)
-  if len(groups) != 1:
-    raise ValueError("the members need one program")
-  static = {k: v for k, v in members[0][0].items() if k not in vectorized}
-  schedule = engine.Schedule(steps, steps, steps)
-  entry = catalog.lookup(OPTIMIZER)
-  programs = engine.Programs(
-    task, entry, static, schedule, devices, width=len(members), strategy=strategy
-  )
-  hps = {k: jnp.asarray([hp[k] for hp, _ in members], jnp.float32) for k in vectorized}
-  seeds = jnp.asarray([seed for _, seed in members], jnp.int32)
+  programs, hps, seeds = _programs(task, members, steps, devices, strategy)
   hps, seeds = programs.place(hps, seeds)
   state = {"carry": programs.init(hps, seeds)}
   t0 = jnp.int32(0)
@@ -387,15 +403,7 @@ def _chunk_timer(task, members, steps, devices, strategy):
   Compiled and run once before timing; the chunk carries on from call to call.
   Returns (timer, seconds of the first call: compilation and one run).
   """
-  _, vectorized = engine.split_hparams(members)
-  static = {k: v for k, v in members[0][0].items() if k not in vectorized}
-  schedule = engine.Schedule(steps, steps, steps)
-  entry = catalog.lookup(OPTIMIZER)
-  programs = engine.Programs(
-    task, entry, static, schedule, devices, width=len(members), strategy=strategy
-  )
-  hps = {k: jnp.asarray([hp[k] for hp, _ in members], jnp.float32) for k in vectorized}
-  seeds = jnp.asarray([seed for _, seed in members], jnp.int32)
+  programs, hps, seeds = _programs(task, members, steps, devices, strategy)
   chunk = programs.start(hps, seeds)
 
   def timer():
