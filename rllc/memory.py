@@ -302,7 +302,7 @@ def scale_by_linear_memory(
     acc = accumulation_dtype(params)
     return LinearMemoryState(
       _init_memory(params, prop.k),
-      _law_vector(prop, law, "law must").astype(acc),
+      jnp.array(_law_vector(prop, law, "law must"), acc),  # a copy: the state may be donated
       jnp.zeros([], jnp.int32),
     )
 
@@ -371,7 +371,7 @@ def scale_by_rllc(
     return RLLCState(
       _init_memory(params, prop.k),
       jnp.zeros((prop.k, prop.k), acc),
-      law0.astype(acc),
+      jnp.array(law0, acc),  # a copy: the state may be donated
       jnp.zeros([], jnp.int32),
     )
 

@@ -250,7 +250,7 @@ def deep_momentum(
   def init(params):
     return DeepMomentumState(
       optax.tree.zeros_like(params),
-      jax.tree.map(lambda _: theta_0, params),
+      jax.tree.map(lambda _: jnp.array(theta_0), params),  # a buffer per leaf: donatable
       jnp.zeros([], jnp.int32),
     )
 

@@ -207,6 +207,21 @@ def test_no_recompilation_on_second_call(name, hparams, _):
 
 
 @pytest.mark.parametrize("name,hparams,_", OPTIMIZERS, ids=IDS)
+def test_init_after_a_donated_state_still_works(name, hparams, _):
+  # A training loop donates the state it carries; init must hand out fresh
+  # buffers, not the transformation's own constants (an initial law, say),
+  # or the next init returns deleted arrays.
+  tx = optax.with_extra_args_support(rllc.optimizer(name, **hparams).tx)
+  loss, grads = jax.value_and_grad(parabola)(TARGET)
+  update = jax.jit(lambda state: tx.update(grads, state, TARGET, value=loss), donate_argnums=0)
+  jax.block_until_ready(update(tx.init(TARGET)))
+  state = tx.init(TARGET)
+  assert not any(x.is_deleted() for x in jax.tree.leaves(state))
+  _, state = update(state)
+  assert all(np.isfinite(np.asarray(x, np.float64)).all() for x in jax.tree.leaves(state))
+
+
+@pytest.mark.parametrize("name,hparams,_", OPTIMIZERS, ids=IDS)
 def test_runs_in_learned_optimization_training_loop(name, hparams, _):
   from rllc import lo_compat
   from tasks import synthetic
