@@ -331,6 +331,41 @@ def test_am_adamw_matches_hand_derived_steps(case):
     assert int(state.count) == t + 1
 
 
+@pytest.mark.usefixtures("x64")
+def test_am_adamw_sums_every_element_of_matrix_and_scalar_leaves():
+  """The global sums of beta count each element of a leaf of any shape once.
+
+  The implementation sums a leaf by columns, then the column sums; the
+  reference sums the flat vector. On a quadratic in 9 coordinates held as a
+  (2, 3) matrix, a (2, 1) column and a scalar, both give the same iterates.
+  """
+  rng = np.random.default_rng(3)
+  q = rng.normal(size=(9, 9))
+  a, b, x0 = q @ q.T / 9 + np.eye(9), rng.normal(size=9), rng.normal(size=9)
+  grad = lambda x, t: a @ x - b  # noqa: E731
+  eta, lam, mu, steps = 0.2, 0.1, 0.5, 8
+  ref = _ref_am_adamw(grad, x0, steps, eta=eta, lam=lam, mu=mu, beta_max=0.9)
+  assert any(0.0 < r["beta"][0] < 0.9 for r in ref)  # the sums decide beta, not the clip
+
+  shapes = {"c": (2, 1), "m": (2, 3), "s": ()}  # jax.tree.leaves order: c, m, s
+  bounds = np.cumsum([0] + [int(np.prod(s)) for s in shapes.values()])
+
+  def tree(x):
+    return {
+      name: jnp.asarray(x[lo:hi].reshape(shape))
+      for (name, shape), lo, hi in zip(shapes.items(), bounds[:-1], bounds[1:], strict=True)
+    }
+
+  tx = rllc.am_adamw(eta, weight_decay=mu, lam=lam)
+  params = tree(x0)
+  state = tx.init(params)
+  for r in ref:
+    updates, state = tx.update(tree(grad(_flat(params), 0)), state, params)
+    params = optax.apply_updates(params, updates)
+    np.testing.assert_allclose(float(state.beta), r["beta"][0], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(_flat(params), r["x"], rtol=1e-10, atol=1e-12)
+
+
 # ---------------------------------------------------------------------------
 # 2. AM-AdamW's coefficient is the maximizer of the dual of eq. (14).
 
