@@ -1,25 +1,30 @@
 #!/bin/bash
-# Table 1 parts, each its own store; report after each part. Run from the 059bca0 worktree:
-#   git worktree add --detach /work/t1 059bca0; cp reports/table1_parts/queue.sh /work/t1/runs/
+# Table 1 parts, each its own store; report after each part. Parts run at commit 059bca0
+# from /work/t1, but am-adamw, whose update changed its bits after 059bca0 (issue 16),
+# runs at the commit that changed it, from /work/t2:
+#   git worktree add --detach /work/t1 059bca0; git worktree add --detach /work/t2 764c5ad
+#   cp reports/table1_parts/queue.sh /work/t1/runs/; cd /work/t1
 #   nohup nice -n 19 bash /work/t1/runs/queue.sh &   (a finished part: comment its line out)
+# Stores and logs stay in /work/t1/runs/ for all parts; reports go to /work/t1/reports/table1_parts/.
 cd /work/t1
-export PYTHONPATH=/work/t1
 RLLC=/work/main/.venv/bin/rllc
-part() {  # name task optimizers
-  local name=$1 task=$2 opts=$3
+part() {  # worktree name task optimizers
+  local tree=$1 name=$2 task=$3 opts=$4
   echo "$(date -u +%FT%TZ) start $name" >> runs/queue.log
-  $RLLC bench $task --profile paper --out runs/$name --optimizers "$opts" --quiet >> runs/$name.out 2>&1
+  PYTHONPATH=$tree $RLLC bench $task --profile paper --out runs/$name --optimizers "$opts" --quiet >> runs/$name.out 2>&1
   echo "$(date -u +%FT%TZ) bench rc=$? $name" >> runs/queue.log
-  $RLLC report runs/$name --out reports/table1_parts/$name >> runs/$name.out 2>&1
-  $RLLC store export runs/$name --out reports/table1_parts/${name}_runs.csv >> runs/$name.out 2>&1
+  PYTHONPATH=$tree $RLLC report runs/$name --out reports/table1_parts/$name >> runs/$name.out 2>&1
+  PYTHONPATH=$tree $RLLC store export runs/$name --out reports/table1_parts/${name}_runs.csv >> runs/$name.out 2>&1
   echo "$(date -u +%FT%TZ) report rc=$? $name" >> runs/queue.log
 }
-# done: part mnist-a mnist-mlp "M2(0.6),M(0.9)+M2(0.6),M(0.9)+M(0)+M2(0.6)"
-part mnist-b mnist-mlp "M3(0.6),M(0.9)+M(-0.9)+CM(0.9i),M(0.9)+M(0.6)"
-part mnist-c mnist-mlp "M(0.9)+M(0.6)+M(0),am-sgd,am-adamw"
-part mnist-d mnist-mlp "sgd,momentum,adam,M(0.9),M(0.9)+M(0),M(0.9)+M(0.8)+M(0.7)"
-part fmnist-a fmnist-mlp "M2(0.6),M(0.9)+M2(0.6),M(0.9)+M(0)+M2(0.6)"
-part fmnist-b fmnist-mlp "M3(0.6),M(0.9)+M(-0.9)+CM(0.9i),M(0.9)+M(0.6)"
-part fmnist-c fmnist-mlp "M(0.9)+M(0.6)+M(0),am-sgd,am-adamw"
-part fmnist-d fmnist-mlp "sgd,momentum,adam,M(0.9),M(0.9)+M(0),M(0.9)+M(0.8)+M(0.7)"
+# done: part /work/t1 mnist-a mnist-mlp "M2(0.6),M(0.9)+M2(0.6),M(0.9)+M(0)+M2(0.6)"
+# done: part /work/t1 mnist-b mnist-mlp "M3(0.6),M(0.9)+M(-0.9)+CM(0.9i),M(0.9)+M(0.6)"
+part /work/t1 mnist-c mnist-mlp "M(0.9)+M(0.6)+M(0),am-sgd"
+part /work/t1 mnist-d mnist-mlp "sgd,momentum,adam,M(0.9),M(0.9)+M(0),M(0.9)+M(0.8)+M(0.7)"
+part /work/t2 mnist-e mnist-mlp "am-adamw"
+part /work/t1 fmnist-a fmnist-mlp "M2(0.6),M(0.9)+M2(0.6),M(0.9)+M(0)+M2(0.6)"
+part /work/t1 fmnist-b fmnist-mlp "M3(0.6),M(0.9)+M(-0.9)+CM(0.9i),M(0.9)+M(0.6)"
+part /work/t1 fmnist-c fmnist-mlp "M(0.9)+M(0.6)+M(0),am-sgd"
+part /work/t1 fmnist-d fmnist-mlp "sgd,momentum,adam,M(0.9),M(0.9)+M(0),M(0.9)+M(0.8)+M(0.7)"
+part /work/t2 fmnist-e fmnist-mlp "am-adamw"
 echo "$(date -u +%FT%TZ) all done" >> runs/queue.log
