@@ -632,8 +632,8 @@ def choose_layout(
       one member's state, default_max_members).
     strategy: one of STRATEGIES (default: default_strategy for the backend).
   """
+  groups, vectorized = split_hparams(members)
   if max_members is None:
-    groups, vectorized = split_hparams(members)
     first = members[groups[0][0]][0]
     init, _, _ = member_functions(
       task, optimizer, {k: v for k, v in first.items() if k not in vectorized}
@@ -641,6 +641,10 @@ def choose_layout(
     example = {k: jnp.float32(first[k]) for k in vectorized}
     max_members = default_max_members(init, example, devices[0])
   size = max(len(devices), max_members - max_members % len(devices))
+  # No call holds more than the widest group, padded to the devices: the
+  # layout says what a call holds, not only the memory cap.
+  widest = max(len(group) for group in groups)
+  size = min(size, -(-widest // len(devices)) * len(devices))
   return Layout(strategy or default_strategy(task, devices[0].platform), len(devices), size)
 
 

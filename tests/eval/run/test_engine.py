@@ -494,7 +494,7 @@ def test_the_layout_follows_the_rule_and_is_reported(task):
     max_members=3,
     on_layout=seen.append,
   )
-  assert seen == [result.layout] == [engine.Layout("vmap", 1, 3)]
+  assert seen == [result.layout] == [engine.Layout("vmap", 1, 1)]  # a call holds the 1 member
   with pytest.raises(ValueError, match="unknown layout strategy 'scan'"):
     engine.train_grid(
       task,
@@ -506,6 +506,19 @@ def test_the_layout_follows_the_rule_and_is_reported(task):
 
 
 # 6. Curves.
+
+
+def test_the_layout_names_the_members_a_call_holds(task):
+  cpu = jax.devices("cpu")[0]
+  sgd = catalog.lookup("sgd")
+  five = [({"learning_rate": 0.1}, seed) for seed in range(5)]
+  # The memory cap (64) is above the job: a call holds the 5, padded to the devices.
+  assert engine.choose_layout(task, sgd, five, [cpu], max_members=64).max_members == 5
+  assert engine.choose_layout(task, sgd, five, [cpu, cpu], max_members=64).max_members == 6
+  # A cap below the job is what a call holds.
+  assert engine.choose_layout(task, sgd, five, [cpu, cpu], max_members=2).max_members == 2
+  layout = engine.choose_layout(task, sgd, five, [cpu], max_members=3)
+  assert str(layout) == "vmap over 1 device(s), <= 3 members a call"
 
 
 def test_rllc_curves_hold_the_law_at_the_end_of_every_window(grids):
