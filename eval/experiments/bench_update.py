@@ -20,10 +20,11 @@ with optax.sgd(momentum=0.9), AM-AdamW with optax.adamw. Two measurements:
   pass: the MLP of these shapes (784-1024-200-10, ReLU, softmax
   cross-entropy) on a random batch of 128 per step. What a training run pays.
 
-Then what bounds AM-AdamW, its kernels timed alone, in one call and inside a
-scan of 10, as ratios to AdamW's update: the loop that writes its two
-summands (with the square root and divisions of P), and the sums of two
-materialized parameter-sized buffers; and the copy of the whole pytree.
+Then what bounds them: kernels timed alone on the same pytree, in one call
+and inside a scan of 10, as ratios to AdamW's update: AM-AdamW's two sums for
+beta (the summand loop, with the square root and divisions of P, and the
+column sums) and its step with beta given (the second pass), AM-SGD's dot
+products, the sums of two materialized buffers, and a copy.
 
 Timings are interleaved over repeats and the median is taken, so the noise of
 a shared machine falls on all optimizers alike.
@@ -176,15 +177,40 @@ def _kernel_timers(name, kernel, operands) -> dict:
   return {(name, "call"): run_call, (name, "scan"): run_loop}
 
 
-def _am_adamw_summands(g, d, v, x, b2=0.999, eps=1e-8, lam=0.1, mu=1e-4, eta=1e-3):
-  """AM-AdamW's two summands of beta, as rllc.am_adamw writes them (at step 10), one loop."""
-  correction1, correction2 = 1 - 0.9**10, 1 - b2**10
-  v = b2 * v + (1 - b2) * g * g
-  p = correction1 * (eps + jnp.sqrt(v / correction2))
-  w = 1 / ((1 + lam * p) * p)
-  e = d - g
-  num = (1 + mu * eta) * g * (d / p + mu * x) - w * e * (g + lam * p * d) - mu * x * e
-  return jnp.stack([num, w * e * e])
+def _am_adamw_sums(g, d, v, x, b2=0.999, eps=1e-8, lam=0.1, mu=1e-4, eta=1e-3):
+  """AM-AdamW's two sums for beta, per leaf, as rllc.am_adamw computes them (at step 10)."""
+
+  def leaf(g, d, v, x):
+    correction1, correction2 = 1 - 0.9**10, 1 - b2**10
+    v = b2 * v + (1 - b2) * g * g
+    p = correction1 * (eps + jnp.sqrt(v / correction2))
+    w = 1 / ((1 + lam * p) * p)
+    e = d - g
+    num = (1 + mu * eta) * g * (d / p + mu * x) - w * e * (g + lam * p * d) - mu * x * e
+    columns = x.shape[-1]
+    summands = jnp.stack([num.reshape(-1, columns), (w * e * e).reshape(-1, columns)])
+    return jnp.sum(jnp.sum(summands, axis=1), axis=1)
+
+  return jax.tree.map(leaf, g, d, v, x)
+
+
+def _am_adamw_step(g, d, v, x, beta=0.5, b2=0.999, eps=1e-8, lam=0.1, mu=1e-4, eta=1e-3):
+  """AM-AdamW's step with beta given (its second pass): update, new d and v, per leaf."""
+
+  def leaf(g, d, v, x):
+    v = b2 * v + (1 - b2) * g * g
+    p = (1 - 0.9**10) * (eps + jnp.sqrt(v / (1 - b2**10)))
+    new_d = ((beta + lam * p) * d + (1 - beta) * g) / (1 + lam * p)
+    return -eta * (new_d / p + mu * x) / (1 + mu * eta), new_d, v
+
+  return jax.tree.map(leaf, g, d, v, x)
+
+
+def _am_sgd_sums(g, d):
+  """AM-SGD's sums g^T d and |g|^2 per leaf, dot products as rllc.am_sgd computes them."""
+  return jax.tree.map(
+    lambda g, d: (jnp.dot(g.ravel(), d.ravel()), jnp.dot(g.ravel(), g.ravel())), g, d
+  )
 
 
 def _medians(timers: dict, repeats: int) -> dict:
@@ -244,12 +270,14 @@ def main(argv=None) -> None:
     {name: _mlp_step_timer(tx, params, batches) for name, (tx, _, _) in rows.items()},
     args.repeats,
   )
-  flat = jax.random.normal(jax.random.key(2), (4, n))
-  flat = flat.at[2].set(jnp.abs(flat[2]))  # v >= 0
+  moments = (grads, params, jax.tree.map(jnp.abs, grads), params)  # g, d, v >= 0, x
+  sum_two = lambda a, b: jax.tree.map(lambda a, b: (jnp.sum(a), jnp.sum(b)), a, b)  # noqa: E731
   kernels = _medians(
-    _kernel_timers("summands loop", _am_adamw_summands, tuple(flat))
-    | _kernel_timers("two sums", lambda a, b: (jnp.sum(a), jnp.sum(b)), tuple(flat[:2]))
-    | _kernel_timers("copy", lambda a: a + 1.0, (flat[0],)),
+    _kernel_timers("AM-AdamW sums for beta", _am_adamw_sums, moments)
+    | _kernel_timers("AM-AdamW step, beta given", _am_adamw_step, moments)
+    | _kernel_timers("AM-SGD sums (dot products)", _am_sgd_sums, moments[:2])
+    | _kernel_timers("two sums", sum_two, moments[:2])
+    | _kernel_timers("copy", lambda a: jax.tree.map(lambda v: v + 1.0, a), (params,)),
     args.repeats,
   )
   copy_bandwidth = 2 * 4 * n / update["copy"]
@@ -270,10 +298,16 @@ def main(argv=None) -> None:
     )
   lines += [
     "",
-    "AM-AdamW's kernels alone, over AdamW's update (1.00):",
+    "Kernels alone, over AdamW's update (1.00):",
     f"{'kernel':30s} {'one call':>9s} {'in a scan':>10s}",
   ]
-  for kernel in ("summands loop", "two sums", "copy"):
+  for kernel in (
+    "AM-AdamW sums for beta",
+    "AM-AdamW step, beta given",
+    "AM-SGD sums (dot products)",
+    "two sums",
+    "copy",
+  ):
     lines.append(
       f"{kernel:30s} {kernels[kernel, 'call'] / update['adamw']:9.2f}"
       f" {kernels[kernel, 'scan'] / update['adamw']:10.2f}"
