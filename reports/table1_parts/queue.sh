@@ -12,10 +12,13 @@ part() {  # worktree name task optimizers
   local tree=$1 name=$2 task=$3 opts=$4
   echo "$(date -u +%FT%TZ) start $name" >> runs/queue.log
   PYTHONPATH=$tree $RLLC bench $task --profile paper --out runs/$name --optimizers "$opts" --quiet >> runs/$name.out 2>&1
-  echo "$(date -u +%FT%TZ) bench rc=$? $name" >> runs/queue.log
+  local rc=$?  # before any expansion: $(date) would reset $?
+  echo "$(date -u +%FT%TZ) bench rc=$rc $name" >> runs/queue.log
   PYTHONPATH=$tree $RLLC report runs/$name --out reports/table1_parts/$name >> runs/$name.out 2>&1
+  rc=$?
   PYTHONPATH=$tree $RLLC store export runs/$name --out reports/table1_parts/${name}_runs.csv >> runs/$name.out 2>&1
-  echo "$(date -u +%FT%TZ) report rc=$? $name" >> runs/queue.log
+  local export_rc=$?
+  echo "$(date -u +%FT%TZ) report rc=$rc export rc=$export_rc $name" >> runs/queue.log
 }
 # done: part /work/t1 mnist-a mnist-mlp "M2(0.6),M(0.9)+M2(0.6),M(0.9)+M(0)+M2(0.6)"
 # done: part /work/t1 mnist-b mnist-mlp "M3(0.6),M(0.9)+M(-0.9)+CM(0.9i),M(0.9)+M(0.6)"
