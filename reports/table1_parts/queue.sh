@@ -22,7 +22,7 @@ part() {  # worktree name task optimizers
 }
 # done: part /work/t1 mnist-a mnist-mlp "M2(0.6),M(0.9)+M2(0.6),M(0.9)+M(0)+M2(0.6)"
 # done: part /work/t1 mnist-b mnist-mlp "M3(0.6),M(0.9)+M(-0.9)+CM(0.9i),M(0.9)+M(0.6)"
-part /work/t1 mnist-c mnist-mlp "M(0.9)+M(0.6)+M(0),am-sgd"
+# done: part /work/t1 mnist-c mnist-mlp "M(0.9)+M(0.6)+M(0),am-sgd"
 part /work/t1 mnist-d mnist-mlp "sgd,momentum,adam,M(0.9),M(0.9)+M(0),M(0.9)+M(0.8)+M(0.7)"
 part /work/t2 mnist-e mnist-mlp "am-adamw"
 part /work/t1 fmnist-a fmnist-mlp "M2(0.6),M(0.9)+M2(0.6),M(0.9)+M(0)+M2(0.6)"
