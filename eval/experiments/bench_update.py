@@ -87,33 +87,6 @@ def _copy_timer(params):
   return run
 
 
-def _train_step_timer(tx, params, grad_steps):
-  """Seconds per training step inside a scanned, donated loop.
-
-  The gradients of the steps are precomputed (one buffer per step, as a
-  backward pass would leave them), so XLA cannot fold them into the update.
-  """
-
-  def steps(carry, grad_steps):
-    def body(carry, grads):
-      params, state = carry
-      updates, state = tx.update(grads, state, params)
-      return (optax.apply_updates(params, updates), state), None
-
-    return jax.lax.scan(body, carry, grad_steps)[0]
-
-  run_steps = jax.jit(steps, donate_argnums=0)
-  carry = run_steps((jax.tree.map(jnp.copy, params), tx.init(params)), grad_steps)
-
-  def run():
-    nonlocal carry
-    start = time.perf_counter()
-    carry = jax.block_until_ready(run_steps(carry, grad_steps))
-    return (time.perf_counter() - start) / CALLS
-
-  return run
-
-
 def _mlp_loss(params, inputs, labels):
   """Softmax cross-entropy of the MLP whose weights have SHAPES."""
   h = jax.nn.relu(inputs @ params["w1"] + params["b1"])
@@ -122,25 +95,35 @@ def _mlp_loss(params, inputs, labels):
   return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
 
-def _mlp_step_timer(tx, params, batches):
-  """Seconds per training step of the MLP (backward pass, update) inside a scanned, donated loop."""
+def _precomputed(params, grads):
+  """The step's gradient, precomputed (one buffer per step): XLA cannot fold it into the update."""
+  del params
+  return grads
 
-  def steps(carry, batches):
-    def body(carry, batch):
+
+def _backward(params, batch):
+  """The step's gradient from a backward pass of the MLP on its batch."""
+  return jax.grad(_mlp_loss)(params, *batch)
+
+
+def _step_timer(tx, params, xs, gradient):
+  """Seconds per training step (gradient, update, apply) inside a scanned, donated loop."""
+
+  def steps(carry, xs):
+    def body(carry, x):
       params, state = carry
-      grads = jax.grad(_mlp_loss)(params, *batch)
-      updates, state = tx.update(grads, state, params)
+      updates, state = tx.update(gradient(params, x), state, params)
       return (optax.apply_updates(params, updates), state), None
 
-    return jax.lax.scan(body, carry, batches)[0]
+    return jax.lax.scan(body, carry, xs)[0]
 
   run_steps = jax.jit(steps, donate_argnums=0)
-  carry = run_steps(jax.tree.map(jnp.copy, (params, tx.init(params))), batches)
+  carry = run_steps(jax.tree.map(jnp.copy, (params, tx.init(params))), xs)
 
   def run():
     nonlocal carry
     start = time.perf_counter()
-    carry = jax.block_until_ready(run_steps(carry, batches))
+    carry = jax.block_until_ready(run_steps(carry, xs))
     return (time.perf_counter() - start) / CALLS
 
   return run
@@ -258,7 +241,7 @@ def main(argv=None) -> None:
     args.repeats,
   )
   step = _medians(
-    {name: _train_step_timer(tx, params, grad_steps) for name, (tx, _, _) in rows.items()},
+    {name: _step_timer(tx, params, grad_steps, _precomputed) for name, (tx, _, _) in rows.items()},
     args.repeats,
   )
   batch_keys = jax.random.split(jax.random.key(1), 2)
@@ -267,7 +250,7 @@ def main(argv=None) -> None:
     jax.random.randint(batch_keys[1], (CALLS, 128), 0, SHAPES["w3"][1]),
   )
   mlp_step = _medians(
-    {name: _mlp_step_timer(tx, params, batches) for name, (tx, _, _) in rows.items()},
+    {name: _step_timer(tx, params, batches, _backward) for name, (tx, _, _) in rows.items()},
     args.repeats,
   )
   moments = (grads, params, jax.tree.map(jnp.abs, grads), params)  # g, d, v >= 0, x
