@@ -5,7 +5,8 @@
              [--dry-run] [--quiet] [--progress-every SECONDS]
   rllc store list DIR                     the records of a store, one line each
   rllc store show DIR KEY [--curves]      one record (KEY: the first characters of its key)
-  rllc store export DIR --out FILE.csv|FILE.parquet [--curves FILE]   the tidy per-run table
+  rllc store export DIR [DIR ...] --out FILE.csv|FILE.parquet [--curves FILE]
+                                          the tidy per-run table of one or more stores
   rllc report DIR [DIR ...] [--format md,tex,html] [--select RULES] [--out PATH]
                                                   tables, tests and figures of a store
   rllc tasks [--data-dir DIR]             every task and the state of its data
@@ -295,7 +296,7 @@ def _store_show(args) -> int:
 def _store_export(args) -> int:
   from eval.store import tidy
 
-  runs, points = tidy.export(args.store, args.out, args.curves)
+  runs, points = tidy.export(args.stores, args.out, args.curves)
   print(f"wrote {args.out}: {runs:,} runs, one row each")
   if args.curves:
     print(f"wrote {args.curves}: {points:,} curve points (key, curve, step, unit, value)")
@@ -506,7 +507,9 @@ def build_parser() -> argparse.ArgumentParser:
     "export", help="the tidy per-run table as CSV or Parquet", description=_doc("eval.store.tidy")
   )
   export.formatter_class = argparse.RawDescriptionHelpFormatter
-  export.add_argument("store", help="a store directory written by rllc bench")
+  export.add_argument(
+    "stores", nargs="+", metavar="store", help="store directories written by rllc bench"
+  )
   export.add_argument("--out", required=True, help="FILE.csv or FILE.parquet")
   export.add_argument("--curves", help="also the curves, in long form, to FILE.csv|parquet")
   export.set_defaults(run=_store_export)

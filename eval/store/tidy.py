@@ -2,6 +2,7 @@
 
   rllc store export runs/quick --out runs.csv                  # or runs.parquet
   rllc store export runs/quick --out runs.parquet --curves curves.parquet
+  rllc store export runs/part-a runs/part-b --out all.csv      # several stores, one table
 
   pandas:  pd.read_csv("runs.csv")  or  pd.read_parquet("runs.parquet")
   in Python: tidy.frame(Store("runs/quick").records())   # the same table as a DataFrame
@@ -23,6 +24,7 @@ import csv
 import io
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -173,17 +175,27 @@ def write(table: list[dict], path: str | os.PathLike, names: list[str] | None = 
 
 
 def export(
-  store_dir: str | os.PathLike,
+  stores: Sequence[str | os.PathLike],
   out: str | os.PathLike,
   curves: str | os.PathLike | None = None,
 ) -> tuple[int, int | None]:
-  """Writes a store's per-run table to `out` (and its curves to `curves`); the row counts.
+  """Writes the per-run table of one or more stores to `out` (and their curves to `curves`).
+
+  Several stores (the parts of one long experiment) give one table of all
+  their records; a record in two stores (same key, so same content) is one row.
+
+  Returns:
+    The row counts of the table and of the curves (None without `curves`).
 
   Raises:
     store_lib.StoreError: no store, no records, a corrupt record, or a bad output path
       (before anything is written).
   """
-  records = store_lib.valid_records(store_dir)
+  by_key = {}
+  for store_dir in stores:
+    for record in store_lib.valid_records(store_dir):
+      by_key.setdefault(record["key"], record)
+  records = list(by_key.values())
   for target in (out, *([curves] if curves is not None else [])):
     try:
       format_of(target)

@@ -357,6 +357,27 @@ def test_export_writes_a_tidy_csv_and_parquet_that_pandas_reads_in_one_line(mini
   assert list(accuracy["value"]) == pytest.approx(records[key]["curves"]["test_accuracy"])
 
 
+def test_export_of_several_stores_is_one_table_of_all_their_runs(mini, tmp_path):
+  import pandas as pd
+
+  # Two parts of one experiment: the mini store's records split between two stores,
+  # and one record in both (the same key, so one row).
+  keys = sorted(r["key"] for r in store_lib.Store(mini.out).records())
+  part_a, part_b = tmp_path / "a", tmp_path / "b"
+  for part, dropped in ((part_a, keys[:1]), (part_b, keys[2:])):
+    shutil.copytree(mini.out, part)
+    for key in dropped:
+      (part / "records" / f"{key}.json").unlink()
+  csv = tmp_path / "all.csv"
+  code, text, err = _run(["store", "export", str(part_a), str(part_b), "--out", str(csv)])
+  assert code == 0, err
+  assert f"wrote {csv}: 3 runs" in text
+  whole = tmp_path / "whole.csv"
+  assert _run(["store", "export", str(mini.out), "--out", str(whole)])[0] == 0
+  assert csv.read_bytes() == whole.read_bytes()  # sorted by key either way
+  assert sorted(pd.read_csv(csv)["key"]) == keys
+
+
 def test_export_to_an_unknown_format_is_refused_writing_nothing(mini, tmp_path):
   code, _, err = _run(["store", "export", str(mini.out), "--out", str(tmp_path / "runs.xlsx")])
   assert code == 2
