@@ -371,7 +371,7 @@ def am_adamw(
       return g, d, v, x, p
 
     def sums(g, d, v, x):
-      """The numerator and denominator of beta, each one fused sum over the leaf."""
+      """The numerator and denominator of beta, each summed over the leaf in one pass."""
       g, d, v, x, p = moments(g, d, v, x)
       w = 1 / ((1 + lam * p) * p)  # diagonal of P̃^{-1}
       e = d - g
