@@ -264,7 +264,13 @@ def _store_list(args) -> int:
   for row in rows:
     hparams = ", ".join(f"{k[3:]} {row[k]}" for k in sorted(row) if k.startswith("hp."))
     accuracy = row.get("final.test_accuracy")
-    result = f"acc {100 * accuracy:.2f} %" if isinstance(accuracy, float) else row["status"]
+    loss = row.get("final.test_loss")
+    if row["status"] != "ok":
+      result = row["status"]
+    elif isinstance(accuracy, float):
+      result = f"acc {100 * accuracy:.2f} %"
+    else:  # a task that reports no accuracy (tasks.interface)
+      result = f"loss {loss:.4f}"
     print(
       f"{row['key'][:12]}  {row['task']:{task_width}s}  {row['optimizer']:{opt_width}s}"
       f"  {row['protocol']}  seed {row['seed']}  {result}  {hparams}"
@@ -591,8 +597,22 @@ def quiet_libraries(command: str) -> None:
     absl_logging.set_verbosity(absl_logging.ERROR)
 
 
+def same_tensorflow_everywhere() -> None:
+  """Turns TensorFlow's oneDNN custom operations off, as the environment allows.
+
+  TensorFlow turns them on by itself on some CPUs (seen: AMD EPYC) and not on
+  others, and they change its float results by round-off. The suite trains
+  in JAX; TensorFlow only reads data (tensorflow-datasets, a user task's own
+  iterators), and off, what it reads is the same on every machine. Off also
+  drops its start-up notice, which ignores TF_CPP_MIN_LOG_LEVEL. A value
+  already in the environment wins.
+  """
+  os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+
 def main(argv: list[str] | None = None) -> int:
   args = build_parser().parse_args(argv)
+  same_tensorflow_everywhere()
   if not args.verbose:
     quiet_libraries(args.command)
   try:

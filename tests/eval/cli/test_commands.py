@@ -112,6 +112,7 @@ def noisy(args):
   tf.constant(1.0) + 1.0
   logging.warning("an absl warning")
   print("TF_CPP_MIN_LOG_LEVEL=" + str(os.environ.get("TF_CPP_MIN_LOG_LEVEL")))
+  print("TF_ENABLE_ONEDNN_OPTS=" + str(os.environ.get("TF_ENABLE_ONEDNN_OPTS")))
   return 0
 
 commands._bench = noisy
@@ -120,8 +121,9 @@ sys.exit(commands.main(sys.argv[1:]))
 TF_LINES = ("cpu_feature_guard", "absl::InitializeLog", "oneDNN")
 
 
-def _noisy_bench(*flags: str) -> subprocess.CompletedProcess:
-  env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+def _noisy_bench(*flags: str, **preset: str) -> subprocess.CompletedProcess:
+  unset = ("TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS")
+  env = {k: v for k, v in os.environ.items() if k not in unset} | preset
   return subprocess.run(
     [sys.executable, "-c", NOISY_BENCH, *flags, "bench"], capture_output=True, text=True, env=env
   )
@@ -130,7 +132,7 @@ def _noisy_bench(*flags: str) -> subprocess.CompletedProcess:
 def test_tensorflow_and_absl_start_up_lines_are_silenced_by_default():
   done = _noisy_bench()
   assert done.returncode == 0, done.stderr
-  assert "TF_CPP_MIN_LOG_LEVEL=2" in done.stdout
+  assert "TF_CPP_MIN_LOG_LEVEL=2" in done.stdout and "TF_ENABLE_ONEDNN_OPTS=0" in done.stdout
   assert not [line for line in TF_LINES if line in done.stderr], done.stderr
   assert "an absl warning" not in done.stderr
 
@@ -138,5 +140,12 @@ def test_tensorflow_and_absl_start_up_lines_are_silenced_by_default():
 def test_verbose_lets_the_start_up_lines_through():
   done = _noisy_bench("--verbose")
   assert done.returncode == 0, done.stderr
+  assert "TF_ENABLE_ONEDNN_OPTS=0" in done.stdout  # verbose or not, TensorFlow computes alike
   assert [line for line in TF_LINES if line in done.stderr], done.stderr
   assert "an absl warning" in done.stderr
+
+
+def test_a_onednn_setting_in_the_environment_wins():
+  done = _noisy_bench(TF_ENABLE_ONEDNN_OPTS="1")
+  assert done.returncode == 0, done.stderr
+  assert "TF_ENABLE_ONEDNN_OPTS=1" in done.stdout
