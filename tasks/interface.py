@@ -11,6 +11,12 @@ does, and an adapter over another framework's task needs only these.
   loss, accuracy = task.evaluate(params, state, "valid")   # over a whole split
   view = task.with_splits(splits)                     # the same task on traced splits
 
+A task may also say `has_accuracy = False` (a regression, a quadratic, an
+autoencoder: its loss is the metric); its `evaluate` then gives NaN for the
+accuracy, records hold None, reports say n/a, and a protocol that selects by
+validation accuracy refuses it. Without the attribute a task has one
+(`has_accuracy(task)`).
+
 The splits are a pytree (jax.tree_util.register_pytree_node_class) passed to
 the compiled program as an argument, not baked into it as constants: the data
 then lives once in device memory, however many programs use it, and
@@ -56,3 +62,8 @@ class EngineTask(Protocol):
   def with_splits(self, splits: Splits) -> "EngineTask":
     """The same task over other splits of the same shapes (the program's traced copy)."""
     ...
+
+
+def has_accuracy(task) -> bool:
+  """Whether a task's evaluation gives an accuracy (True unless it says otherwise)."""
+  return bool(getattr(task, "has_accuracy", True))

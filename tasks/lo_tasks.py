@@ -45,8 +45,9 @@ have no inference mode: BatchNorm uses the batch's statistics, dropout is
 on); the key is fixed, so an evaluation is deterministic. Accuracy is the task's own aux `accuracy`
 when its `loss_with_state_and_aux` gives one; else, for a classifier, the
 argmax accuracy of the logits its loss passed to learned_optimization's
-`softmax_cross_entropy` (its image tasks report no accuracy); else 0 (a
-quadratic has none: read its loss).
+`softmax_cross_entropy` (its image tasks report no accuracy); else NaN, and
+the task's `has_accuracy` is False (a quadratic or an autoencoder has none:
+its loss is the metric; records then hold None, and reports say n/a).
 """
 
 import contextlib
@@ -252,31 +253,48 @@ class LoTask:
   def loss_with_state(self, params, state, key, data) -> tuple:
     return self.task.loss_with_state(params, state, key, data)
 
-  def _loss_and_accuracy(self, params, state, data) -> tuple[jax.Array, jax.Array]:
+  def _loss_and_accuracy(self, params, state, data) -> tuple[jax.Array, jax.Array | None]:
+    """The evaluation loss of `data` and its accuracy, None when the task has none."""
     with _capturing_logits() as seen:
       loss, _, aux = self.task.loss_with_state_and_aux(
         params, state, jax.random.key(_EVAL_KEY), data
       )
     if "accuracy" in aux:
-      accuracy = aux["accuracy"]
+      accuracy = jnp.asarray(aux["accuracy"], jnp.float32)
     elif len(seen) == 1:
       logits, labels = seen[0]
-      accuracy = jnp.mean(jnp.argmax(logits, -1) == jnp.argmax(labels, -1))
+      accuracy = jnp.mean(jnp.argmax(logits, -1) == jnp.argmax(labels, -1)).astype(jnp.float32)
     else:
-      accuracy = 0.0
-    return jnp.asarray(loss, jnp.float32), jnp.asarray(accuracy, jnp.float32)
+      accuracy = None
+    return jnp.asarray(loss, jnp.float32), accuracy
+
+  @functools.cached_property
+  def has_accuracy(self) -> bool:
+    """Whether evaluation gives an accuracy (see the module docstring); traced, not computed."""
+    found = []
+
+    def probe(key):
+      params, state = self.init_with_state(key)
+      found.append(self._loss_and_accuracy(params, state, self.splits.batch("valid", key, 0))[1])
+
+    jax.eval_shape(probe, jax.random.key(0))
+    return found[0] is not None
+
+  def _evaluated(self, params, state, data) -> tuple[jax.Array, jax.Array]:
+    loss, accuracy = self._loss_and_accuracy(params, state, data)
+    return loss, jnp.float32(jnp.nan) if accuracy is None else accuracy
 
   def evaluate(self, params, state, split: str) -> tuple[jax.Array, jax.Array]:
     """(mean loss, accuracy) over `split`: a whole suite split, a buffer, or once (no data)."""
     if isinstance(self.splits, NoData):
-      return self._loss_and_accuracy(params, state, ())
+      return self._evaluated(params, state, ())
     if isinstance(self.splits, IteratorSplits):
       groups = [(self.splits.arrays[split], 1)]
     else:
       groups = _whole_split(self.splits, split)
     total = jnp.zeros(2, jnp.float32)
     for batches, weight in groups:
-      losses, accuracies = jax.lax.map(lambda b: self._loss_and_accuracy(params, state, b), batches)
+      losses, accuracies = jax.lax.map(lambda b: self._evaluated(params, state, b), batches)
       total += weight * jnp.stack([jnp.sum(losses), jnp.sum(accuracies)])
     count = sum(weight * len(jax.tree.leaves(b)[0]) for b, weight in groups)
     return total[0] / count, total[1] / count

@@ -20,9 +20,11 @@ for loss, 2 for accuracy), so that what a reader sees agrees with the marks:
   the report (eval.report.robustness.adjust). With fewer than two seeds on either side,
   or no variance on both, there is no test, and the report says so.
 
-A cell is "missing" when its optimizer has no record on that task and
-"diverged" when every setting of its grid had a diverged seed; neither is a
-number, and neither can be best.
+A cell is "missing" when its optimizer has no record on that task,
+"diverged" when every setting of its grid had a diverged seed, and "n/a"
+when the task reports no accuracy (tasks.interface): its Acc cells, and
+every cell when the rule selects by validation accuracy. None of them is a
+number, and none can be best.
 """
 
 import dataclasses
@@ -104,6 +106,7 @@ class Comparison:
   selected: dict[tuple[str, str], selection.Selected]  # (optimizer, task)
   runs: dict[tuple[str, str], tuple[int, int]]  # (optimizer, task) -> (diverged, runs)
   seeds: tuple[int, ...]  # the distinct seed counts of the selected settings
+  without_accuracy: frozenset[str]  # tasks that report no accuracy: their "n/a" cells
 
   def is_ours(self, optimizer: str) -> bool:
     return catalog.active().is_ours(self.families[optimizer])
@@ -137,6 +140,7 @@ def compare(
   rank = catalog.active().family_rank
   optimizers = tuple(sorted(families, key=lambda o: (rank(families[o]), o)))
   chosen = {(s.optimizer, s.task): s for s in selection.select(records, rule)}
+  lacking = selection.without_accuracy(records)
   runs = {}
   for r in records:
     diverged, total = runs.get((r["optimizer"], r["task"]), (0, 0))
@@ -148,6 +152,9 @@ def compare(
       column = {}
       for opt in optimizers:
         row = chosen.get((opt, task))
+        if task in lacking and (metric.key == "acc" or rule == "valid_accuracy"):
+          column[opt] = Cell("n/a")
+          continue
         if row is None:
           column[opt] = Cell("diverged" if (opt, task) in runs else "missing")
           continue
@@ -167,6 +174,7 @@ def compare(
     selected=chosen,
     runs=runs,
     seeds=tuple(sorted({s.seeds for s in chosen.values()})),
+    without_accuracy=lacking,
   )
 
 

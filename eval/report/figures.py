@@ -153,7 +153,9 @@ def accuracy_bands(
 
 
 def _accuracy(records: list[dict], rows: list[Selected], styles: dict):
-  """Test accuracy bands of the selected settings, and the caption; None without any."""
+  """Test accuracy bands of the selected settings, and the caption; None without any (a task
+  that reports no accuracy has none)."""
+  rows = [row for row in rows if not math.isnan(row.test_accuracy[0])]
   if not rows:
     return None
   fig, (ax,) = _new(1)

@@ -77,14 +77,16 @@ def _seeds_sentence(table: comparison.Comparison) -> str:
   return f"mean ± sample std (ddof 1) over n = {counts} seeds of the selected setting"
 
 
-def _legend(style: str = "Italics") -> str:
+def _legend(table: comparison.Comparison, style: str = "Italics") -> str:
   """The marks; `style` is how this format shows the best baseline."""
+  lacking = ", ".join(sorted(table.without_accuracy))
+  no_accuracy = f" n/a: no accuracy to report on {lacking}; read the loss." if lacking else ""
   return (
     f"Bold: the best of the column. {style}: the best of the baselines. {DAGGER}: ours"
     f" (RLLC, fixed-law memory, adaptive memory) beats the best baseline as displayed;"
     f" {DDAGGER}: and a one-sided Welch's t-test over seeds against it gives"
     f" p < {comparison.ALPHA} after Holm's adjustment over all tests of the report. missing: no"
-    " record; diverged: every setting of the grid had a diverged seed."
+    " record; diverged: every setting of the grid had a diverged seed." + no_accuracy
   )
 
 
@@ -197,7 +199,7 @@ def _md_comparison(table, records) -> list[str]:
   lines += ["", _md_row(["Optimizer", "", *map(_md_escape, table.tasks)])]
   lines.append(_md_row(["---"] * (2 + len(table.tasks))))
   lines += [_md_row(row) for row in _comparison_rows(table, _MARKDOWN)]
-  lines += ["", _legend(), ""]
+  lines += ["", _legend(table), ""]
 
   rows = _test_rows(table)
   lines += ["#### Significance", "", _tests_note(rows, _family(table))]
@@ -313,7 +315,7 @@ def _tex_comparison(table, records) -> list[str]:
   rows = _comparison_rows(table, _LATEX)
   caption = tex_escape(
     f"{_title(table)}: final test loss and accuracy (%), {_seeds_sentence(table)}."
-    f" {_legend('Underlined')}"
+    f" {_legend(table, 'Underlined')}"
   )
   head = ["Optimizer", "", *map(tex_escape, table.tasks)]
   lines = _tex_table("ll" + "r" * len(table.tasks), head, rows, caption)
@@ -396,7 +398,7 @@ def _html_comparison(table, records) -> list[str]:
   lines.append(f"<p>Final test loss and accuracy (%), {esc(_seeds_sentence(table))}.</p>")
   head = ["Optimizer", "", *map(esc, table.tasks)]
   lines += _html_table(head, rows, f"comparison-{esc(table.protocol)}-{esc(table.rule)}")
-  lines.append(f"<p>{esc(_legend())}</p>")
+  lines.append(f"<p>{esc(_legend(table))}</p>")
   tests = _test_rows(table)
   lines += ["<h4>Significance</h4>", f"<p>{esc(_tests_note(tests, _family(table)))}</p>"]
   if tests:

@@ -55,6 +55,11 @@ BUDGET_AT = (1, 5)  # the table's fixed budgets, beside an equal budget and the 
 COSTS = {"loss": "test loss", "error": "test error"}
 
 
+def cost_tasks(table: comparison.Comparison, key: str) -> tuple[str, ...]:
+  """The tasks a cost compares on: the test error needs a task that reports accuracy."""
+  return tuple(t for t in table.tasks if key == "loss" or t not in table.without_accuracy)
+
+
 def seed_costs(row: selection.Selected, key: str) -> np.ndarray:
   """A selected setting's per-seed test loss, or test error = 1 - accuracy."""
   if key == "loss":
@@ -147,8 +152,19 @@ def review(table: comparison.Comparison, records: list[dict]) -> Review:
 
 
 def _profile(table: comparison.Comparison, key: str) -> Profile:
-  costs = np.full((len(table.tasks), len(table.optimizers)), np.inf)
-  for p, task in enumerate(table.tasks):
+  tasks = cost_tasks(table, key)
+  if not tasks:  # no task reports accuracy: the error profile has nothing to compare
+    nothing = np.full(len(table.optimizers), np.nan)
+    return Profile(
+      key,
+      table.optimizers,
+      np.zeros((0, len(table.optimizers))),
+      nothing,
+      nothing,
+      np.zeros(len(table.optimizers), int),
+    )
+  costs = np.full((len(tasks), len(table.optimizers)), np.inf)
+  for p, task in enumerate(tasks):
     for s, opt in enumerate(table.optimizers):
       row = table.selected.get((opt, task))
       if row is not None:
@@ -171,6 +187,9 @@ def _bootstrap(strata, statistic) -> statistics.Interval:
 def _aggregate(table: comparison.Comparison, key: str) -> Aggregate:
   references, tasks, left_out = [], [], []
   for task in table.tasks:
+    if task not in cost_tasks(table, key):
+      left_out.append(task)
+      continue
     means = [
       seed_costs(table.selected[opt, task], key).mean()
       for opt in table.optimizers
@@ -220,15 +239,18 @@ def grid_points(records: list[dict], task: str, optimizer: str, protocol: str, r
   for r in records:
     if records_lib.group(r) == (task, optimizer, protocol):
       settings[store_lib.canonical_json(r["hparams"])].append(r)
+  lacking = selection.without_accuracy([r for runs in settings.values() for r in runs])
   valid, loss, accuracy = [], [], []
   for _, runs in sorted(settings.items()):
     finals = [r["final"] for r in runs]
+    needed = (how.name, "test_loss") + (() if task in lacking else ("test_accuracy",))
     ok = all(r["status"] == "ok" for r in runs) and all(
-      f[name] is not None for f in finals for name in (how.name, "test_loss", "test_accuracy")
+      f[name] is not None for f in finals for name in needed
     )
     valid.append(sign * float(np.mean([f[how.name] for f in finals])) if ok else math.inf)
     loss.append(float(np.mean([f["test_loss"] for f in finals])) if ok else math.nan)
-    accuracy.append(float(np.mean([f["test_accuracy"] for f in finals])) if ok else math.nan)
+    measured = ok and task not in lacking
+    accuracy.append(float(np.mean([f["test_accuracy"] for f in finals])) if measured else math.nan)
   return np.array(valid), np.array(loss), np.array(accuracy)
 
 
@@ -240,7 +262,10 @@ def _budgets(table: comparison.Comparison, records: list[dict]) -> tuple[Budget,
         continue
       valid, loss, accuracy = grid_points(records, task, opt, table.protocol, table.rule)
       expected_loss, diverged = statistics.budget_curve(valid, loss)
-      expected_accuracy, _ = statistics.budget_curve(valid, accuracy)
+      if task in table.without_accuracy:
+        expected_accuracy = np.full_like(expected_loss, np.nan)
+      else:
+        expected_accuracy, _ = statistics.budget_curve(valid, accuracy)
       budgets.append(Budget(task, opt, expected_loss, 100 * expected_accuracy, diverged))
   return tuple(budgets)
 
@@ -362,6 +387,9 @@ def _width(index: int, count: int) -> float:
 def _profile_figure(rev: Review, styles: dict):
   fig, axes = figures_lib._new(2)
   for ax, profile in zip(axes, rev.profiles, strict=True):
+    if not len(profile.ratios):  # no task reports accuracy: an empty error panel
+      ax.set(title=f"{COSTS[profile.cost]}: no task reports accuracy")
+      continue
     rho = statistics.performance_profile(profile.ratios, TAUS)
     for s, opt in enumerate(profile.optimizers):
       style = styles.get(opt, {"color": "0.3", "ls": "-"})
@@ -426,12 +454,27 @@ def profile_note(rev: Review) -> str:
     f" {TAU_MAX:g}). AlgoPerf integrates time ratios to 4; final losses of tuned optimizers"
     f" rarely differ by a factor 2, so the range here is [1, {TAU_MAX:g}]. Best on: rho(1)."
     " A task without a result (missing, or every setting diverged) counts as never within"
-    " any tau; the Tasks column says how many tasks each optimizer has."
+    " any tau; the Tasks column says how many tasks each optimizer has." + _error_tasks_note(rev)
+  )
+
+
+def _error_tasks_note(rev: Review) -> str:
+  """Which tasks the error profile leaves out: those that report no accuracy."""
+  error = next(p for p in rev.profiles if p.cost == "error")
+  if len(error.ratios) == len(rev.tasks):
+    return ""
+  return (
+    f" The error profile is over the {len(error.ratios)} of {len(rev.tasks)} tasks that"
+    " report an accuracy."
   )
 
 
 PROFILE_HEAD = ["Optimizer", "Tasks", "Best on (loss)", "Area (loss)", "Best on (error)"]
 PROFILE_HEAD += ["Area (error)"]
+
+
+def _fraction(value: float, decimals: int) -> str:
+  return "n/a" if math.isnan(value) else f"{value:.{decimals}f}"
 
 
 def profile_rows(rev: Review) -> list[list[str]]:
@@ -440,10 +483,10 @@ def profile_rows(rev: Review) -> list[list[str]]:
     [
       opt,
       f"{int(loss.results[s])}/{len(rev.tasks)}",
-      f"{loss.best_on[s]:.2f}",
-      f"{loss.area[s]:.3f}",
-      f"{error.best_on[s]:.2f}",
-      f"{error.area[s]:.3f}",
+      _fraction(loss.best_on[s], 2),
+      _fraction(loss.area[s], 3),
+      _fraction(error.best_on[s], 2),
+      _fraction(error.area[s], 3),
     ]
     for s, opt in enumerate(loss.optimizers)
   ]
@@ -452,7 +495,9 @@ def profile_rows(rev: Review) -> list[list[str]]:
 def aggregate_note(rev: Review, aggregate: Aggregate, first: bool = True) -> str:
   """What the aggregate table holds; the second cost's note only says what differs."""
   left = (
-    f" Left out (best mean is 0): {', '.join(aggregate.left_out)}." if aggregate.left_out else ""
+    f" Left out (no accuracy, or a best mean of 0): {', '.join(aggregate.left_out)}."
+    if aggregate.left_out
+    else ""
   )
   baseline = aggregate.baseline or "none (no baseline has a result on every task)"
   shape = f"over {len(aggregate.tasks)} tasks x {_seeds_text(rev.seeds)} seeds"
@@ -528,7 +573,9 @@ def budget_rows(rev: Review, key: str) -> list[list[str]]:
       curve, decimals = (b.loss, 4) if key == "loss" else (b.accuracy, 2)
 
       def at(n, curve=curve, decimals=decimals, b=b):
-        return "-" if n > b.points else f"{curve[n - 1]:.{decimals}f}"
+        if n > b.points:
+          return "-"
+        return "n/a" if math.isnan(curve[n - 1]) else f"{curve[n - 1]:.{decimals}f}"
 
       cells = [at(n) for n in (*BUDGET_AT, equal, b.points)]
       cells[-2] = f"{cells[-2]} (n={equal})"

@@ -12,7 +12,9 @@ report can show both. A setting is eligible only if every one of its seeds
 finished without diverging, so a diverged run can never be selected. The
 selected setting's test loss and accuracy are reported as mean and sample
 standard deviation (ddof = 1; 0 for one seed) over its seeds, with the
-number of seeds.
+number of seeds. A task that reports no accuracy (tasks.interface) has None
+for it in its records: its selected accuracy is NaN, and `valid_accuracy`
+selects nothing there.
 """
 
 import dataclasses
@@ -47,7 +49,7 @@ class Selected:
   rule: str  # the selection rule, a key of RULES
   score: float  # its mean final validation metric under the rule (loss, or accuracy in [0, 1])
   test_loss: tuple[float, float]  # mean, std over seeds
-  test_accuracy: tuple[float, float]
+  test_accuracy: tuple[float, float]  # NaN for a task without accuracy
   seed_test_loss: tuple[float, ...]  # per seed, in seed order (for significance tests)
   seed_test_accuracy: tuple[float, ...]
   settings: int  # settings in the grid
@@ -59,6 +61,13 @@ class Selected:
 def mean_std(values: tuple[float, ...]) -> tuple[float, float]:
   array = np.asarray(values, np.float64)
   return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0
+
+
+def without_accuracy(records: list[dict]) -> frozenset[str]:
+  """The tasks that report no accuracy: a run of theirs finished with no final test accuracy."""
+  return frozenset(
+    r["task"] for r in records if r["status"] == "ok" and r["final"]["test_accuracy"] is None
+  )
 
 
 def select(records: list[dict], rule: str = DEFAULT_RULE) -> list[Selected]:
@@ -95,7 +104,7 @@ def select(records: list[dict], rule: str = DEFAULT_RULE) -> list[Selected]:
     score, runs = min(eligible, key=lambda s: s[0])
     runs = sorted(runs, key=lambda r: r["seed"])
     losses = tuple(r["final"]["test_loss"] for r in runs)
-    accuracies = tuple(r["final"]["test_accuracy"] for r in runs)
+    accuracies = tuple(_number(r["final"]["test_accuracy"]) for r in runs)
     selected.append(
       Selected(
         task=task,
@@ -121,6 +130,16 @@ def select(records: list[dict], rule: str = DEFAULT_RULE) -> list[Selected]:
   return sorted(selected, key=lambda s: (s.task, kinds[s.task, s.optimizer], s.optimizer))
 
 
+def _number(value: float | None) -> float:
+  return math.nan if value is None else value
+
+
+def _percent(mean_std: tuple[float, float]) -> str:
+  """An accuracy's mean ± std in percent, or n/a for a task without one."""
+  mean, std = mean_std
+  return "n/a" if math.isnan(mean) else f"{100 * mean:.2f} ± {100 * std:.2f}"
+
+
 def table(selected: list[Selected]) -> str:
   """The selected results as a plain-text table, one row per (task, optimizer)."""
   score = "valid acc" if selected and selected[0].rule == "valid_accuracy" else "valid loss"
@@ -134,7 +153,7 @@ def table(selected: list[Selected]) -> str:
         s.name,
         f"{s.score:.4f}",
         f"{s.test_loss[0]:.4f} ± {s.test_loss[1]:.4f}",
-        f"{100 * s.test_accuracy[0]:.2f} ± {100 * s.test_accuracy[1]:.2f}",
+        _percent(s.test_accuracy),
         f"{s.seeds}" + (f" ({s.diverged} diverged)" if s.diverged else ""),
       )
     )

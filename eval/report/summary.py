@@ -5,12 +5,14 @@
 
 Test accuracy and loss of the selected setting (mean ± sample std over its
 seeds; with one seed, the value alone: there is no spread to show), n, and
-the selected values of the hyperparameters its grid varies (the others are
+the selected values of the hyperparameters its grid varies (a task that
+reports no accuracy shows "acc n/a") (the others are
 fixed, and `rllc store show` or the report has them). The optimizer is named
 once, however long its spec. A store with several protocols (or several
 configurations of one) gets a heading per protocol.
 """
 
+import math
 from collections import defaultdict
 
 from eval.report import selection
@@ -32,6 +34,11 @@ def _value(value) -> str:
 def _mean_std(pair: tuple[float, float], n: int, scale: float, digits: int) -> str:
   mean, std = pair
   return f"{scale * mean:.{digits}f}" + (f" ± {scale * std:.{digits}f}" if n > 1 else "")
+
+
+def _accuracy(pair: tuple[float, float], n: int) -> str:
+  """A test accuracy in percent, or n/a for a task that reports none."""
+  return "n/a" if math.isnan(pair[0]) else f"{_mean_std(pair, n, 100, 2)} %"
 
 
 def varying(records: list[dict]) -> dict[tuple[str, str, str], list[str]]:
@@ -62,7 +69,7 @@ def text(selected: list, records: list[dict]) -> str:
       diverged = f"  ({s.diverged} of {s.runs} runs diverged)" if s.diverged else ""
       lines.append(
         f"{s.task:{task_width}s}  {s.optimizer:{opt_width}s}"
-        f"  acc {_mean_std(s.test_accuracy, s.seeds, 100, 2)} %"
+        f"  acc {_accuracy(s.test_accuracy, s.seeds)}"
         f"  loss {_mean_std(s.test_loss, s.seeds, 1, 4)}"
         f"  n = {s.seeds}" + (f"  {setting}" if setting else "") + diverged
       )
@@ -77,9 +84,12 @@ def job_line(task: str, optimizer: str, records: list[dict], seconds: float, rul
   if not chosen:
     return f"{head}; every setting diverged"
   best = chosen[0]
-  spread = f" ± {100 * best.test_accuracy[1]:.2f}" if best.seeds > 1 else ""
+  if math.isnan(best.test_accuracy[0]):
+    result = f"test loss {_mean_std(best.test_loss, best.seeds, 1, 4)}"
+  else:
+    result = f"test acc {_mean_std(best.test_accuracy, best.seeds, 100, 2)} %"
   return (
-    f"{head}; best {best.name}: test acc {100 * best.test_accuracy[0]:.2f}{spread} %"
+    f"{head}; best {best.name}: {result}"
     f" ({best.seeds} seed{'s' if best.seeds > 1 else ''})"
     + (f", {diverged} diverged" if diverged else "")
   )

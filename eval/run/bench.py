@@ -40,6 +40,7 @@ from eval.store import records as records_lib
 from eval.store import store as store_lib
 from rllc import catalog
 from tasks import data as data_lib
+from tasks import interface
 from tasks import registry as task_registry
 
 
@@ -142,6 +143,12 @@ def train_job(
   environment is `env` with the layout the engine chose.
   """
   task = task_registry.get_task(job.task, batch_size=job.protocol.batch_size, data_dir=data_dir)
+  if job.protocol.select == "valid_accuracy" and not interface.has_accuracy(task):
+    raise protocol_lib.ProtocolError(
+      f"task {job.task} reports no accuracy, so protocol {job.protocol.name}, which selects by"
+      " valid_accuracy, cannot rank its settings: use a profile that selects by valid_loss"
+      ' (quick does; in a TOML profile, select = "valid_loss")'
+    )
   schedule = engine.Schedule(job.protocol.steps, job.protocol.eval_every, job.protocol.log_every)
   entry = catalog.lookup(job.optimizer)
   result = engine.train_grid(

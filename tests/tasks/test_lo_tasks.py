@@ -48,7 +48,9 @@ def test_every_synthetic_task_builds_trains_and_evaluates(name):
   )(params)
   valid_loss, accuracy = jax.jit(task.evaluate, static_argnums=2)(params, state, "valid")
   assert np.isfinite(loss) and all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
-  assert np.isfinite(valid_loss) and float(accuracy) == 0.0  # no accuracy of its own
+  assert np.isfinite(valid_loss)
+  # No accuracy of its own (a quadratic, say), unless it is a classifier: NaN, and it says so.
+  assert np.isnan(accuracy) if not task.has_accuracy else 0.0 <= float(accuracy) <= 1.0
 
 
 @pytest.mark.parametrize(
@@ -68,7 +70,16 @@ def test_fixed_tasks_are_their_own_factories_on_the_suites_data(fake_data, name)
   batch = task.splits.batch("train", jax.random.key(1), 0)
   loss, _ = jax.jit(task.loss_with_state)(params, state, jax.random.key(2), batch)
   valid_loss, accuracy = jax.jit(task.evaluate, static_argnums=2)(params, state, "valid")
-  assert np.isfinite(loss) and np.isfinite(valid_loss) and 0.0 <= float(accuracy) <= 1.0
+  assert np.isfinite(loss) and np.isfinite(valid_loss)
+  if "AE" in name:  # an autoencoder: no classes, so no accuracy
+    assert not task.has_accuracy and np.isnan(accuracy)
+  else:
+    assert task.has_accuracy and 0.0 <= float(accuracy) <= 1.0
+
+
+def test_a_quadratic_has_no_accuracy_and_a_classifier_has_one(fake_data):
+  assert lo_tasks.get_task("lo:QuadraticTask").has_accuracy is False
+  assert lo_tasks.get_task("lo:ImageMLP_Mnist_128x128x128_Relu").has_accuracy is True
 
 
 def test_evaluation_is_the_whole_split_and_accuracy_comes_from_the_logits(fake_data):

@@ -94,6 +94,21 @@ def test_a_learned_optimization_quadratic_runs_through_bench_and_report(tmp_path
   # A quadratic has no batches: its records say so, not the protocol's 128.
   assert {r["protocol"]["batch_size"] for r in records} == {None}
   assert "steps of the task's own batches" in report
+  # It has no accuracy: None in its records, n/a in the report, never 0.00.
+  assert all(r["final"]["test_accuracy"] is None for r in records)
+  assert "n/a: no accuracy to report on lo:QuadraticTask; read the loss." in report
+
+
+def test_selecting_by_accuracy_on_a_task_without_one_fails_in_one_line_before_training(tmp_path):
+  profile = tmp_path / "lo.toml"
+  text = PROFILE.format(tasks=json.dumps("lo:QuadraticTask"))
+  profile.write_text(text.replace('base = "quick"', 'base = "quick"\nselect = "valid_accuracy"'))
+  store = tmp_path / "store"
+  code, _, err = _run(["bench", "--profile", str(profile), "--out", str(store), "--quiet"])
+  assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+  assert "task lo:QuadraticTask reports no accuracy, so protocol lo-tiny" in err
+  assert 'select = "valid_loss"' in err
+  assert not (store / "records").is_dir() or not any((store / "records").iterdir())
 
 
 def test_a_learned_optimization_image_task_runs_on_mnist_through_bench_and_report(tmp_path):
