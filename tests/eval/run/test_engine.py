@@ -46,7 +46,10 @@ from tasks import models, registry
 from tasks.image_tasks import ImageTask
 
 ROOT = Path(__file__).resolve().parents[3]
-RTOL, ATOL = 1e-4, 1e-5
+# vmap's batched GEMMs round differently from a lone run's, and training amplifies it: on an
+# AMD EPYC, RLLC M(0.9)+M(0) at lr 0.3 ended 4 of 16,384 kernel entries up to 6.7e-5 apart
+# (1e-5 held on the Intel machines before). A wrong member's setting is off by ~1e-2.
+RTOL, ATOL = 1e-4, 1e-4
 LOSS_RTOL = 1e-4
 METRICS = ("train_loss", "valid_loss", "valid_accuracy", "test_loss", "test_accuracy")
 
