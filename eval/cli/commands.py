@@ -264,13 +264,12 @@ def _store_list(args) -> int:
   for row in rows:
     hparams = ", ".join(f"{k[3:]} {row[k]}" for k in sorted(row) if k.startswith("hp."))
     accuracy = row.get("final.test_accuracy")
-    loss = row.get("final.test_loss")
     if row["status"] != "ok":
       result = row["status"]
     elif isinstance(accuracy, float):
       result = f"acc {100 * accuracy:.2f} %"
     else:  # a task that reports no accuracy (tasks.interface)
-      result = f"loss {loss:.4f}"
+      result = f"loss {row['final.test_loss']:.4f}"
     print(
       f"{row['key'][:12]}  {row['task']:{task_width}s}  {row['optimizer']:{opt_width}s}"
       f"  {row['protocol']}  seed {row['seed']}  {result}  {hparams}"

@@ -186,8 +186,9 @@ def _bootstrap(strata, statistic) -> statistics.Interval:
 
 def _aggregate(table: comparison.Comparison, key: str) -> Aggregate:
   references, tasks, left_out = [], [], []
+  compared = cost_tasks(table, key)
   for task in table.tasks:
-    if task not in cost_tasks(table, key):
+    if task not in compared:
       left_out.append(task)
       continue
     means = [
@@ -230,26 +231,29 @@ def _aggregate(table: comparison.Comparison, key: str) -> Aggregate:
   )
 
 
-def grid_points(records: list[dict], task: str, optimizer: str, protocol: str, rule: str):
+def grid_points(
+  records: list[dict], task: str, optimizer: str, protocol: str, rule: str, accuracy: bool = True
+):
   """(validation scores, lower is better, inf if a seed diverged; mean test loss; mean test
-  accuracy) of every setting of an optimizer's grid on a task, in canonical setting order."""
+  accuracy, NaN without `accuracy`) of every setting of an optimizer's grid on a task, in
+  canonical setting order."""
   how = selection.rule_of(rule)
   sign = 1.0 if how.lower_is_better else -1.0
   settings = defaultdict(list)
   for r in records:
     if records_lib.group(r) == (task, optimizer, protocol):
       settings[store_lib.canonical_json(r["hparams"])].append(r)
-  lacking = selection.without_accuracy([r for runs in settings.values() for r in runs])
-  valid, loss, accuracy = [], [], []
+  has_accuracy, accuracy = accuracy, []
+  valid, loss = [], []
   for _, runs in sorted(settings.items()):
     finals = [r["final"] for r in runs]
-    needed = (how.name, "test_loss") + (() if task in lacking else ("test_accuracy",))
+    needed = (how.name, "test_loss") + (("test_accuracy",) if has_accuracy else ())
     ok = all(r["status"] == "ok" for r in runs) and all(
       f[name] is not None for f in finals for name in needed
     )
     valid.append(sign * float(np.mean([f[how.name] for f in finals])) if ok else math.inf)
     loss.append(float(np.mean([f["test_loss"] for f in finals])) if ok else math.nan)
-    measured = ok and task not in lacking
+    measured = ok and has_accuracy
     accuracy.append(float(np.mean([f["test_accuracy"] for f in finals])) if measured else math.nan)
   return np.array(valid), np.array(loss), np.array(accuracy)
 
@@ -260,12 +264,15 @@ def _budgets(table: comparison.Comparison, records: list[dict]) -> tuple[Budget,
     for opt in table.optimizers:
       if (opt, task) not in table.selected:
         continue
-      valid, loss, accuracy = grid_points(records, task, opt, table.protocol, table.rule)
+      has_accuracy = task not in table.without_accuracy
+      valid, loss, accuracy = grid_points(
+        records, task, opt, table.protocol, table.rule, has_accuracy
+      )
       expected_loss, diverged = statistics.budget_curve(valid, loss)
-      if task in table.without_accuracy:
-        expected_accuracy = np.full_like(expected_loss, np.nan)
-      else:
+      if has_accuracy:
         expected_accuracy, _ = statistics.budget_curve(valid, accuracy)
+      else:
+        expected_accuracy = np.full_like(expected_loss, np.nan)
       budgets.append(Budget(task, opt, expected_loss, 100 * expected_accuracy, diverged))
   return tuple(budgets)
 
