@@ -2,8 +2,11 @@
 
 The golden pins the bits of RLLC and fixed-law linear memory at constant
 learning rates, so that a rewrite of their code (tests/rllc/test_memory_golden.py)
-can be checked bit for bit. Run from the repository root, at the commit the
-test's docstring names:
+can be checked bit for bit. Bits hold for one machine class and jaxlib
+(eval.store.machine): this script writes the golden of the machine it runs on,
+memory_golden.<machine key>.npz, recording its class. Run from the repository
+root, at a commit whose bits you mean to pin (the test's docstring names those
+of the committed files):
 
   .venv/bin/python tests/rllc/golden/make_memory_golden.py
 
@@ -34,7 +37,22 @@ LINEAR_CASES = (
   ("M2(0.6)", (1.0, -0.5), 0.03),
   ("M(0.9)+M(-0.9)+CM(0.9i)", (1.0, 0.5, 0.25, -0.25), 0.01),
 )
-PATH = pathlib.Path(__file__).with_name("memory_golden.npz")
+# The first golden, made at 8ee4162 on a machine whose class was not recorded.
+ORIGINAL = pathlib.Path(__file__).with_name("memory_golden.npz")
+
+
+def machine_key() -> str:
+  """This machine's class and jaxlib version, as a file-name part: what a golden's bits hold for."""
+  import jaxlib
+
+  from eval.store import machine
+
+  print_ = machine.fingerprint()
+  return f"{print_['arch']}-{print_['class'].rpartition('#')[2]}-jaxlib{jaxlib.__version__}"
+
+
+def path_for(key: str) -> pathlib.Path:
+  return ORIGINAL.with_name(f"memory_golden.{key}.npz")
 
 
 def gradients() -> list[dict]:
@@ -94,8 +112,12 @@ def main() -> None:
   for spec, law, lr in LINEAR_CASES:
     tx = rllc.linear_memory(spec, np.asarray(law, np.float32), lr)
     arrays.update(flatten(linear_key(spec), *run(tx, grads)))
-  np.savez_compressed(PATH, **arrays)
-  print(f"wrote {PATH} ({PATH.stat().st_size} bytes, {len(arrays)} arrays)")
+  from eval.store import machine
+
+  arrays["meta/machine_class"] = np.array(machine.fingerprint()["class"])
+  path = path_for(machine_key())
+  np.savez_compressed(path, **arrays)
+  print(f"wrote {path} ({path.stat().st_size} bytes, {len(arrays)} arrays)")
 
 
 if __name__ == "__main__":
