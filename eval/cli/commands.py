@@ -172,7 +172,7 @@ def _bench(args) -> int:
   from eval.run import bench as bench_lib
   from eval.run import dryrun, engine
   from eval.run import protocol as protocol_lib
-  from eval.store import configs
+  from eval.store import configs, samples
   from eval.store import store as store_lib
 
   _counts(args)
@@ -212,7 +212,7 @@ def _bench(args) -> int:
     print(f"rllc: warning: {warning}", file=sys.stderr)
   print(f"trained {outcome.trained} runs, {outcome.skipped} already in the store\n")
   store = store_lib.Store(out)
-  records = store.records()
+  records = samples.count(store.records(), store.read_plan()).counted  # each seed once
   text = summary.text(selection.select(records, protocol.select), records)
   store.write_text("summary.txt", text)
   print(text, end="")
@@ -253,11 +253,12 @@ def _report(args) -> int:
 
 
 def _store_list(args) -> int:
-  from eval.store import configs, tidy
+  from eval.store import configs, samples, tidy
   from eval.store import store as store_lib
 
   records = store_lib.valid_records(args.store)
-  rows = tidy.rows(configs.relabel(records))
+  plan = store_lib.read_plan_checked(args.store)
+  rows = tidy.rows(configs.relabel(records), configs.relabel_plan(plan, _labels(records, plan)))
   print(f"{args.store}: {len(rows):,} records (rllc store show {args.store} KEY shows one)")
   task_width = max(len(r["task"]) for r in rows)
   opt_width = max(len(r["optimizer"]) for r in rows)
@@ -273,11 +274,24 @@ def _store_list(args) -> int:
     print(
       f"{row['key'][:12]}  {row['task']:{task_width}s}  {row['optimizer']:{opt_width}s}"
       f"  {row['protocol']}  seed {row['seed']}  {result}  {hparams}"
+      + ("" if row["counted"] else "  (not counted: another record of this seed counts)")
     )
+  for line in samples.mixed_machines(records):
+    print(f"note: {line}")
   return 0
 
 
+def _labels(records: list[dict], plan: dict) -> dict[str, str]:
+  from eval.store import configs
+
+  return configs.labels(
+    [r["protocol"] for r in records] + [e["identity"]["protocol"] for e in plan.values()]
+  )
+
+
 def _store_show(args) -> int:
+  from eval.store import records as records_lib
+  from eval.store import samples
   from eval.store import store as store_lib
 
   records = store_lib.valid_records(args.store)
@@ -289,12 +303,22 @@ def _store_show(args) -> int:
       f" store list {args.store} shows the first 12 characters of each)"
     )
   record = dict(found[0])
+  count = samples.count(records, store_lib.read_plan_checked(args.store))
+  same_cell = [r for r in count.counted if records_lib.group(r) == records_lib.group(record)]
+  notes = samples.mixed_machines(same_cell)
+  if any(r is found[0] for r in count.left_out):
+    notes.append(
+      "this record does not count: another record of its setting and seed does, or"
+      " the plan keys its run otherwise (other code, versions or layout)"
+    )
   if not args.curves:
     record["curves"] = {
       name: f"{len(values)} points (--curves shows them)"
       for name, values in record.get("curves", {}).items()
     }
   print(json.dumps(record, indent=2, sort_keys=True))
+  for line in notes:
+    print(f"note: {line}")
   return 0
 
 
@@ -305,6 +329,35 @@ def _store_export(args) -> int:
   print(f"wrote {args.out}: {runs:,} runs, one row each")
   if args.curves:
     print(f"wrote {args.curves}: {points:,} curve points (key, curve, step, unit, value)")
+  return 0
+
+
+def _store_verify(args) -> int:
+  from eval.run import verify
+  from eval.store import machine
+  from eval.store import store as store_lib
+
+  if args.jobs < 1:
+    raise store_lib.StoreError(f"--jobs {args.jobs}: give a positive number of jobs, e.g. --jobs 1")
+  chosen = verify.draw(args.store, args.jobs, args.seed)
+  verify.use_devices(chosen)
+  env = store_lib.environment()
+  here = machine.fingerprint()
+  print(
+    f"verify {args.store}: {len(chosen)} job(s) drawn with seed {args.seed}, rerun on"
+    f" {here['class']} ({here['cpu']}), jax {env['versions']['jax']}, {env['devices']} device(s)"
+  )
+  checks = []
+  for sample in chosen:
+    checks.append(verify.rerun(sample, env, data_dir=args.data_dir))
+    print(verify.line(checks[-1]), flush=True)
+  if any(c.broken_promise for c in checks):
+    print(
+      "rllc: records made on this machine class by this code and stack did not come back bit"
+      " for bit: please report it, with this output",
+      file=sys.stderr,
+    )
+    return 1
   return 0
 
 
@@ -498,7 +551,9 @@ def build_parser() -> argparse.ArgumentParser:
   report.add_argument("--out", help="the report directory (default: STORE/report)")
   report.set_defaults(run=_report)
 
-  store = commands.add_parser("store", help="a store's records: list, show one, export")
+  store = commands.add_parser(
+    "store", help="a store's records: list, show one, export, verify here"
+  )
   store_commands = store.add_subparsers(dest="store_command", required=True)
   listing = store_commands.add_parser("list", help="one line per record")
   listing.add_argument("store", help="a store directory written by rllc bench")
@@ -518,6 +573,17 @@ def build_parser() -> argparse.ArgumentParser:
   export.add_argument("--out", required=True, help="FILE.csv or FILE.parquet")
   export.add_argument("--curves", help="also the curves, in long form, to FILE.csv|parquet")
   export.set_defaults(run=_store_export)
+  verify = store_commands.add_parser(
+    "verify",
+    help="rerun a sample of jobs here and compare their numbers",
+    description=_doc("eval.run.verify"),
+  )
+  verify.formatter_class = argparse.RawDescriptionHelpFormatter
+  verify.add_argument("store", help="a store directory written by rllc bench")
+  verify.add_argument("--jobs", type=int, default=1, help="jobs to draw and rerun (default 1)")
+  verify.add_argument("--seed", type=int, default=0, help="seed of the draw (default 0)")
+  verify.add_argument("--data-dir", help="where data files not yet imported may be")
+  verify.set_defaults(run=_store_verify)
 
   optimizers = commands.add_parser("optimizers", help="list the optimizers and default grids")
   optimizers.set_defaults(run=_optimizers)

@@ -25,7 +25,7 @@ import shutil
 from pathlib import Path
 
 from eval.report import comparison, figures, render, robustness, selection
-from eval.store import configs
+from eval.store import configs, machine, samples
 from eval.store import records as records_lib
 from eval.store import store as store_lib
 from tasks import registry as task_registry
@@ -92,15 +92,9 @@ def _read(root: Path) -> tuple[list[dict], dict, list[dict]]:
 
 
 def _current(records: list[dict], plan: dict) -> tuple[list[dict], list[str]]:
-  """The records the plan wants (and unplanned ones), and what is missing or superseded."""
+  """The records that count (eval.store.samples), and what is missing, left out or mixed."""
   keys = {r["key"] for r in records}
-  current, superseded = [], 0
-  for record in records:
-    entry = plan.get(store_lib.digest(records_lib.identity_of(record)))
-    if entry is None or entry["key"] == record["key"]:
-      current.append(record)
-    else:
-      superseded += 1
+  count = samples.count(records, plan)
   absent = collections.Counter()
   planned = collections.Counter()
   for entry in plan.values():
@@ -114,12 +108,20 @@ def _current(records: list[dict], plan: dict) -> tuple[list[dict], list[str]]:
     for p, task, opt in sorted(absent)
     if absent[p, task, opt]
   ]
-  missing += _short_settings(current)
-  if superseded:
+  missing += _short_settings(count.counted)
+  if count.superseded:
     missing.append(
-      f"{superseded} record(s) made by other code or versions than the latest plan are left out"
+      f"{len(count.superseded)} record(s) of runs that the latest plan keys otherwise (other"
+      " code, stack versions or layout) are left out"
     )
-  return current, missing
+  if count.duplicates:
+    missing.append(
+      f"{len(count.duplicates)} record(s) repeat a run (a setting and seed) that another record"
+      " of this store already counts for (other code, versions or layout): left out, so each"
+      " seed counts once"
+    )
+  missing += samples.mixed_machines(count.counted)
+  return count.counted, missing
 
 
 def _short_settings(records: list[dict]) -> list[str]:
@@ -203,6 +205,7 @@ def _provenance(records: list[dict]) -> list[str]:
     "versions: " + "; ".join(f"{p} {', '.join(sorted(v))}" for p, v in sorted(versions.items())),
     "backend and devices: "
     + ", ".join(sorted({f"{e.get('backend')} x{e.get('devices')}" for e in env})),
+    "machine class(es): " + ", ".join(sorted({machine.class_of(r) for r in records})),
   ]
   if absent:
     items.append("tasks of the suite with no record here, so no numbers: " + ", ".join(absent))

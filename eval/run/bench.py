@@ -35,7 +35,8 @@ import optax
 from eval.run import engine
 from eval.run import progress as progress_lib
 from eval.run import protocol as protocol_lib
-from eval.store import configs
+from eval.store import code as code_lib
+from eval.store import configs, machine
 from eval.store import records as records_lib
 from eval.store import store as store_lib
 from rllc import catalog
@@ -54,6 +55,7 @@ class Job:
   members: tuple[tuple[dict, int], ...]  # (hyperparameters as given in the grid, seed)
   keys: tuple[str, ...]  # the record key of each member
   identities: tuple[dict, ...]  # what each member is (records.identity_of its record)
+  code: dict[str, str]  # the code it runs: eval.store.code.job_code
 
   @property
   def lock_id(self) -> str:
@@ -66,6 +68,8 @@ def plan(protocol: protocol_lib.Protocol, env: dict[str, Any]) -> list[Job]:
   for task in protocol.tasks:
     for opt in protocol.optimizers:
       entry = catalog.lookup(opt.name)
+      code = code_lib.job_code(task, entry)
+      job_env = {**env, "code": code["code"]}
       members, keys, identities = [], [], []
       for setting in opt.settings():
         hparams = entry.resolve(setting)
@@ -73,9 +77,9 @@ def plan(protocol: protocol_lib.Protocol, env: dict[str, Any]) -> list[Job]:
         for seed in protocol.seeds:
           identity = _identity(task, opt.name, hparams, seed, protocol)
           members.append((setting, seed))
-          keys.append(record_key(identity, env))
+          keys.append(record_key(identity, job_env))
           identities.append(identity)
-      jobs.append(Job(task, opt.name, protocol, *map(tuple, (members, keys, identities))))
+      jobs.append(Job(task, opt.name, protocol, *map(tuple, (members, keys, identities)), code))
   return jobs
 
 
@@ -93,7 +97,8 @@ def _identity(task, optimizer, hparams, seed, protocol) -> dict[str, Any]:
 
 
 def record_key(identity: dict[str, Any], env: dict[str, Any]) -> str:
-  """A run's record key: its identity, the code and versions, and what decides its layout.
+  """A run's record key: its identity, its job's code hash (env["code"]), the stack versions,
+  and what decides its layout.
 
   The engine lays a job's members out (eval.run.engine.choose_layout) by a
   rule of the task, optimizer, members, backend and device count, and a
@@ -140,7 +145,8 @@ def train_job(
   """Trains a job's runs in one vectorized program; returns their records (unwritten).
 
   `progress` and `on_layout` are engine.train_grid's; each record's
-  environment is `env` with the layout the engine chose.
+  environment is `env` with the job's code hashes, the layout the engine
+  chose and this machine's fingerprint.
   """
   task = task_registry.get_task(job.task, batch_size=job.protocol.batch_size, data_dir=data_dir)
   if job.protocol.select == "valid_accuracy" and not interface.has_accuracy(task):
@@ -160,7 +166,13 @@ def train_job(
     progress=progress,
     on_layout=on_layout,
   )
-  environment = {**env, "layout": dataclasses.asdict(result.layout)}
+  environment = {
+    **env,
+    "code": job.code["code"],
+    "code_parts": {part: h for part, h in job.code.items() if part != "code"},
+    "layout": dataclasses.asdict(result.layout),
+    "machine": machine.fingerprint(),  # this process's: a Ray worker's own
+  }
   records = []
   for key, member, (setting, _) in zip(job.keys, result.members, job.members, strict=True):
     identity = _identity(job.task, job.optimizer, member["hparams"], member["seed"], job.protocol)

@@ -15,7 +15,8 @@ it on every read). Its fields:
   outcome      name (the optimizer's results name), status ("ok" or
                "diverged"), diverged_step, final metrics, curves
   cost         memory: parameter and optimizer-state bytes
-  provenance   environment: code hash, versions, backend, devices, layout,
+  provenance   environment: code hash (and its parts), versions, backend,
+               devices, layout, the machine's fingerprint (eval.store.machine),
                git commit; family (the catalog's, at training time)
 
 `schema` is the record format's version. Records written before the field
@@ -46,7 +47,7 @@ class Memory(TypedDict):
 
 class RunRecord(TypedDict):
   schema: int  # SCHEMA_VERSION of the writer
-  key: str  # content hash of the identity, code and versions (eval.store.store.record_key)
+  key: str  # content hash of the identity, layout, code and versions (eval.run.bench.record_key)
   task: str  # a task name of tasks.registry
   optimizer: str  # a catalog name or canonical propagator spec
   hparams: dict[str, Any]  # every hyperparameter, defaults resolved

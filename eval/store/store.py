@@ -17,11 +17,14 @@ file per record makes each write an atomic rename (temporary file, fsync,
 coordination: two writers of one key write the same bytes. Parquet would
 need one file per batch and a reader to inspect.
 
-The key is the SHA-256 of the canonical JSON of everything that determines
-the numbers: task, optimizer, resolved hyperparameters, seed, the protocol's
-training fields, the hash of the training code (eval.store.code: `rllc/` but
-its memory analysis, `tasks/`, the training function and the eval modules it
-reaches) and the versions of the JAX stack. Each record carries a
+The key is the SHA-256 of the canonical JSON of the computation: task,
+optimizer, resolved hyperparameters, seed, the protocol's training fields,
+the layout (eval.run.bench.record_key), the hash of the code the run executes
+(eval.store.code: the runner, the optimizer's modules, the task's) and the
+versions of the JAX stack. Where it ran is not in the key but in the
+record's machine fingerprint (eval.store.machine): one key's bits are the
+same on one machine class, and agree within a measured tolerance across
+classes (README, "Reproducibility"). Each record carries a
 `checksum` of its own content; a record that does not parse, does not match
 its checksum or its file name is reported, moved to `corrupt/` and redone.
 
@@ -44,7 +47,6 @@ from pathlib import Path
 from typing import Any
 
 from eval.store import records as records_lib
-from eval.store.code import code_version
 
 _PROJECT = Path(__file__).resolve().parents[2]
 STACK = ("jax", "jaxlib", "optax", "flax", "numpy", "learned-optimization")
@@ -67,7 +69,11 @@ def _version(package: str) -> str | None:
 
 
 def environment() -> dict[str, Any]:
-  """What made a record: code hash, stack versions, Python, platform and git commit."""
+  """Where records are made: stack versions, Python, backend, devices and git commit.
+
+  A job's records add its code hashes (eval.store.code.job_code), its layout
+  and the fingerprint of the machine that trained it (eval.store.machine).
+  """
   try:
     commit = subprocess.run(
       ["git", "rev-parse", "HEAD"], cwd=_PROJECT, capture_output=True, text=True, check=True
@@ -77,7 +83,6 @@ def environment() -> dict[str, Any]:
   import jax  # the backend is known only once jax is imported
 
   return {
-    "code": code_version(),
     "versions": {p: _version(p) for p in STACK},
     "python": platform.python_version(),
     "backend": jax.default_backend(),
@@ -87,7 +92,7 @@ def environment() -> dict[str, Any]:
 
 
 def record_key(identity: dict[str, Any], env: dict[str, Any]) -> str:
-  """The content hash of a run: its identity plus code and stack versions."""
+  """The content hash of a run: its identity plus its job's code hash and the stack versions."""
   return digest({**identity, "code": env["code"], "versions": env["versions"]})
 
 

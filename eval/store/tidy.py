@@ -10,8 +10,13 @@
 A row is one run (AlgoPerf's and benchopt's tidy tables): the record's key,
 task, optimizer, family, protocol and its training fields, one column per
 hyperparameter (`hp.learning_rate`, ...; a law as its JSON text), seed, name,
-status, diverged step, the final metrics (`final.test_accuracy`, ...), the
-state and parameter bytes, and the code hash and git commit that made it.
+status, diverged step, whether it counts (`counted`: a store can hold two
+records of one setting and seed, made in two layouts or by two versions,
+and one of them counts, eval.store.samples), the final metrics
+(`final.test_accuracy`, ...), the state and parameter bytes, and what tells
+records of one seed apart: the code hash, git commit, jax and jaxlib
+versions, backend, devices and layout strategy, and the machine class and
+CPU (eval.store.machine).
 Columns are sorted within each group, so two exports of one store are the
 same file. The curves (one value per step) would make a row hold thousands
 of values; `--curves FILE` writes them in long form instead: key, curve,
@@ -28,12 +33,24 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from eval.store import machine, samples
 from eval.store import store as store_lib
 
 FORMATS = {".csv": "csv", ".parquet": "parquet"}
 _HEAD = ("key", "task", "optimizer", "family", "protocol")
 _PROTOCOL = ("steps", "batch_size", "eval_every", "log_every")
 _TAIL = ("seed", "name", "status", "diverged_step")
+_PROVENANCE = (
+  "code",
+  "git_commit",
+  "versions.jax",
+  "versions.jaxlib",
+  "layout.backend",
+  "layout.devices",
+  "layout.strategy",
+  "machine.class",
+  "machine.cpu",
+)
 
 
 def _scalar(value: Any) -> Any:
@@ -43,8 +60,13 @@ def _scalar(value: Any) -> Any:
   return json.dumps(value, sort_keys=True)
 
 
-def rows(records: list[dict]) -> list[dict[str, Any]]:
-  """One flat dict per record, sorted by task, optimizer, protocol, name, seed."""
+def rows(records: list[dict], plan: dict | None = None) -> list[dict[str, Any]]:
+  """One flat dict per record, sorted by task, optimizer, protocol, name, seed.
+
+  With the stores' `plan`, a `counted` column says whether the record is the
+  one sample of its setting and seed (eval.store.samples).
+  """
+  counted = None if plan is None else {id(r) for r in samples.count(records, plan).counted}
   out = []
   for r in records:
     row = {
@@ -64,13 +86,40 @@ def rows(records: list[dict]) -> list[dict[str, Any]]:
       row[f"final.{name}"] = _scalar(value)
     for name, value in sorted((r.get("memory") or {}).items()):
       row[f"memory.{name}"] = value
-    env = r.get("environment") or {}
-    row["code"] = env.get("code")
-    row["git_commit"] = env.get("git_commit")
+    if counted is not None:
+      row["counted"] = id(r) in counted
+    row.update(_provenance(r.get("environment") or {}))
     out.append(row)
   return sorted(
-    out, key=lambda row: (row["task"], row["optimizer"], str(row["protocol"]), row["name"] or "")
+    out,
+    key=lambda row: (
+      row["task"],
+      row["optimizer"],
+      str(row["protocol"]),
+      row["name"] or "",
+      row["seed"],
+      row["key"],
+      str(row["machine.class"]),
+    ),
   )
+
+
+def _provenance(env: dict) -> dict[str, Any]:
+  """The columns that tell two records of one seed apart: code, versions, layout, machine."""
+  layout = env.get("layout") or {}
+  fingerprint = env.get("machine") or {}
+  versions = env.get("versions") or {}
+  return {
+    "code": env.get("code"),
+    "git_commit": env.get("git_commit"),
+    "versions.jax": versions.get("jax"),
+    "versions.jaxlib": versions.get("jaxlib"),
+    "layout.backend": env.get("backend"),
+    "layout.devices": env.get("devices"),
+    "layout.strategy": layout.get("strategy"),
+    "machine.class": fingerprint.get("class", machine.UNRECORDED),
+    "machine.cpu": fingerprint.get("cpu"),
+  }
 
 
 def columns(table: list[dict[str, Any]]) -> list[str]:
@@ -85,10 +134,10 @@ def columns(table: list[dict[str, Any]]) -> list[str]:
     *fixed,
     *group("hp."),
     *_TAIL,
+    *(["counted"] if "counted" in seen else []),
     *group("final."),
     *group("memory."),
-    "code",
-    "git_commit",
+    *_PROVENANCE,
   ]
 
 
@@ -191,11 +240,12 @@ def export(
     store_lib.StoreError: no store, no records, a corrupt record, or a bad output path
       (before anything is written).
   """
-  by_key = {}
+  unique, plan = {}, {}
   for store_dir in stores:
     for record in store_lib.valid_records(store_dir):
-      by_key.setdefault(record["key"], record)
-  records = list(by_key.values())
+      unique.setdefault((record["key"], record["checksum"]), record)
+    plan.update(store_lib.read_plan_checked(store_dir))
+  records = list(unique.values())
   for target in (out, *([curves] if curves is not None else [])):
     try:
       format_of(target)
@@ -204,7 +254,7 @@ def export(
     problem = store_lib.writable_problem(Path(target).parent if str(Path(target).parent) else ".")
     if problem:
       raise store_lib.StoreError(f"cannot write {target}: {problem}")
-  table = rows(records)
+  table = rows(records, plan)
   write(table, out, columns(table))
   if curves is None:
     return len(table), None

@@ -25,6 +25,7 @@ from eval.cli import commands as cli
 from eval.report import selection
 from eval.run import bench
 from eval.run import protocol as protocol_lib
+from eval.store import machine
 from eval.store import store as store_lib
 from rllc import registry as opt_registry
 
@@ -189,7 +190,7 @@ def test_bench_writes_one_valid_record_per_run_and_a_table_pandas_reads(tiny, fr
   assert (tiny.outcome.trained, tiny.outcome.skipped, tiny.outcome.jobs) == (6, 0, 2)
   assert tiny.outcome.warnings == []
   env = frozen_environment
-  assert len(env["code"]) == 16 and env["backend"] == "cpu" and "git_commit" in env
+  assert "code" not in env and env["backend"] == "cpu" and "git_commit" in env
   assert env["versions"]["jax"] and env["versions"]["optax"] and env["python"]
   planned = _planned(tiny.protocol)
   assert len(planned) == len(set(planned)) == 6
@@ -209,9 +210,11 @@ def test_bench_writes_one_valid_record_per_run_and_a_table_pandas_reads(tiny, fr
   }
   assert runs == expected
 
+  jobs = {job.optimizer: job for job in bench.plan(tiny.protocol, env)}
   for record in records:
     identity = {k: record[k] for k in ("task", "optimizer", "hparams", "seed", "protocol")}
-    assert record["key"] == bench.record_key(identity, env)
+    code = jobs[record["optimizer"]].code
+    assert record["key"] == bench.record_key(identity, {**env, "code": code["code"]})
     layout = record["environment"]["layout"]
     assert (layout["strategy"], layout["devices"]) == ("vmap", env["devices"])
     assert record["protocol"] == {
@@ -221,7 +224,13 @@ def test_bench_writes_one_valid_record_per_run_and_a_table_pandas_reads(tiny, fr
       "eval_every": 20,
       "log_every": 10,
     }
-    assert record["environment"] == {**env, "layout": layout}
+    assert record["environment"] == {
+      **env,
+      "code": code["code"],
+      "code_parts": {part: code[part] for part in ("runner", "optimizer", "task")},
+      "layout": layout,
+      "machine": machine.fingerprint(),
+    }
     assert record["curves"]["step"] == [10, 20, 30, 40]
     assert record["curves"]["eval_step"] == [20, 40]
     for column in ("train_loss", "valid_loss", "test_loss", "valid_accuracy", "test_accuracy"):
