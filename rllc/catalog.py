@@ -26,7 +26,17 @@ it from here:
   `_<short><value>` for each key field that is shown: always, when it
   differs from its default, or under a declared condition. Flags show
   `_<short>` alone. A results name is the stable key of results: it never
-  changes for a given optimizer and setting.
+  changes for a given optimizer and setting;
+- its gain: the step it takes on a constant gradient per unit learning
+  rate (1, 1 / (1 - beta) for heavy ball, W(L_t) for a memory), from which
+  the engine records the effective step (rllc.analysis.step).
+
+Every entry also takes the schedule and EMA options of rllc.schedule
+(`schedule`, `warmup`, `total_steps`, `ema`), by name ("momentum+cosine(0.05)",
+bound like SPEC@CONVENTION) or as hyperparameters. They resolve after the
+entry's own and only when they differ from a constant learning rate without
+an EMA, and add `_cosine_wu0.05_T10000`, `_ema0.999` to the results name: a
+plain optimizer's hyperparameters, name and key are what they were.
 
 Two entries are templates for propagator specs: `RLLC` for a spec such as
 "M(0.9)+M(0)", which may end in `@CONVENTION`, the initial law L_0 (`ones`
