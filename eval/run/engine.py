@@ -52,7 +52,15 @@ names in the optimizer state) come back from each interval and are reduced on
 the host to one point per `log_every` steps: the mean training loss over the
 window, the quantity at its last step. At each evaluation (every `eval_every`
 steps and the last step) validation and test loss and accuracy over the whole
-splits.
+splits, and the effective step of the last update (rllc.analysis.step: lr(t)
+times the optimizer's gain, c1(t) W(L_t) for a memory, from the member's
+hyperparameters and per-step law on the host: no change to the program).
+
+Iterate averaging. A member with the hyperparameter `ema` (an optimizer named
+NAME+ema(DECAY), rllc.schedule) carries the exponential moving average of its
+parameters, EMA_0 = theta_0, EMA_t = decay EMA_{t-1} + (1 - decay) theta_t,
+and is evaluated at it too: curves and final metrics ema_valid_loss, ...,
+beside the raw iterate's, which stay bit for bit what they are without it.
 """
 
 import dataclasses
