@@ -394,7 +394,11 @@ def _with_options(name: str, table: dict, where: str) -> str:
         f"{where}: optimizer {name!r}: {key} takes one value, not a list; list the optimizer"
         f' once per schedule, e.g. [optimizers."{name}+cosine(0.05)"]'
       )
-  given.setdefault("schedule", schedule_lib.CONSTANT if "warmup" not in given else "cosine")
+  if "warmup" in given and "schedule" not in given:
+    raise ProtocolError(
+      f"{where}: optimizer {name!r}: warmup = {given['warmup']!r} without a schedule; add"
+      ' schedule = "cosine" or "linear"'
+    )
   try:
     schedule_lib.check(given, where=name)
   except schedule_lib.ScheduleError as err:

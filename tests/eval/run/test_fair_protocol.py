@@ -115,6 +115,7 @@ def test_toml_schedule_keys_become_the_rows_name(tmp_path):
     ("total_steps = 10", "total_steps is the protocol's steps"),
     ('schedule = "cosin"', "schedule 'cosin'"),
     ("ema = 1.5", "EMA decay 1.5"),
+    ("warmup = 0.05", "warmup = 0.05 without a schedule"),
   ],
 )
 def test_bad_toml_schedules_are_refused(tmp_path, table, says):
