@@ -26,7 +26,17 @@ it from here:
   `_<short><value>` for each key field that is shown: always, when it
   differs from its default, or under a declared condition. Flags show
   `_<short>` alone. A results name is the stable key of results: it never
-  changes for a given optimizer and setting.
+  changes for a given optimizer and setting;
+- its gain: the step it takes on a constant gradient per unit learning
+  rate (1, 1 / (1 - beta) for heavy ball, W(L_t) for a memory), from which
+  the engine records the effective step (rllc.analysis.step).
+
+Every entry also takes the schedule and EMA options of rllc.schedule
+(`schedule`, `warmup`, `total_steps`, `ema`), by name ("momentum+cosine(0.05)",
+bound like SPEC@CONVENTION) or as hyperparameters. They resolve after the
+entry's own and only when they differ from a constant learning rate without
+an EMA, and add `_cosine_wu0.05_T10000`, `_ema0.999` to the results name: a
+plain optimizer's hyperparameters, name and key are what they were.
 
 Two entries are templates for propagator specs: `RLLC` for a spec such as
 "M(0.9)+M(0)", which may end in `@CONVENTION`, the initial law L_0 (`ones`
@@ -53,6 +63,8 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from rllc import schedule as schedule_lib
+
 FIXED_LAW_PREFIX = "lm:"
 INITIAL_LAW_SEPARATOR = "@"
 # The conventions for RLLC's initial law, as rllc.memory.INITIAL_LAWS names
@@ -69,6 +81,25 @@ REQUIRED: Any = _Required()  # the default of a hyperparameter that has none
 ALWAYS = "always"  # a key field shown in every name
 DIFFERS = "differs"  # a key field shown when it differs from its default
 UNITS = "k"  # the buffers of a propagator: its memory units
+# The gain of a memory on a constant gradient: W(L_t) = a^T (I - B)^{-1} L_t of
+# its law at each step (the memory paper's W; rllc.analysis.linear).
+LAW_GAIN = "law"
+
+
+def unit_gain(resolved: Mapping[str, Any], learning_rate: float) -> float:
+  """A step of lr(t) times the (normalized) gradient: SGD, Adam-like, sign, dampened EMAs."""
+  del resolved, learning_rate
+  return 1.0
+
+
+def heavy_ball_gain(field: str) -> Callable[[Mapping[str, Any], float], float]:
+  """Undampened momentum m <- beta m + g: on a constant gradient, a step of lr / (1 - beta)."""
+
+  def gain(resolved, learning_rate):
+    del learning_rate
+    return 1.0 / (1.0 - resolved[field])
+
+  return gain
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,6 +165,10 @@ class Entry:
   fixed: dict[str, Any] = dataclasses.field(default_factory=dict)  # factory arguments it pins
   propagator: Any = None  # a spec entry's rllc.Propagator (bound by Catalog.lookup)
   convention: str | None = None  # the initial law a SPEC@CONVENTION name pins
+  # Its step on a constant gradient per unit learning rate (the effective step
+  # is lr(t) times it): a function of the resolved setting and lr(t), or LAW_GAIN.
+  gain: str | Callable[[Mapping[str, Any], float], float] = unit_gain
+  options: dict[str, Any] = dataclasses.field(default_factory=dict)  # a NAME+cosine(w) name's
 
   def function(self) -> Callable:
     """The factory, imported."""
@@ -149,10 +184,16 @@ class Entry:
   def resolve(self, hparams: Mapping[str, Any]) -> dict[str, Any]:
     """Every hyperparameter, defaults filled in, in the declared order.
 
+    The schedule and EMA options (rllc.schedule.OPTIONS) come last, and only
+    when they differ from the plain optimizer's: a constant learning rate
+    resolves to exactly the hyperparameters it had before schedules existed.
+
     Raises:
-      ValueError: unknown or missing hyperparameters, or a SPEC@CONVENTION
-        name given another initial law, naming them and what it takes.
+      ValueError: unknown or missing hyperparameters, a SPEC@CONVENTION or
+        NAME+SCHEDULE name given another value, or a bad schedule option,
+        naming them and what it takes.
     """
+    hparams, options = self._options(hparams)
     if self.convention is not None:
       given = hparams.get("initial_law", self.convention)
       if isinstance(given, str) and given == self.convention:  # a record repeats it: fine
@@ -174,11 +215,52 @@ class Entry:
         else f"missing hyperparameter(s) {', '.join(missing)}"
       )
       raise ValueError(f"optimizer {self.name!r}: {problem}; it takes {', '.join(valid)}")
-    return {h.name: hparams.get(h.name, h.default) for h in self.hyperparameters}
+    return {h.name: hparams.get(h.name, h.default) for h in self.hyperparameters} | options
+
+  def _options(self, hparams: Mapping[str, Any]) -> tuple[dict, dict]:
+    """(the entry's own hyperparameters, the resolved schedule and EMA options)."""
+    own = {k: v for k, v in hparams.items() if k not in schedule_lib.OPTIONS}
+    given = {k: v for k, v in hparams.items() if k in schedule_lib.OPTIONS}
+    for key, value in self.options.items():  # a record repeats its name's options: fine
+      if key in given and not _same(given[key], value):
+        raise ValueError(
+          f"optimizer {self.name!r}: its name sets {key} = {value!r}, given {given[key]!r}"
+        )
+      given[key] = value
+    schedule_lib.check(given, where=self.name)
+    options = {}
+    if schedule_lib.is_scheduled(given):
+      if given.get("total_steps") is None:
+        raise ValueError(
+          f"optimizer {self.name!r}: a {given['schedule']} schedule needs total_steps, the"
+          " run's steps (a protocol sets it to its steps)"
+        )
+      options = {
+        "schedule": given["schedule"],
+        "warmup": given.get("warmup", 0.0),
+        "total_steps": given["total_steps"],
+      }
+    elif "warmup" in given and not _same(given["warmup"], 0.0):
+      raise ValueError(
+        f"optimizer {self.name!r}: warmup = {given['warmup']!r} without a schedule; name one,"
+        " e.g. 'momentum+cosine(0.05)'"
+      )
+    if given.get("ema") is not None:
+      options["ema"] = given["ema"]
+    return own, options
 
   def transformation(self, **hparams):
-    """The optax transformation; the values may be traced (a vmapped grid's)."""
+    """The optax transformation; the values may be traced (a vmapped grid's).
+
+    A schedule (rllc.schedule) replaces the learning rate by its function of
+    the step count; the EMA is the engine's, not the optimizer's.
+    """
     resolved = self.resolve(hparams)
+    options = {k: resolved.pop(k) for k in schedule_lib.OPTIONS if k in resolved}
+    if schedule_lib.is_scheduled(options):
+      resolved["learning_rate"] = schedule_lib.learning_rate(
+        resolved["learning_rate"], options["schedule"], options["warmup"], options["total_steps"]
+      )
     args = () if self.propagator is None else (self.propagator,)
     return self.function()(*args, **self.fixed, **resolved)
 
@@ -201,7 +283,7 @@ class Entry:
         shown = field.shown(resolved)
       if shown:
         name += f"_{field.short}" + ("" if field.flag else _text(value, types[field.hparam]))
-    return name
+    return name + _options_text(resolved)
 
   def buffers(self, resolved: Mapping[str, Any]) -> int:
     """Parameter-sized buffers its state keeps (the most over leaves), at a resolved setting."""
@@ -246,6 +328,31 @@ def _text(value, type_: str) -> str:
   if isinstance(value, (tuple, list)) or getattr(value, "ndim", 0) > 0:  # a law or an L_0
     return "(" + ",".join(format_real(x) for x in value) + ")"
   return format_real(value)
+
+
+def _options_text(resolved: Mapping[str, Any]) -> str:
+  """E.g. "_cosine_wu0.05_T10000_ema0.999"; "" for a constant learning rate without an EMA."""
+  text = ""
+  if schedule_lib.is_scheduled(resolved):
+    text += f"_{resolved['schedule']}"
+    if resolved["warmup"]:
+      text += f"_wu{format_real(resolved['warmup'])}"
+    text += f"_T{resolved['total_steps']}"
+  if resolved.get("ema") is not None:
+    text += f"_ema{format_real(resolved['ema'])}"
+  return text
+
+
+def _same(a, b) -> bool:
+  """Equal, for option values that may be traced (then taken as equal: checked where made)."""
+  if (
+    hasattr(a, "dtype")
+    and not isinstance(a, float)
+    or hasattr(b, "dtype")
+    and not isinstance(b, float)
+  ):
+    return True
+  return a == b
 
 
 def _differs(value, default) -> bool:
@@ -340,7 +447,12 @@ class Catalog(Mapping[str, Entry]):
     )
 
   def declared(self, name: str) -> Entry:
-    """The entry of a name, or the template of a spec (not parsed: no JAX)."""
+    """The entry of a name, or the template of a spec (not parsed: no JAX).
+
+    Raises:
+      ValueError: a bad schedule or EMA suffix (rllc.schedule.split_options).
+    """
+    name, _ = schedule_lib.split_options(name)
     if name in self._entries:
       return self._entries[name]
     return self.fixed_law if name.startswith(FIXED_LAW_PREFIX) else self.rllc
@@ -361,12 +473,18 @@ class Catalog(Mapping[str, Entry]):
   def lookup(self, name_or_spec: str) -> Entry:
     """The entry of a name, or a spec template bound to a parsed spec.
 
+    A name may end in schedule and EMA options, "+cosine(0.05)+ema(0.999)"
+    (rllc.schedule): the entry of what comes before, with them bound.
+
     Raises:
-      ValueError: an unknown name, a bad spec or initial law, or a fixed law
-        with an initial-law suffix, naming the culprit and what is valid.
+      ValueError: an unknown name, a bad spec, initial law or schedule, or a
+        fixed law with an initial-law suffix, naming the culprit and what is valid.
     """
     if name_or_spec in self._entries:
       return self._entries[name_or_spec]
+    base, options = schedule_lib.split_options(name_or_spec)
+    if base != name_or_spec:
+      return dataclasses.replace(self.lookup(base), name=name_or_spec, options=options)
     from rllc import spec as spec_lib  # the propagators are JAX's: only for specs
 
     fixed = name_or_spec.startswith(FIXED_LAW_PREFIX)
@@ -441,6 +559,7 @@ def _sgd_like(name: str, label: str, buffers: int, quick: tuple, momentum: bool,
     _grid(quick),
     _PAPER,
     fixed=fixed,
+    gain=heavy_ball_gain("momentum") if momentum else unit_gain,
   )
 
 
@@ -500,6 +619,7 @@ AM_ADAMW = Entry(
   2,
   _grid(ADAM_LIKE_LR),
   _PAPER,
+  gain=lambda hp, lr: 1.0 / (1.0 + hp["weight_decay"] * lr),  # x_{t+1} = (...) / (1 + mu eta)
 )
 
 RLLC = Entry(
@@ -524,6 +644,7 @@ RLLC = Entry(
   UNITS,
   {"learning_rate": PAPER_RLLC_LR, "law_learning_rate": QUICK_RLLC_LAW_LR},
   {"learning_rate": PAPER_RLLC_LR, "law_learning_rate": PAPER_RLLC_LAW_LR},
+  gain=LAW_GAIN,
 )
 FIXED_LAW = Entry(
   f"{FIXED_LAW_PREFIX}<spec>",
@@ -538,6 +659,7 @@ FIXED_LAW = Entry(
   UNITS,
   {},  # a fixed law has no default grid: its laws come in a TOML table
   {},
+  gain=LAW_GAIN,
 )
 
 ENTRIES = (
@@ -626,6 +748,7 @@ ENTRIES = (
     3,
     _grid(ADAM_LIKE_LR),
     _PAPER,
+    gain=lambda hp, lr: 1.0 + hp["alpha"],  # (m1 + alpha m2) / sqrt(v): both EMAs tend to g
   ),
   Entry(
     "muon",
@@ -655,6 +778,7 @@ ENTRIES = (
     _grid(ADAM_LIKE_LR),
     _PAPER,
     bracket="preconditioner",
+    gain=heavy_ball_gain("momentum"),
   ),
   Entry(
     "delta-momentum",
@@ -674,6 +798,8 @@ ENTRIES = (
     _grid(HEAVY_BALL_LR),
     _PAPER,
     bracket="preconditioner",
+    # m <- alpha (1 - delta) m - eta g along a constant gradient (the projection removes delta m)
+    gain=lambda hp, lr: 1.0 / (1.0 - hp["momentum"] * (1.0 - hp["delta"])),
   ),
   Entry(
     "ns-momentum",
@@ -713,6 +839,7 @@ ENTRIES = (
     _grid(HEAVY_BALL_LR),
     _PAPER,
     bracket="sigma",
+    gain=heavy_ball_gain("momentum"),  # its linear memory b; the MLP's share is not counted
   ),
   Entry(
     "ema-momentum",

@@ -1,6 +1,6 @@
 """The `rllc` command line.
 
-  rllc bench [TASK ...] [--optimizers NAME_OR_SPEC,...] [--profile quick|paper|FILE.toml]
+  rllc bench [TASK ...] [--optimizers NAME_OR_SPEC,...] [--profile quick|paper|fair|FILE.toml]
              [--seeds N] [--steps N] [--out DIR] [--executor local|ray] [--address ADDR]
              [--dry-run] [--quiet] [--progress-every SECONDS]
   rllc store list DIR                     the records of a store, one line each
@@ -506,7 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
   bench.formatter_class = argparse.RawDescriptionHelpFormatter
   bench.add_argument("tasks", nargs="*", metavar="TASK", help="tasks (default: the profile's)")
   bench.add_argument("--optimizers", help="comma-separated names or propagator specs")
-  bench.add_argument("--profile", default="quick", help="quick (default), paper or FILE.toml")
+  bench.add_argument("--profile", default="quick", help="quick (default), paper, fair or FILE.toml")
   bench.add_argument("--seeds", type=int, help="seeds 0..N-1 instead of the profile's")
   bench.add_argument("--steps", type=int, help="training steps instead of the profile's")
   bench.add_argument("--out", help="the store directory (default: runs/PROFILE_NAME)")

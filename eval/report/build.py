@@ -171,6 +171,11 @@ def _summary(records: list[dict], rules: dict[str, tuple[str, ...]]) -> str:
       " over seeds is selected."
     )
   parts.append("A setting with a diverged seed is never selected.")
+  if any(r["hparams"].get("ema") is not None for r in records):
+    parts.append(
+      "An optimizer named NAME+ema(DECAY) is selected and reported by the exponential moving"
+      " average of its parameters, evaluated beside its raw iterate in the same runs."
+    )
   return " ".join(parts)
 
 

@@ -5,6 +5,9 @@
 
 - accuracy: test accuracy vs step of each selected setting, mean over its seeds
   with a min–max band (the RLLC paper's figures 1, 4 and 5);
+- step: the effective step each selected setting took at each evaluation
+  (rllc.analysis.step: lr(t) times its gain, c1(t) W(L_t) for a memory), log
+  scale: whether a law learned a schedule;
 - law: the RLLC learning-law coefficients vs step, one panel per optimizer, one
   line per memory unit (the paper's figure 2);
 - memory: the memoryless reading of each RLLC law L_t (the memory paper's
@@ -35,8 +38,9 @@ from eval.store import store as store_lib
 from rllc import spec as spec_lib
 from rllc.analysis import linear
 from rllc.catalog import FIXED_LAW_PREFIX, split_initial_law
+from rllc.schedule import learning_rate_np, split_options
 
-KINDS = ("accuracy", "law", "memory", "beta", "sensitivity", "overhead")
+KINDS = ("accuracy", "step", "law", "memory", "beta", "sensitivity", "overhead")
 STYLE = {
   "font.family": "DejaVu Sans",
   "font.size": 9,
@@ -83,6 +87,7 @@ def write_figures(
       rows = [s for s in selected if s.task == task]
       drawn = {
         "accuracy": _accuracy(records, rows, styles),
+        "step": _step(records, rows, styles),
         "law": _law(records, rows),
         "memory": _memory(records, rows),
         "beta": _beta(records, rows, styles),
@@ -177,10 +182,50 @@ def _accuracy(records: list[dict], rows: list[Selected], styles: dict):
   return fig, caption
 
 
+def effective_steps(records: list[dict], row: Selected) -> tuple[np.ndarray, np.ndarray] | None:
+  """Eval steps and the mean over seeds of a selected setting's effective step (None: no curve).
+
+  Records written before the effective step was recorded have no curve.
+  """
+  runs = _runs(records, row)
+  if any("effective_step" not in r["curves"] for r in runs):
+    return None
+  values = np.stack([_floats(r["curves"]["effective_step"]) for r in runs])
+  return np.asarray(runs[0]["curves"]["eval_step"]), values.mean(0)
+
+
+def _step(records: list[dict], rows: list[Selected], styles: dict):
+  """The effective step of the selected settings vs step, log scale; None without any."""
+  curves = [(row, effective_steps(records, row)) for row in rows]
+  curves = [(row, *curve) for row, curve in curves if curve is not None]
+  if not curves:
+    return None
+  fig, (ax,) = _new(1)
+  dropped = []
+  for row, steps, step in curves:
+    positive = np.where(step > 0, step, np.nan)  # a log axis has no room for W(L) <= 0
+    if np.isnan(positive).all():
+      dropped.append(row.optimizer)
+      continue
+    style = {**styles[row.optimizer], "marker": "o", "ms": 3}
+    ax.plot(steps, positive, **style, lw=1.2, label=row.optimizer)
+  ax.set(xlabel="step", ylabel="effective step", yscale="log")
+  _legend_below(fig, ax)
+  seeds = _seeds_text([len(_runs(records, row)) for row, *_ in curves])
+  missing = f" Not positive anywhere, so not drawn: {', '.join(dropped)}." if dropped else ""
+  caption = (
+    "Effective step of each optimizer's selected setting at each evaluation, mean over "
+    f"{seeds}, log scale: lr(t) for SGD- and Adam-like steps, lr(t) / (1 - β) for heavy ball,"
+    " c1(t) W(L_t) for RLLC and fixed laws (W(L) = aᵀ(I − B)⁻¹L, rllc analyze), η(t) for"
+    f" adaptive memory (rllc.analysis.step).{missing}"
+  )
+  return fig, caption
+
+
 def unit_names(spec: str, count: int) -> list[str]:
   """The memory units' labels (rllc.spec: "M2(0.6)[1]", "CM(0.9i).re", ...), or c1, c2, ..."""
   try:
-    bare, _ = split_initial_law(spec.removeprefix(FIXED_LAW_PREFIX))
+    bare, _ = split_initial_law(split_options(spec)[0].removeprefix(FIXED_LAW_PREFIX))
     names = list(spec_lib.parse_propagator(bare).labels)
   except ValueError:  # not a spec
     names = []
@@ -227,7 +272,8 @@ def memory_reading(records: list[dict], row: Selected):
     return None
   steps, law = _mean_curve(runs, "law")
   try:
-    effective = row.hparams["learning_rate"] * linear.law_trajectory(row.optimizer, law)
+    h = learning_rate_np(row.hparams, steps - 1)[:, None]  # c1(t), constant without a schedule
+    effective = h * linear.law_trajectory(split_options(row.optimizer)[0], law)
   except ValueError:
     return None
   return steps, effective[:, 0], effective[:, 1]
@@ -294,7 +340,7 @@ def sensitivity_points(
       settings[_setting(r)].append(r)
   best = defaultdict(lambda: math.inf)
   for (_, optimizer, _, _), runs in settings.items():
-    losses = [r["final"]["valid_loss"] for r in runs]
+    losses = [records_lib.final_metrics(r)["valid_loss"] for r in runs]
     ok = all(r["status"] == "ok" for r in runs)
     ok = ok and all(v is not None and math.isfinite(v) for v in losses)
     lr = runs[0]["hparams"]["learning_rate"]

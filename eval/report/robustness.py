@@ -246,7 +246,7 @@ def grid_points(
   has_accuracy, accuracy = accuracy, []
   valid, loss = [], []
   for _, runs in sorted(settings.items()):
-    finals = [r["final"] for r in runs]
+    finals = [records_lib.final_metrics(r) for r in runs]
     needed = (how.name, "test_loss") + (("test_accuracy",) if has_accuracy else ())
     ok = all(r["status"] == "ok" for r in runs) and all(
       f[name] is not None for f in finals for name in needed

@@ -14,7 +14,9 @@ selected setting's test loss and accuracy are reported as mean and sample
 standard deviation (ddof = 1; 0 for one seed) over its seeds, with the
 number of seeds. A task that reports no accuracy (tasks.interface) has None
 for it in its records: its selected accuracy is NaN, and `valid_accuracy`
-selects nothing there.
+selects nothing there. A run that averages its parameters (an optimizer
+named NAME+ema(DECAY)) is scored and reported by the average's metrics
+(eval.store.records.final_metrics).
 """
 
 import dataclasses
@@ -24,6 +26,7 @@ from collections import defaultdict
 import numpy as np
 
 from eval.store import configs
+from eval.store import records as records_lib
 from eval.store import store as store_lib
 from eval.store.rules import DEFAULT_RULE, RULES, Rule
 from rllc import catalog
@@ -66,7 +69,9 @@ def mean_std(values: tuple[float, ...]) -> tuple[float, float]:
 def without_accuracy(records: list[dict]) -> frozenset[str]:
   """The tasks that report no accuracy: a run of theirs finished with no final test accuracy."""
   return frozenset(
-    r["task"] for r in records if r["status"] == "ok" and r["final"]["test_accuracy"] is None
+    r["task"]
+    for r in records
+    if r["status"] == "ok" and records_lib.final_metrics(r)["test_accuracy"] is None
   )
 
 
@@ -94,8 +99,9 @@ def select(records: list[dict], rule: str = DEFAULT_RULE) -> list[Selected]:
   for (task, optimizer, protocol), settings in groups.items():
     scored = []
     for runs in settings.values():
-      ok = all(r["status"] == "ok" and r["final"][how.name] is not None for r in runs)
-      score = sign * np.mean([r["final"][how.name] for r in runs]) if ok else math.inf
+      finals = [records_lib.final_metrics(r) for r in runs]
+      ok = all(r["status"] == "ok" for r in runs) and all(f[how.name] is not None for f in finals)
+      score = sign * np.mean([f[how.name] for f in finals]) if ok else math.inf
       scored.append((score, runs))
     eligible = [s for s in scored if math.isfinite(s[0])]
     diverged = sum(r["status"] == "diverged" for _, runs in scored for r in runs)
@@ -103,8 +109,9 @@ def select(records: list[dict], rule: str = DEFAULT_RULE) -> list[Selected]:
       continue
     score, runs = min(eligible, key=lambda s: s[0])
     runs = sorted(runs, key=lambda r: r["seed"])
-    losses = tuple(r["final"]["test_loss"] for r in runs)
-    accuracies = tuple(_number(r["final"]["test_accuracy"]) for r in runs)
+    finals = [records_lib.final_metrics(r) for r in runs]
+    losses = tuple(f["test_loss"] for f in finals)
+    accuracies = tuple(_number(f["test_accuracy"]) for f in finals)
     selected.append(
       Selected(
         task=task,

@@ -21,8 +21,9 @@ from pathlib import Path
 
 from eval.run import bench, progress
 from eval.run import protocol as protocol_lib
-from eval.store import configs
+from eval.store import configs, rules
 from eval.store import store as store_lib
+from rllc import schedule as schedule_lib
 
 # Seconds per run-step measured by the README's benches on a 2-core CPU (see above).
 REFERENCE = {
@@ -66,9 +67,12 @@ def text(protocol: protocol_lib.Protocol, out: str, *, data_dir: str | None = No
   records = Path(out) / "records"
   present = {p.stem for p in records.glob("*.json")} if records.is_dir() else set()
   rates = measured_rates(out) if Path(out).is_dir() else {}
+  averaged = any(schedule_lib.split_options(p.name)[1].get("ema") for p in protocol.optimizers)
   lines = [
     f"dry run (nothing trains, nothing is written): protocol {configs.describe(fields)};"
     f" seeds {', '.join(map(str, protocol.seeds))}; store {out}",
+    f"selection rule, fixed before any run: per task and optimizer, {_rule(protocol.select)}"
+    + ("; an optimizer named NAME+ema(DECAY) is scored by its average" if averaged else ""),
   ]
   task_width = max(len(j.task) for j in jobs)
   opt_width = max(len(j.optimizer) for j in jobs)
@@ -95,6 +99,14 @@ def text(protocol: protocol_lib.Protocol, out: str, *, data_dir: str | None = No
   )
   lines.append(_estimate(to_train, rates, jobs_to_train))
   return "\n".join(lines) + "\n"
+
+
+def _rule(name: str) -> str:
+  """A selection rule in words (eval.store.rules), as the plan records it."""
+  return (
+    f"the setting with {rules.RULES[name].says} over seeds ({name}); a setting with a diverged"
+    " seed is never selected"
+  )
 
 
 def _n(count: int, noun: str) -> str:

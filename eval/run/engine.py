@@ -52,7 +52,15 @@ names in the optimizer state) come back from each interval and are reduced on
 the host to one point per `log_every` steps: the mean training loss over the
 window, the quantity at its last step. At each evaluation (every `eval_every`
 steps and the last step) validation and test loss and accuracy over the whole
-splits.
+splits, and the effective step of the last update (rllc.analysis.step: lr(t)
+times the optimizer's gain, c1(t) W(L_t) for a memory, from the member's
+hyperparameters and per-step law on the host: no change to the program).
+
+Iterate averaging. A member with the hyperparameter `ema` (an optimizer named
+NAME+ema(DECAY), rllc.schedule) carries the exponential moving average of its
+parameters, EMA_0 = theta_0, EMA_t = decay EMA_{t-1} + (1 - decay) theta_t,
+and is evaluated at it too: curves and final metrics ema_valid_loss, ...,
+beside the raw iterate's, which stay bit for bit what they are without it.
 """
 
 import dataclasses
@@ -69,12 +77,16 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from eval.store import records as records_lib
 from rllc import catalog
+from rllc.analysis import step as step_lib
 from tasks.interface import EngineTask
 
 # Optimizer-state fields reported as curves, where an optimizer has them.
 QUANTITIES = ("law", "beta")
 EVAL_SPLITS = ("valid", "test")
+# The curves and final metrics of the parameters' EMA carry this prefix: ema_valid_loss, ...
+EMA_PREFIX = records_lib.EMA_PREFIX
 # Chunks are sized so that one member's state, times this factor for the
 # step's temporaries, fits the budget below.
 _WORKSPACE_FACTOR = 8
@@ -114,6 +126,7 @@ class Carry(NamedTuple):
   data_key: jax.Array  # key of the batch order
   step_key: jax.Array  # key of per-step randomness (augmentation)
   diverged_at: jax.Array  # int32: first step with a non-finite loss, -1 while finite
+  ema: Any = None  # the parameters' exponential moving average, or None (no `ema` hyperparameter)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -257,11 +270,15 @@ def member_functions(
   def transformation(hp):
     return optax.with_extra_args_support(optimizer.transformation(**static, **hp))
 
+  def decay(hp):  # the EMA's decay (given, or bound by the name), a vmapped value, or None
+    return hp.get("ema", static.get("ema", optimizer.options.get("ema")))
+
   def init(hp, seed):
     init_key, data_key, step_key = jax.random.split(jax.random.key(seed), 3)
     params, model_state = task.init_with_state(init_key)
     opt_state = transformation(hp).init(params)
-    return Carry(params, model_state, opt_state, data_key, step_key, jnp.int32(-1))
+    ema = None if decay(hp) is None else jax.tree.map(jnp.copy, params)  # EMA_0 = theta_0
+    return Carry(params, model_state, opt_state, data_key, step_key, jnp.int32(-1), ema)
 
   def interval(carry, hp, t0, splits, length, unroll=False):
     tx = transformation(hp)
@@ -281,7 +298,11 @@ def member_functions(
       fresh = (carry.diverged_at < 0) & ~jnp.isfinite(loss)
       diverged_at = jnp.where(fresh, t, carry.diverged_at)
       new = carry._replace(
-        params=params, model_state=model_state, opt_state=opt_state, diverged_at=diverged_at
+        params=params,
+        model_state=model_state,
+        opt_state=opt_state,
+        diverged_at=diverged_at,
+        ema=_ema_step(carry.ema, params, decay(hp)),
       )
       return new, (loss, find_quantities(opt_state))
 
@@ -298,10 +319,20 @@ def member_functions(
   def evaluate(carry, splits):
     on = task.with_splits(splits)
     metrics = {split: on.evaluate(carry.params, carry.model_state, split) for split in EVAL_SPLITS}
+    if carry.ema is not None:  # the average, beside the raw iterate (the same model state)
+      for split in EVAL_SPLITS:
+        metrics[f"{EMA_PREFIX}{split}"] = on.evaluate(carry.ema, carry.model_state, split)
     finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(carry.params)]))
     return metrics, finite
 
   return init, interval, evaluate
+
+
+def _ema_step(ema, params, decay):
+  """EMA_t = decay EMA_{t-1} + (1 - decay) theta_t; None stays None (no EMA)."""
+  if ema is None:
+    return None
+  return jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, ema, params)
 
 
 def _check_task(task) -> None:
@@ -516,7 +547,7 @@ class Programs:
       progress(length)
     # What train_grid returns of the members: keys and optimizer states stay behind.
     carry = _stack(
-      [c._replace(opt_state=None, data_key=None, step_key=None) for c in chunk.carries]
+      [c._replace(opt_state=None, data_key=None, step_key=None, ema=None) for c in chunk.carries]
     )
     host = {
       "loss": np.concatenate(losses, axis=1),  # (members, steps)
@@ -542,12 +573,13 @@ def _stack(trees: list):
   return jax.tree.map(lambda *xs: np.concatenate([np.asarray(x) for x in xs]), *trees)
 
 
-def _member_record(host: dict, i: int, schedule: Schedule) -> dict:
+def _member_record(host: dict, i: int, schedule: Schedule, effective: np.ndarray) -> dict:
   """Curves and final metrics of member i of a chunk, frozen at its divergence.
 
   Step numbers count completed steps. A member diverged at d had finite
   losses at steps 0..d-1: a training-loss window ending at e is kept when
-  e <= d, an evaluation after t steps when t < d.
+  e <= d, an evaluation after t steps when t < d. `effective` is the
+  member's effective step at each evaluation (rllc.analysis.step).
   """
   diverged = int(host["diverged_at"][i])
   for t, metrics, finite in host["evals"]:  # a non-finite parameter or validation loss
@@ -574,13 +606,19 @@ def _member_record(host: dict, i: int, schedule: Schedule) -> dict:
       _nullable_values(p) if e <= horizon else None for e, p in zip(ends, points, strict=True)
     ]
   curves["eval_step"] = [t for t, _, _ in host["evals"]]
-  for split in EVAL_SPLITS:
+  ema = [EMA_PREFIX + split for split in EVAL_SPLITS if EMA_PREFIX + split in host["evals"][0][1]]
+  evaluated = [*EVAL_SPLITS, *ema]  # the splits, then the EMA's where there is one
+  for split in evaluated:
     for j, metric in enumerate(("loss", "accuracy")):
       curves[f"{split}_{metric}"] = [
         _nullable(m[split][j][i]) if t < horizon else None for t, m, _ in host["evals"]
       ]
+  curves["effective_step"] = [
+    _nullable(v) if t < horizon else None
+    for (t, _, _), v in zip(host["evals"], effective, strict=True)
+  ]
   final = {}
-  for column in ("train_loss", *(f"{s}_{m}" for s in EVAL_SPLITS for m in ("loss", "accuracy"))):
+  for column in ("train_loss", *(f"{s}_{m}" for s in evaluated for m in ("loss", "accuracy"))):
     kept = [v for v in curves[column] if v is not None]
     final[column] = kept[-1] if kept else None
   return {
@@ -720,11 +758,15 @@ def train_grid(
           progress(n * length)
 
       host, carry = programs.run(hps, seeds, report)
+      evals = np.asarray([t for t, _, _ in host["evals"]])
       for j, i in enumerate(chunk):
         _, seed = members[i]
         name = optimizer.result_name(resolved[i])
         results[i] = {"name": name, "hparams": resolved[i], "seed": seed}
-        results[i].update(_member_record(host, j, schedule))
+        law = host["quantities"].get("law")  # per step: the law of the update evals - 1
+        laws = None if law is None else law[j][evals - 1]
+        effective = step_lib.effective_steps(optimizer, resolved[i], evals, laws)
+        results[i].update(_member_record(host, j, schedule, effective))
       params_parts.append(jax.tree.map(lambda x, n=count: np.asarray(x)[:n], carry.params))
       state_parts.append(jax.tree.map(lambda x, n=count: np.asarray(x)[:n], carry.model_state))
       order.extend(chunk)

@@ -13,7 +13,9 @@ it on every read). Its fields:
   identity     task, optimizer, hparams, seed, protocol: what the run is
                (`IDENTITY`; with the code hash and stack versions, its key)
   outcome      name (the optimizer's results name), status ("ok" or
-               "diverged"), diverged_step, final metrics, curves
+               "diverged"), diverged_step, final metrics, curves (with the
+               effective step at each evaluation, and for an EMA run the
+               average's metrics beside the raw iterate's, prefixed "ema_")
   cost         memory: parameter and optimizer-state bytes
   provenance   environment: code hash (and its parts), versions, backend,
                devices, layout, the machine's fingerprint (eval.store.machine),
@@ -61,6 +63,25 @@ class RunRecord(TypedDict):
   curves: dict[str, list]  # per-log-window and per-evaluation series (eval.run.engine)
   memory: Memory
   environment: dict[str, Any]  # eval.store.store.environment() of the writer, and its "layout"
+
+
+# An EMA run (hyperparameter `ema`) records the average's evaluations under this
+# prefix beside the raw iterate's: final["ema_valid_loss"], curves["ema_test_accuracy"], ...
+EMA_PREFIX = "ema_"
+
+
+def final_metrics(record: RunRecord | dict[str, Any]) -> dict[str, float | None]:
+  """The final metrics a report reads: the raw iterate's, or an EMA run's average's.
+
+  A run with the `ema` hyperparameter (an optimizer named NAME+ema(DECAY))
+  is selected and reported by its parameters' average; its raw iterate's
+  metrics stay in `final` for whoever wants them.
+  """
+  final = record["final"]
+  if record["hparams"].get("ema") is None:
+    return final
+  averaged = {k.removeprefix(EMA_PREFIX): v for k, v in final.items() if k.startswith(EMA_PREFIX)}
+  return {**final, **averaged}
 
 
 def identity_of(record: RunRecord | dict[str, Any]) -> dict[str, Any]:

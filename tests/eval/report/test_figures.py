@@ -55,6 +55,9 @@ def records(tmp_path, fake_record, fake_store):
       made.append(
         fake_record(TASK, SPEC, seed, units=2, hparams={"law_learning_rate": 0.01}, **common)
       )
+  for record in made:  # the engine's effective step at the two evaluations (made up here)
+    seed = record["seed"]
+    record["curves"]["effective_step"] = [record["hparams"]["learning_rate"], 0.01 * (1 + seed)]
   return fake_store(tmp_path / "store", made).records()
 
 
@@ -205,3 +208,27 @@ def test_memory_reading_of_a_law_is_hw_and_hs_over_2_worked_by_hand(fake_record)
   np.testing.assert_allclose(penalty, 0.3 * 90 * law / 2)
   baseline = [fake_record(TASK, "adam", 0, lr=0.01, test_loss=0.3, test_accuracy=0.9)]
   assert figures.memory_reading(baseline, selection.select(baseline)[0]) is None
+
+
+def test_effective_step_figure_draws_the_seed_mean_of_each_selected_setting_on_a_log_axis(
+  records, tmp_path
+):
+  rows = selection.select(records)
+  for row in rows:  # lr 0.1 is selected (the lower loss); seeds 0 and 1 end at 0.01 and 0.02
+    steps, mean = figures.effective_steps(records, row)
+    np.testing.assert_array_equal(steps, [50, 100])
+    np.testing.assert_allclose(mean, [0.1, 0.015])
+  fig, caption = figures._step(records, rows, {row.optimizer: {} for row in rows})
+  (ax,) = fig.axes
+  assert ax.get_yscale() == "log"
+  assert sorted(line.get_label() for line in ax.get_lines()) == sorted(r.optimizer for r in rows)
+  assert "log scale" in caption and "c1(t) W(L_t)" in caption
+  (step,) = [f for f in _write(records, tmp_path) if f.kind == "step"]
+  assert (tmp_path / f"{step.stem}.png").is_file() and (tmp_path / f"{step.stem}.svg").is_file()
+
+
+def test_no_effective_step_figure_for_records_without_the_curve(fake_record, tmp_path):
+  made = [
+    fake_record(TASK, "adam", seed, lr=0.01, test_loss=0.3, test_accuracy=0.9) for seed in (0, 1)
+  ]
+  assert "step" not in [f.kind for f in _write(made, tmp_path)]

@@ -168,7 +168,7 @@ def test_bad_toml_names_the_culprit(tmp_path, text, culprit):
 
 
 def test_bad_profile_and_missing_file():
-  with pytest.raises(protocol_lib.ProtocolError, match="valid: quick, paper, or a FILE.toml"):
+  with pytest.raises(protocol_lib.ProtocolError, match="valid: quick, paper, fair, or a FILE.toml"):
     protocol_lib.resolve("fast")
   with pytest.raises(protocol_lib.ProtocolError, match="cannot read it"):
     protocol_lib.resolve("/nonexistent/study.toml")
