@@ -153,13 +153,13 @@ def test_an_edit_to_what_a_job_runs_changes_its_part(tree, path, old, new, part)
 @pytest.mark.parametrize(
   "path",
   [
-    "rllc/analysis/linear.py",
+    "rllc/analysis/corrections.py",  # the memory analysis, but the effective step's
     "rllc/catalog.py",
     "rllc/lion.py",  # another optimizer's module
     "tasks/registry.py",
     "eval/run/protocol.py",
     "eval/run/suggest.py",
-    "eval/store/records.py",
+    "eval/store/tidy.py",
     "eval/report/figures.py",
     "eval/cli/commands.py",
   ],
@@ -207,8 +207,10 @@ def test_the_repository_s_parts_are_the_documented_sets():
   assert "eval/run/bench.py:run" not in runner
   assert {"rllc/memory.py", "rllc/propagator.py"} <= optimizer
   assert {"tasks/models.py", "tasks/image_tasks.py", "tasks/data.py"} <= task
-  tables = ("rllc/catalog.py", "tasks/registry.py", "eval/run/protocol.py", "rllc/analysis/")
+  tables = ("rllc/catalog.py", "tasks/registry.py", "eval/run/protocol.py")
   assert not [s for s in runner | optimizer | task if s.startswith(tables)]
+  assert "rllc/analysis/step.py" in runner  # the engine records each run's effective step
+  assert "rllc/analysis/corrections.py" not in runner | optimizer | task
   assert parts["optimizer"]["data"] == {
     "factory": "rllc.memory:rllc",
     "fixed": {},
