@@ -153,7 +153,10 @@ def test_one_law_in_toml_is_one_setting(tmp_path):
     ('optimizers = ["adamm"]', "unknown optimizer 'adamm' (did you mean 'adam'"),
     ('optimizers = ["M(0.9"]', "missing ')'"),
     ("[optimizers.adam]\nlearning_rat = [0.1]", "unknown hyperparameter(s) learning_rat"),
-    ('[optimizers.adam]\nlearning_rate = ["fast"]', "is not a number"),
+    (
+      '[optimizers.adam]\nlearning_rate = ["fast"]',
+      "learning_rate = 'fast': learning_rate takes a real number",
+    ),
     ("[optimizers.adam]\nlearning_rate = []", "empty list"),
     ('[optimizers."lm:M(0.9)"]', "needs law"),
     ('optimizers = ["adam", "adam"]', "listed twice"),
