@@ -194,12 +194,13 @@ def canonical_name(name: str) -> str:
     if "(" in name:  # meant as a spec: its error first; allow_unstable is Python's, not ours
       why = str(err).replace(", or pass allow_unstable=True", "")
       raise ProtocolError(
-        f"unknown optimizer {name!r}: {why}. A propagator spec reads like 'M(0.9)+M(0)' (RLLC),"
+        f"unknown optimizer {_clip(name)!r}: {why}. A propagator spec reads like 'M(0.9)+M(0)'"
+        " (RLLC),"
         f" 'lm:' and a spec (a fixed law), or give a name ({len(names)}: rllc optimizers lists"
         " them)"
       ) from None
     raise ProtocolError(
-      f"unknown optimizer {name!r}{suggest.hint(name, names)}: valid names are"
+      f"unknown optimizer {_clip(name)!r}{suggest.hint(name, names)}: valid names are"
       f" {', '.join(names)}, a propagator spec such as 'M(0.9)+M(0)', or 'lm:' and a spec"
     ) from None
 
@@ -553,7 +554,7 @@ def departures(
       out.append(configs.word(key, fields[key]))
   if seeds != set(base["seeds"]):
     out.append(seeds_text(tuple(sorted(seeds))))
-  other = [opt for opt, found in settings.items() if not _inside_grid(opt, name, found)]
+  other = sorted(opt for opt, found in settings.items() if not _inside_grid(opt, name, found))
   if other:
     out.append(f"other grid: {', '.join(other)}")
   return out
