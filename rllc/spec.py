@@ -20,6 +20,7 @@ propagators of recent specs (they are immutable).
 """
 
 import functools
+import math
 import re
 
 from rllc import propagator as prop_lib
@@ -50,9 +51,15 @@ def _skip_space(spec: str, pos: int) -> int:
   return pos
 
 
+def _finite(spec: str, pos: int, text: str, value: float) -> float:
+  if not math.isfinite(value):
+    raise _error(spec, pos, text, "not a finite number (it overflows a float)")
+  return value
+
+
 def _parse_real(spec: str, pos: int, text: str, name: str) -> float:
   if _REAL_RE.match(text):
-    return float(text)
+    return _finite(spec, pos, text, float(text))
   if _COMPLEX_RE.match(text):
     raise _error(
       spec, pos, text, f"{name} takes a real β; for a complex γ use CM{name[1:]}({text})"
@@ -72,7 +79,8 @@ def _parse_complex(spec: str, pos: int, text: str, name: str) -> complex:
       )
     raise _error(spec, pos, text, f"{name} takes a complex number such as 0.9i or 0.3+0.2i")
   real, imag = match.groups()
-  imag = 1.0 if imag is None else float(imag)
+  imag = 1.0 if imag is None else _finite(spec, pos, text, float(imag))
+  _finite(spec, pos, text, float(real or 0))
   if imag == 0:
     raise _error(
       spec,

@@ -455,9 +455,10 @@ def _validate(fields: dict[str, Any], grids_of: str) -> Protocol:
     not isinstance(members, int) or isinstance(members, bool) or members < 1
   ):
     raise ProtocolError(f"max_members must be a positive integer, got {fields['max_members']!r}")
-  if fields["select"] not in rules.RULES:
+  if not isinstance(fields["select"], str) or fields["select"] not in rules.RULES:
     raise ProtocolError(
-      f"select = {fields['select']!r}; valid selection rules: {', '.join(rules.RULES)}"
+      f"select = {_clip(repr(fields['select']))}; valid selection rules:"
+      f" {', '.join(rules.RULES)}"
     )
   # Intervals longer than the run mean: evaluate and log at its end.
   fields["eval_every"] = min(fields["eval_every"], fields["steps"])
