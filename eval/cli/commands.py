@@ -18,14 +18,18 @@
 
 `rllc bench` with no arguments is the main job: the quick protocol on the
 embedded digits-mlp task, into runs/quick. Bad input (an unknown task or
-optimizer, a malformed spec, a bad TOML file) exits with status 2 before
-anything trains, naming the culprit and the valid choices; missing or
-corrupt data exits with status 1 and says how to provide it; Ctrl-C exits
-with status 130, the store consistent (re-run the command to finish). A
-store that cannot be written (--out a file, read-only), or that holds the
-same protocol name with other training fields (steps, batch size,
-evaluation or logging interval) is refused, naming both, with status 2; a
-corrupt plan.json with status 1. Nothing is written then.
+optimizer, a malformed spec, a bad TOML file, a hyperparameter outside its
+declared type and range, a size beyond the protocol's limits, a missing
+optional package) exits with status 2 before anything trains, naming the
+culprit and the valid choices; missing or corrupt data exits with status 1
+and says how to provide it; Ctrl-C exits with status 130, the store
+consistent (re-run the command to finish). A store that cannot be written
+(--out a file, read-only), or that holds the same protocol name with other
+training fields (steps, batch size, evaluation or logging interval) is
+refused, naming both, with status 2; a corrupt plan.json with status 1.
+Nothing is written then. Any other error is one line with status 1
+(`rllc --debug ...` or RLLC_DEBUG=1: its traceback); a closed pipe ends a
+command silently with status 141.
 
 Progress: job i of N, the runs done and the time left, from the rate measured
 so far: a bar on a terminal, else a line at least every 30 s
@@ -707,8 +711,9 @@ def _message(err: Exception) -> tuple[str, int]:
     return f"{where}{err.strerror or err}", 1
   lines = [line for line in str(err).splitlines() if line.strip()]
   what = f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
+  where = "".join(f" {note}" for note in getattr(err, "__notes__", ()))  # e.g. the job
   return (
-    f"unexpected error, {what} (rllc --debug, or {DEBUG_VARIABLE}=1, shows the traceback)",
+    f"unexpected error{where}, {what} (rllc --debug, or {DEBUG_VARIABLE}=1, shows the traceback)",
     1,
   )
 

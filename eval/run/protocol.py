@@ -14,7 +14,8 @@ naming the culprit and what is valid, before anything trains.
 The TOML file (every key optional):
 
   base = "quick"                  # or "paper": what the rest overrides
-  name = "my-study"               # recorded in each result (default: the file's stem)
+  name = "my-study"               # recorded in each result (default: the file's stem);
+                                  # letters, digits and . _ + -: a name, not a path
   tasks = ["digits-mlp", "mnist-mlp"]
   seeds = 3                       # seeds 0, 1, 2; or an explicit list [0, 5, 7]
   steps = 2000
@@ -36,6 +37,9 @@ The TOML file (every key optional):
 
 or `optimizers = ["sgd", "M(0.9)"]` for default grids. The grid of an
 optimizer is the product of its axes; axes not given keep the default grid's.
+Every value is checked against its hyperparameter's declared type and range
+(rllc.catalog.DOMAINS) before anything is built, and the sizes against the
+limits MAX_SEEDS, MAX_STEPS, MAX_POINTS, MAX_SETTINGS and MAX_RUNS below.
 
 Default grids: each optimizer's entry in rllc.catalog declares its quick and
 paper grids (`rllc optimizers` prints them all):
@@ -457,8 +461,7 @@ def _validate(fields: dict[str, Any], grids_of: str) -> Protocol:
     raise ProtocolError(f"max_members must be a positive integer, got {fields['max_members']!r}")
   if not isinstance(fields["select"], str) or fields["select"] not in rules.RULES:
     raise ProtocolError(
-      f"select = {_clip(repr(fields['select']))}; valid selection rules:"
-      f" {', '.join(rules.RULES)}"
+      f"select = {_clip(repr(fields['select']))}; valid selection rules: {', '.join(rules.RULES)}"
     )
   # Intervals longer than the run mean: evaluate and log at its end.
   fields["eval_every"] = min(fields["eval_every"], fields["steps"])
@@ -478,6 +481,9 @@ def _validate(fields: dict[str, Any], grids_of: str) -> Protocol:
       raise ProtocolError(str(err)) from None
   if not fields["tasks"]:
     raise ProtocolError("no tasks; valid tasks: " + ", ".join(task_registry.TASKS))
+  twice = sorted({t for t in fields["tasks"] if fields["tasks"].count(t) > 1})
+  if twice:
+    raise ProtocolError(f"task(s) listed twice: {', '.join(twice)}")
   for task in fields["tasks"]:
     if lo_names.is_lo(task):
       continue  # a learned_optimization task keeps its own batch size

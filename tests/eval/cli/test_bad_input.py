@@ -474,3 +474,19 @@ def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(tmp_path,
   monkeypatch.setenv("RLLC_DEBUG", "1")
   with pytest.raises(ArithmeticError):
     cli.main(["optimizers"])
+
+
+def test_an_error_inside_a_job_names_the_job(tmp_path, monkeypatch):
+  from eval.run import bench as bench_lib
+
+  def broken(job, env, **kwargs):
+    raise FloatingPointError("overflow in the step")
+
+  monkeypatch.setattr(bench_lib, "train_job", broken)
+  argv = ["bench", "--optimizers", "sgd", "--steps", "5", "--seeds", "1", "--quiet"]
+  code, _, err = _run([*argv, "--out", str(tmp_path / "s")])
+  assert code == 1
+  assert err == (
+    "rllc: unexpected error in job digits-mlp sgd, FloatingPointError: overflow in the step"
+    " (rllc --debug, or RLLC_DEBUG=1, shows the traceback)\n"
+  )

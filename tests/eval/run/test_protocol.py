@@ -160,6 +160,8 @@ def test_one_law_in_toml_is_one_setting(tmp_path):
     ("[optimizers.adam]\nlearning_rate = []", "empty list"),
     ('[optimizers."lm:M(0.9)"]', "needs law"),
     ('optimizers = ["adam", "adam"]', "listed twice"),
+    ('tasks = ["digits-mlp", "digits-mlp"]', "task(s) listed twice: digits-mlp"),
+    ('select = ["valid_loss"]', "select = ['valid_loss']; valid selection rules"),
   ],
 )
 def test_bad_toml_names_the_culprit(tmp_path, text, culprit):
