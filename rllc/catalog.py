@@ -15,9 +15,13 @@ it from here:
   build, so that this module imports neither JAX nor optax (the light
   commands, `rllc optimizers` and `rllc report`, read the catalog);
 - its family, declared (FAMILIES says which families are ours);
-- its hyperparameters, with types and defaults. A default is the factory's
-  own, unless the entry declares an override and says why; a test checks
-  every entry against its factory's signature, so the two cannot drift;
+- its hyperparameters, with types, valid values and defaults. A default is
+  the factory's own, unless the entry declares an override and says why; a
+  test checks every entry against its factory's signature, so the two cannot
+  drift. The valid values (a `Domain`: an interval, or names) are declared
+  once per hyperparameter name in DOMAINS, and `Hyperparameter.problem` says
+  why a value is not one of them: the protocols check every value with it
+  before anything is built;
 - its buffers: parameter-sized arrays in its state (an int, or a function of
   the resolved hyperparameters; a propagator: its k units);
 - its quick and paper grids;
@@ -404,6 +408,12 @@ class Catalog(Mapping[str, Entry]):
     self._entries: dict[str, Entry] = {}
     known = [f.name for f in self.families]
     for entry in [*entries, rllc, fixed_law]:
+      unknown = [h.name for h in entry.hyperparameters if h.type not in TYPES]
+      if unknown:
+        raise ValueError(
+          f"optimizer {entry.name!r}: hyperparameter(s) {', '.join(unknown)} of no type of"
+          f" TYPES ({', '.join(TYPES)})"
+        )
       if entry.family not in known:
         raise ValueError(
           f"optimizer {entry.name!r}: family {entry.family!r} is not declared; declared:"
