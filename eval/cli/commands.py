@@ -751,7 +751,8 @@ def main(argv: list[str] | None = None) -> int:
     if _debugging(args):
       raise
     text, status = _message(err)
-    print(f"rllc: {text}", file=sys.stderr)
+    one_line = " ".join(part.strip() for part in text.splitlines() if part.strip())
+    print(f"rllc: {one_line}", file=sys.stderr)
     return status
 
 

@@ -490,3 +490,17 @@ def test_an_error_inside_a_job_names_the_job(tmp_path, monkeypatch):
     "rllc: unexpected error in job digits-mlp sgd, FloatingPointError: overflow in the step"
     " (rllc --debug, or RLLC_DEBUG=1, shows the traceback)\n"
   )
+
+
+def test_a_message_listing_several_culprits_is_still_one_line(tmp_path, fake_record, fake_store):
+  records = [
+    fake_record("digits-mlp", "sgd", 0, lr=lr, test_loss=0.3, test_accuracy=0.9)
+    for lr in (0.1, 0.3)
+  ]
+  fake_store(tmp_path / "s", records)
+  for path in (tmp_path / "s" / "records").glob("*.json"):
+    path.write_text(path.read_text().replace('"seed":0', '"seed":1'))  # fails its checksum
+  code, _, err = _run(["store", "list", str(tmp_path / "s")])
+  assert code == 1 and err.startswith(f"rllc: 2 corrupt record(s) in {tmp_path / 's'}; rerun")
+  _one_line(err)
+  assert err.count("checksum mismatch") == 2
