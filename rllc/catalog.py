@@ -160,6 +160,7 @@ class Hyperparameter:
     if not any(_fits(kind, value, self.domain) for kind in self.type.split(" or ")):
       shown = {True: "true", False: "false"}.get(value) if isinstance(value, bool) else None
       shown = shown or repr(list(value) if isinstance(value, tuple) else value)
+      shown = shown if len(shown) <= 80 else shown[:77] + "..."
       return f"{self.name} = {shown}: {self.name} takes {self.takes()}"
     return None
 
@@ -183,14 +184,22 @@ def _real(value) -> bool:
   return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def as_float(value: numbers.Real) -> float:
+  """A real as a float; an integer too large for one (TOML's have no bound) is +-inf."""
+  try:
+    return float(value)
+  except OverflowError:
+    return math.inf if value > 0 else -math.inf
+
+
 def _fits(kind: str, value, domain: Domain) -> bool:
   if kind == "float":
-    return _real(value) and domain.contains(float(value))
+    return _real(value) and domain.contains(as_float(value))
   if kind == "int":
     return (
       isinstance(value, numbers.Integral)
       and not isinstance(value, bool)
-      and (domain.contains(float(value)))
+      and domain.contains(as_float(value))
     )
   if kind == "bool":
     return isinstance(value, bool)
@@ -200,7 +209,7 @@ def _fits(kind: str, value, domain: Domain) -> bool:
     return (
       isinstance(value, (tuple, list))
       and 0 < len(value) <= MAX_VECTOR
-      and all(_real(x) and math.isfinite(x) for x in value)
+      and all(_real(x) and math.isfinite(as_float(x)) for x in value)
     )
   if kind == "None":
     return value is None

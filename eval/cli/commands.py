@@ -315,8 +315,9 @@ def _store_list(args) -> int:
     accuracy = row.get("final.test_accuracy")
     if row["status"] != "ok":
       result = row["status"]
-    elif by_key[row["key"]] != "ok":
-      result = f"{by_key[row['key']]} (loss {row['final.train_loss']:.4g})"
+    elif by_key[row["key"]] != "ok":  # exploded, or a final metric not finite
+      loss = row.get("final.train_loss")
+      result = by_key[row["key"]] + (f" (loss {loss:.4g})" if isinstance(loss, float) else "")
     elif isinstance(accuracy, float):
       result = f"acc {100 * accuracy:.2f} %"
     else:  # a task that reports no accuracy (tasks.interface)

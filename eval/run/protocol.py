@@ -53,6 +53,7 @@ paper grids (`rllc optimizers` prints them all):
          lrs x law lr in {0.003, 0.01, 0.03, 0.1}.
 """
 
+import collections
 import dataclasses
 import itertools
 import math
@@ -293,7 +294,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
     ) from None
   try:
     raw = tomllib.loads(text)
-  except tomllib.TOMLDecodeError as err:
+  except ValueError as err:  # TOMLDecodeError, or an integer of over 4,300 digits
     raise ProtocolError(f"{where}: not valid TOML: {err}") from None
   unknown = sorted(set(raw) - set(_TOML_KEYS))
   if unknown:
@@ -481,7 +482,7 @@ def _validate(fields: dict[str, Any], grids_of: str) -> Protocol:
       raise ProtocolError(str(err)) from None
   if not fields["tasks"]:
     raise ProtocolError("no tasks; valid tasks: " + ", ".join(task_registry.TASKS))
-  twice = sorted({t for t in fields["tasks"] if fields["tasks"].count(t) > 1})
+  twice = sorted(t for t, n in collections.Counter(fields["tasks"]).items() if n > 1)
   if twice:
     raise ProtocolError(f"task(s) listed twice: {', '.join(twice)}")
   for task in fields["tasks"]:
@@ -607,7 +608,8 @@ def _typed_grid(given: str, name: str, grid: dict[str, tuple]) -> dict[str, tupl
       )
     real = "int" not in declared[key].type.split(" or ")
     typed[key] = tuple(
-      float(v) if real and isinstance(v, int) and not isinstance(v, bool) else v for v in values
+      catalog.as_float(v) if real and isinstance(v, int) and not isinstance(v, bool) else v
+      for v in values
     )
     for value in typed[key]:
       problem = declared[key].problem(value)

@@ -92,7 +92,7 @@ def _value(rng: random.Random, depth: int = 0):
   """A random TOML value: numbers at and beyond every limit, strings, lists, tables."""
   kind = rng.randrange(9 if depth < 2 else 6)
   if kind == 0:
-    return rng.choice([0, 1, 2, -1, 5, 40, 10**6, 10**12, 2**63 - 1, -(2**63)])
+    return rng.choice([0, 1, 2, -1, 5, 40, 10**6, 10**12, 2**63 - 1, -(2**63), 10**400])
   if kind == 1:
     return rng.choice([0.0, 1e-3, 0.5, 0.9, 1.0, 1.5, -0.1, 1e6, 1e308, math.inf, math.nan])
   if kind == 2:
@@ -142,7 +142,8 @@ def _toml(rng: random.Random) -> str:
         lines.append(f"{key} = {_toml_value(_value(rng))}")
   text = "\n".join(lines) + "\n"
   if rng.random() < 0.05:  # broken TOML
-    text = text[: rng.randrange(len(text) + 1)] + rng.choice(["[", "= =", '"', "\xff"])
+    junk = ["[", "= =", '"', "\xff", "\nseeds = 1" + "0" * 5000]  # an int Python will not read
+    text = text[: rng.randrange(len(text) + 1)] + rng.choice(junk)
   return text
 
 

@@ -162,6 +162,8 @@ def test_one_law_in_toml_is_one_setting(tmp_path):
     ('optimizers = ["adam", "adam"]', "listed twice"),
     ('tasks = ["digits-mlp", "digits-mlp"]', "task(s) listed twice: digits-mlp"),
     ('select = ["valid_loss"]', "select = ['valid_loss']; valid selection rules"),
+    ("steps = 1" + "0" * 5000, "not valid TOML: Exceeds the limit (4300 digits)"),
+    ("[optimizers.adam]\nlearning_rate = 1" + "0" * 400, "learning_rate = inf: learning_rate"),
   ],
 )
 def test_bad_toml_names_the_culprit(tmp_path, text, culprit):
