@@ -90,12 +90,13 @@ def _labelled(fields: dict, names: dict[str, str]) -> dict:
   return {**fields, "protocol": names[store_lib.canonical_json(fields)]}
 
 
-def conflicts(fields: dict, existing: Iterable[dict]) -> list[dict]:
-  """The configurations in `existing` with the name of `fields` but other values, each once."""
-  mine = store_lib.canonical_json(fields)
+def conflicts(fields: dict, held: Iterable[tuple[str, dict]]) -> list[dict]:
+  """The configurations held, as (task, fields) pairs, with the name of `fields` but other
+  values than those fields as that task trains under them (`as_trained`), each once."""
   found = {}
-  for other in existing:
+  for task, other in held:
     text = store_lib.canonical_json(other)
+    mine = store_lib.canonical_json(as_trained(fields, task))
     if other.get("protocol") == fields.get("protocol") and text != mine:
       found[text] = other
   return [found[k] for k in sorted(found)]
@@ -124,16 +125,11 @@ def check(root, fields: dict) -> None:
   Each configuration held is compared with this protocol's fields as its own task would
   train under them (`as_trained`), so a task with its own batch size is no conflict.
   """
-  held = [(t, f) for t, f in store_configurations(root) if f.get("protocol") == fields["protocol"]]
-  other = {
-    store_lib.canonical_json(f): f
-    for t, f in held
-    if store_lib.canonical_json(f) != store_lib.canonical_json(as_trained(fields, t))
-  }
+  other = conflicts(fields, store_configurations(root))
   if other:
     raise store_lib.StoreError(
       f"the store {root} already holds protocol {fields['protocol']!r} as "
-      + "; ".join(describe(other[k]) for k in sorted(other))
+      + "; ".join(describe(o) for o in other)
       + f"; this bench is {describe(fields)}. Records of two configurations under one name"
       " would pool as seeds of one protocol: give this bench another --out (e.g. --out"
       f" {root}-{fields['steps']}), or a TOML profile with another name"
