@@ -15,9 +15,13 @@ it from here:
   build, so that this module imports neither JAX nor optax (the light
   commands, `rllc optimizers` and `rllc report`, read the catalog);
 - its family, declared (FAMILIES says which families are ours);
-- its hyperparameters, with types and defaults. A default is the factory's
-  own, unless the entry declares an override and says why; a test checks
-  every entry against its factory's signature, so the two cannot drift;
+- its hyperparameters, with types, valid values and defaults. A default is
+  the factory's own, unless the entry declares an override and says why; a
+  test checks every entry against its factory's signature, so the two cannot
+  drift. The valid values (a `Domain`: an interval, or names) are declared
+  once per hyperparameter name in DOMAINS, and `Hyperparameter.problem` says
+  why a value is not one of them: the protocols check every value with it
+  before anything is built;
 - its buffers: parameter-sized arrays in its state (an int, or a function of
   the resolved hyperparameters; a propagator: its k units);
 - its quick and paper grids;
@@ -60,6 +64,7 @@ import contextlib
 import dataclasses
 import importlib
 import math
+import numbers
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -129,13 +134,117 @@ FAMILIES = (
 
 
 @dataclasses.dataclass(frozen=True)
+class Domain:
+  """The values a hyperparameter takes: an interval of reals (or of integers), or names.
+
+  A real or an integer must be finite and inside [low, high], each end open
+  where declared; a vector's entries must be finite; a name one of `choices`.
+  """
+
+  low: float = -math.inf
+  high: float = math.inf
+  open_low: bool = False
+  open_high: bool = False
+  choices: tuple[str, ...] = ()  # the names a "str" or "str or vector" hyperparameter takes
+
+  def contains(self, x: float) -> bool:
+    above = x > self.low if self.open_low else x >= self.low
+    below = x < self.high if self.open_high else x <= self.high
+    return math.isfinite(x) and above and below
+
+  def __str__(self) -> str:
+    low = "-inf" if self.low == -math.inf else format_real(self.low)
+    high = "inf" if self.high == math.inf else format_real(self.high)
+    opens = (self.open_low or self.low == -math.inf, self.open_high or self.high == math.inf)
+    return f"{'(['[not opens[0]]}{low}, {high}{')]'[not opens[1]]}"
+
+
+@dataclasses.dataclass(frozen=True)
 class Hyperparameter:
   """One hyperparameter of an optimizer."""
 
   name: str  # the factory's argument
-  type: str  # "float", "int", "bool", "str", "float or None", "vector", "str or vector"
+  type: str  # one of TYPES
   default: Any = REQUIRED
   override: str = ""  # why the default differs from the factory's ("": it is the factory's)
+  domain: Domain = Domain()  # its valid values (DOMAINS declares them by name)
+
+  def takes(self) -> str:
+    """What it takes, in words: "a real number in [0, 1)", "true or false", ..."""
+    parts = []
+    for kind in self.type.split(" or "):
+      if kind in ("float", "int"):
+        number = "a real number" if kind == "float" else "an integer"
+        parts.append(f"{number} in {self.domain}")
+      elif kind == "str":
+        parts.append("one of " + ", ".join(repr(c) for c in self.domain.choices))
+      elif kind == "vector":
+        parts.append(f"a list of at most {MAX_VECTOR} finite real numbers")
+      else:  # "bool", "None", "schedule"
+        parts.append(_WORDS[kind])
+    return " or ".join(parts)
+
+  def problem(self, value) -> str | None:
+    """Why `value` is not one of its values (e.g. "b1 = 1.5: b1 takes a real number in
+    [0, 1)"), or None if it is. Nothing else is checked here: a law's length, say, is its
+    optimizer's to check."""
+    if not any(_fits(kind, value, self.domain) for kind in self.type.split(" or ")):
+      shown = {True: "true", False: "false"}.get(value) if isinstance(value, bool) else None
+      shown = shown or repr(list(value) if isinstance(value, tuple) else value)
+      shown = shown if len(shown) <= 80 else shown[:77] + "..."
+      return f"{self.name} = {shown}: {self.name} takes {self.takes()}"
+    return None
+
+
+TYPES = (
+  "float",
+  "int",
+  "bool",
+  "str",
+  "vector",
+  "float or None",
+  "float or schedule",
+  "str or vector",
+)
+_WORDS = {"bool": "true or false", "None": "none", "schedule": "an optax schedule"}
+MAX_VECTOR = 256  # entries of a vector hyperparameter (a law: one per memory unit, rllc.spec)
+
+
+def _real(value) -> bool:
+  """A real number: not a bool, which Python counts as an int."""
+  return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def as_float(value: numbers.Real) -> float:
+  """A real as a float; an integer too large for one (TOML's have no bound) is +-inf."""
+  try:
+    return float(value)
+  except OverflowError:
+    return math.inf if value > 0 else -math.inf
+
+
+def _fits(kind: str, value, domain: Domain) -> bool:
+  if kind == "float":
+    return _real(value) and domain.contains(as_float(value))
+  if kind == "int":
+    return (
+      isinstance(value, numbers.Integral)
+      and not isinstance(value, bool)
+      and domain.contains(as_float(value))
+    )
+  if kind == "bool":
+    return isinstance(value, bool)
+  if kind == "str":
+    return isinstance(value, str) and value in domain.choices
+  if kind == "vector":
+    return (
+      isinstance(value, (tuple, list))
+      and 0 < len(value) <= MAX_VECTOR
+      and all(_real(x) and math.isfinite(as_float(x)) for x in value)
+    )
+  if kind == "None":
+    return value is None
+  return callable(value)  # "schedule": an optax schedule (the Python API's; TOML has none)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -415,6 +524,12 @@ class Catalog(Mapping[str, Entry]):
     self._entries: dict[str, Entry] = {}
     known = [f.name for f in self.families]
     for entry in [*entries, rllc, fixed_law]:
+      unknown = [h.name for h in entry.hyperparameters if h.type not in TYPES]
+      if unknown:
+        raise ValueError(
+          f"optimizer {entry.name!r}: hyperparameter(s) {', '.join(unknown)} of no type of"
+          f" TYPES ({', '.join(TYPES)})"
+        )
       if entry.family not in known:
         raise ValueError(
           f"optimizer {entry.name!r}: family {entry.family!r} is not declared; declared:"
@@ -507,8 +622,44 @@ class Catalog(Mapping[str, Entry]):
     return dataclasses.replace(template, name=name_or_spec, propagator=prop, convention=convention)
 
 
+_POSITIVE = Domain(0.0, math.inf, open_low=True)  # a step size
+_NON_NEGATIVE = Domain(0.0, math.inf)  # a weight decay, an epsilon, a regularizer
+_DECAY = Domain(0.0, 1.0, open_high=True)  # a momentum or moment decay: beta < 1 forgets
+# The values of each hyperparameter, by name: a name means one thing across the catalog
+# (b1 is Adam's first-moment decay wherever it appears). rllc.lion, rllc.nested and
+# rllc.memory define the choices too; a test checks that they agree.
+DOMAINS = {
+  "learning_rate": _POSITIVE,
+  "law_learning_rate": _POSITIVE,
+  "momentum": _DECAY,
+  "b1": _DECAY,
+  "b2": _DECAY,
+  "b3": _DECAY,
+  "beta": _DECAY,
+  "beta_max": _DECAY,
+  "beta_min": _DECAY,
+  "reset_threshold": Domain(0.0, 1.0),  # compared with beta_t, which lies in [0, 1)
+  "lam": _NON_NEGATIVE,
+  "eps": _NON_NEGATIVE,
+  "relative_eps": _NON_NEGATIVE,
+  "weight_decay": _NON_NEGATIVE,
+  "alpha": _NON_NEGATIVE,
+  "delta": _NON_NEGATIVE,
+  "mlp_rate": _NON_NEGATIVE,
+  "ns_steps": Domain(1, 100),  # iterations unrolled into the program: bounded
+  "hidden": Domain(1, 4096),  # the MLP memory keeps 3 x hidden numbers per leaf
+  "kernel": Domain(choices=("l1", "l1_smooth", "l2")),
+  "preconditioner": Domain(choices=("identity", "adam")),
+  "sigma": Domain(choices=("identity", "newton_schulz")),
+  "initial_law": Domain(choices=INITIAL_LAWS),
+  "law": Domain(),
+  "per_leaf": Domain(),
+  "normalize": Domain(),
+}
+
+
 def _h(name: str, type_: str, default: Any = REQUIRED, override: str = "") -> Hyperparameter:
-  return Hyperparameter(name, type_, default, override)
+  return Hyperparameter(name, type_, default, override, DOMAINS[name])
 
 
 def _grid(learning_rates: tuple) -> dict[str, tuple]:

@@ -151,6 +151,13 @@ class Propagator:
       B, xp.concatenate([self.a, other.a]), self.labels + other.labels, spec, pattern
     )
 
+  def frozen(self) -> Propagator:
+    """Itself, its known B and a made read-only: safe to share (a parsed spec is remembered)."""
+    if _is_concrete(self.B, self.a):
+      self.B.setflags(write=False)
+      self.a.setflags(write=False)
+    return self
+
   def __str__(self) -> str:
     return self.spec if self.spec is not None else f"Propagator(k={self.k})"
 
@@ -230,8 +237,27 @@ def CM(gamma) -> Propagator:  # noqa: N802 (the paper's name)
 
 
 def direct_sum(props: list[Propagator]) -> Propagator:
-  """p_1 ⊕ p_2 ⊕ ... of a non-empty list."""
-  total = props[0]
-  for prop in props[1:]:
-    total = total + prop
-  return total
+  """p_1 ⊕ p_2 ⊕ ... of a non-empty list, built at once: linear in its k^2 entries (adding
+  the terms one by one would rebuild the growing matrices at each)."""
+  if len(props) == 1 or not _is_concrete(*(x for p in props for x in (p.B, p.a))):
+    total = props[0]
+    for prop in props[1:]:
+      total = total + prop
+    return total
+  k = sum(p.k for p in props)
+  B = np.zeros((k, k), np.result_type(*(p.B for p in props)))
+  pattern = np.zeros((k, k), bool)
+  start = 0
+  for prop in props:
+    end = start + prop.k
+    B[start:end, start:end] = prop.B
+    pattern[start:end, start:end] = prop.pattern
+    start = end
+  specs = [p.spec for p in props]
+  return Propagator(
+    B,
+    np.concatenate([p.a for p in props]),
+    tuple(label for p in props for label in p.labels),
+    "+".join(specs) if None not in specs else None,
+    pattern,
+  )

@@ -18,14 +18,18 @@
 
 `rllc bench` with no arguments is the main job: the quick protocol on the
 embedded digits-mlp task, into runs/quick. Bad input (an unknown task or
-optimizer, a malformed spec, a bad TOML file) exits with status 2 before
-anything trains, naming the culprit and the valid choices; missing or
-corrupt data exits with status 1 and says how to provide it; Ctrl-C exits
-with status 130, the store consistent (re-run the command to finish). A
-store that cannot be written (--out a file, read-only), or that holds the
-same protocol name with other training fields (steps, batch size,
-evaluation or logging interval) is refused, naming both, with status 2; a
-corrupt plan.json with status 1. Nothing is written then.
+optimizer, a malformed spec, a bad TOML file, a hyperparameter outside its
+declared type and range, a size beyond the protocol's limits, a missing
+optional package) exits with status 2 before anything trains, naming the
+culprit and the valid choices; missing or corrupt data exits with status 1
+and says how to provide it; Ctrl-C exits with status 130, the store
+consistent (re-run the command to finish). A store that cannot be written
+(--out a file, read-only), or that holds the same protocol name with other
+training fields (steps, batch size, evaluation or logging interval) is
+refused, naming both, with status 2; a corrupt plan.json with status 1.
+Nothing is written then. Any other error is one line with status 1
+(`rllc --debug ...` or RLLC_DEBUG=1: its traceback); a closed pipe ends a
+command silently with status 141.
 
 Progress: job i of N, the runs done and the time left, from the rate measured
 so far: a bar on a terminal, else a line at least every 30 s
@@ -38,6 +42,7 @@ TensorFlow's, XLA's and absl's start-up and log lines are silenced unless
 import argparse
 import ast
 import functools
+import importlib
 import importlib.util
 import json
 import math
@@ -167,6 +172,18 @@ def _optimizer_names(text: str | None) -> list[str] | None:
   return names
 
 
+class MissingExtraError(Exception):
+  """An optional package a command needs is not installed (checked before anything is
+  written): exit status 2, naming it and how to install it."""
+
+
+def _needs(module: str, why: str, install: str) -> None:
+  try:
+    importlib.import_module(module)
+  except ImportError:
+    raise MissingExtraError(f"{why} needs {module}, which is not installed: {install}") from None
+
+
 def _bench(args) -> int:
   from eval.report import selection, summary
   from eval.run import bench as bench_lib
@@ -176,6 +193,8 @@ def _bench(args) -> int:
   from eval.store import store as store_lib
 
   _counts(args)
+  if args.executor == "ray":
+    _needs("ray", "--executor ray", "pip install '.[distributed]' (or pip install ray)")
   optimizers = _optimizer_names(args.optimizers)
   engine.one_device_per_core()
   protocol = protocol_lib.resolve(
@@ -246,19 +265,50 @@ def _report(args) -> int:
       f"cannot write the report into {out}: {problem}; give --out a directory you can write,"
       " e.g. --out /tmp/report"
     )
-  for path in report_lib.write(report, out, args.format or report_lib.FORMATS):
+  with store_lib.naming(out):  # a write refused (disk full) names the report's directory
+    written = report_lib.write(report, out, args.format or report_lib.FORMATS)
+  for path in written:
     print(f"wrote {path}")
   print(f"figures: {out}/figures ({len(report.figures)} as PNG and SVG)")
   return 0
 
 
+def _labels(records: list[dict]) -> dict[str, str]:
+  """Each configuration's label (eval.store.configs), saying too how records under a
+  built-in protocol's name depart from it (eval.run.protocol.departures): "quick (100 steps)"."""
+  from collections import defaultdict
+
+  from eval.run import protocol as protocol_lib
+  from eval.store import configs
+  from eval.store import store as store_lib
+
+  names = configs.labels(r["protocol"] for r in records)
+  seeds, settings = defaultdict(set), defaultdict(lambda: defaultdict(list))
+  for r in records:
+    text = store_lib.canonical_json(r["protocol"])
+    seeds[text].add(r["seed"])
+    settings[text][r["optimizer"]].append(r["hparams"])
+  fields = {store_lib.canonical_json(r["protocol"]): r["protocol"] for r in records}
+  for text, label in names.items():
+    name = fields[text]["protocol"]
+    extra = protocol_lib.departures(name, fields[text], seeds[text], settings[text])
+    extra = [e for e in extra if e not in label]
+    if extra:
+      head, _, rest = label.partition(" (")
+      names[text] = f"{head} ({', '.join([*filter(None, [rest.rstrip(')')]), *extra])})"
+  return names
+
+
 def _store_list(args) -> int:
+  from eval.report import summary
   from eval.store import configs, samples, tidy
   from eval.store import store as store_lib
 
   records = store_lib.valid_records(args.store)
+  by_key = dict(zip((r["key"] for r in records), summary.endings_of(records), strict=True))
   plan = store_lib.read_plan_checked(args.store)
-  rows = tidy.rows(configs.relabel(records), configs.relabel_plan(plan, _labels(records, plan)))
+  left_out = {r["key"] for r in samples.count(records, plan).left_out}  # one store: keys unique
+  rows = tidy.rows(configs.relabel(records, _labels(records)))
   print(f"{args.store}: {len(rows):,} records (rllc store show {args.store} KEY shows one)")
   task_width = max(len(r["task"]) for r in rows)
   opt_width = max(len(r["optimizer"]) for r in rows)
@@ -267,6 +317,9 @@ def _store_list(args) -> int:
     accuracy = row.get("final.test_accuracy")
     if row["status"] != "ok":
       result = row["status"]
+    elif by_key[row["key"]] != "ok":  # exploded, or a final metric not finite
+      loss = row.get("final.train_loss")
+      result = by_key[row["key"]] + (f" (loss {loss:.4g})" if isinstance(loss, float) else "")
     elif isinstance(accuracy, float):
       result = f"acc {100 * accuracy:.2f} %"
     else:  # a task that reports no accuracy (tasks.interface)
@@ -274,19 +327,11 @@ def _store_list(args) -> int:
     print(
       f"{row['key'][:12]}  {row['task']:{task_width}s}  {row['optimizer']:{opt_width}s}"
       f"  {row['protocol']}  seed {row['seed']}  {result}  {hparams}"
-      + ("" if row["counted"] else "  (not counted: another record of this seed counts)")
+      + ("  (not counted: another record of this seed counts)" if row["key"] in left_out else "")
     )
   for line in samples.mixed_machines(records):
     print(f"note: {line}")
   return 0
-
-
-def _labels(records: list[dict], plan: dict) -> dict[str, str]:
-  from eval.store import configs
-
-  return configs.labels(
-    [r["protocol"] for r in records] + [e["identity"]["protocol"] for e in plan.values()]
-  )
 
 
 def _store_show(args) -> int:
@@ -325,6 +370,9 @@ def _store_show(args) -> int:
 def _store_export(args) -> int:
   from eval.store import tidy
 
+  for target in (args.out, args.curves):
+    if target is not None and Path(target).suffix.lower() == ".parquet":
+      _needs("pyarrow", f"writing {target}", "pip install pyarrow")
   runs, points = tidy.export(args.stores, args.out, args.curves)
   print(f"wrote {args.out}: {runs:,} runs, one row each")
   if args.curves:
@@ -498,6 +546,11 @@ def build_parser() -> argparse.ArgumentParser:
     action="store_true",
     help="let TensorFlow, XLA and absl print their start-up and log lines (default: silenced)",
   )
+  parser.add_argument(
+    "--debug",
+    action="store_true",
+    help=f"an error raises, with its traceback, instead of one line (also: {DEBUG_VARIABLE}=1)",
+  )
   commands = parser.add_subparsers(dest="command", required=True)
 
   bench = commands.add_parser(
@@ -624,6 +677,7 @@ def build_parser() -> argparse.ArgumentParser:
 # The domain errors a command may raise: (module, class, exit status; None: the error's own
 # exit_code). Named, not imported: a module that was never imported raised none of its errors.
 _ERRORS = (
+  ("eval.cli.commands", "MissingExtraError", 2),
   ("tasks.data", "DataError", 1),
   ("eval.report.build", "ReportError", 1),
   ("eval.run.protocol", "ProtocolError", 2),
@@ -675,24 +729,73 @@ def same_tensorflow_everywhere() -> None:
   os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 
+# The exit status of a command whose reader went away (`rllc optimizers | head -1`): 128 +
+# SIGPIPE, what a shell reports for a command killed by the signal, so a script can tell
+# that the output was cut short; nothing is printed.
+BROKEN_PIPE = 141
+DEBUG_VARIABLE = "RLLC_DEBUG"
+
+
+def _debugging(args) -> bool:
+  return args.debug or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
+
+
+def _stdout_gone() -> bool:
+  """Whether standard output is a pipe whose reader has gone (poll reports an error on it)."""
+  import select
+
+  try:
+    poll = select.poll()
+    poll.register(sys.stdout.fileno(), select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poll.poll(0))
+  except (AttributeError, OSError, ValueError):  # not a file (a test's StringIO), or closed
+    return False
+
+
+def _quiet_exit() -> int:
+  """After a broken pipe: standard output pointed at /dev/null, so that Python's flush at
+  exit raises nothing either."""
+  devnull = os.open(os.devnull, os.O_WRONLY)
+  os.dup2(devnull, sys.stdout.fileno())
+  os.close(devnull)
+  return BROKEN_PIPE
+
+
+def _message(err: Exception) -> tuple[str, int]:
+  """The one line an exception becomes, and the exit status."""
+  status = _exit_status(err)
+  if status is not None:
+    return str(err), status
+  if isinstance(err, OSError):  # a file system refusal no check foresaw: the path and the reason
+    where = f"{err.filename}: " if err.filename else ""
+    return f"{where}{err.strerror or err}", 1
+  lines = [line for line in str(err).splitlines() if line.strip()]
+  what = f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
+  where = "".join(f" {note}" for note in getattr(err, "__notes__", ()))  # e.g. the job
+  return (
+    f"unexpected error{where}, {what} (rllc --debug, or {DEBUG_VARIABLE}=1, shows the traceback)",
+    1,
+  )
+
+
+def _printable(stream) -> None:
+  """Text with undecodable bytes (a path given as raw bytes) is written back as those bytes."""
+  if hasattr(stream, "reconfigure"):
+    stream.reconfigure(errors="surrogateescape")
+
+
 def main(argv: list[str] | None = None) -> int:
+  """Runs a command. Every exception that reaches here becomes one line on stderr, naming
+  the culprit, and a non-zero status (2: bad input; 1: anything else); --debug or
+  RLLC_DEBUG=1 raises it instead, with its traceback."""
+  for stream in (sys.stdout, sys.stderr):
+    _printable(stream)
   args = build_parser().parse_args(argv)
   same_tensorflow_everywhere()
   if not args.verbose:
     quiet_libraries(args.command)
   try:
     return args.run(args)
-  except Exception as err:
-    status = _exit_status(err)
-    if status is not None:
-      print(f"rllc: {err}", file=sys.stderr)
-      return status
-    if not isinstance(err, OSError):
-      raise
-    # A file system refusal no check foresaw: the path and the reason.
-    where = f"{err.filename}: " if err.filename else ""
-    print(f"rllc: {where}{err.strerror or err}", file=sys.stderr)
-    return 1
   except KeyboardInterrupt:
     print(
       "rllc: interrupted; every finished run is in the store, the unfinished job is not."
@@ -700,6 +803,17 @@ def main(argv: list[str] | None = None) -> int:
       file=sys.stderr,
     )
     return 130
+  except BrokenPipeError:
+    if _stdout_gone() and not _debugging(args):
+      return _quiet_exit()
+    raise
+  except Exception as err:
+    if _debugging(args):
+      raise
+    text, status = _message(err)
+    one_line = " ".join(part.strip() for part in text.splitlines() if part.strip())
+    print(f"rllc: {one_line}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

@@ -273,7 +273,7 @@ def build(
         if absent and (table.protocol, task, opt) not in planned:
           missing.append(f"protocol {table.protocol}, {task}, {opt}: no record")
   return Report(
-    title=" + ".join(root.resolve().name for root in roots),
+    title=" + ".join(_shown(root.resolve().name) for root in roots),
     summary=_summary(records, chosen_rules),
     records=records,
     tables=tables,
@@ -283,6 +283,12 @@ def build(
     missing=missing or [_NOTHING_MISSING if plan else _NO_PLAN],
     provenance=_provenance(records),
   )
+
+
+def _shown(name: str) -> str:
+  """A file name as text: bytes that are not UTF-8 (kept by Python as surrogates) become U+FFFD,
+  so the report's UTF-8 documents can hold it."""
+  return os.fsencode(name).decode("utf-8", "replace")
 
 
 def write(report: Report, out: str | os.PathLike, formats=FORMATS) -> list[Path]:

@@ -327,7 +327,11 @@ def _run_one(store, job, env, data_dir, on_job, meter, outcome, *, wait: bool) -
       meter.start_job(label, len(job.keys), _run_steps(job))
 
     start = time.perf_counter()
-    records = train_job(job, env, data_dir=data_dir, progress=meter.update, on_layout=begin)
+    try:
+      records = train_job(job, env, data_dir=data_dir, progress=meter.update, on_layout=begin)
+    except Exception as err:
+      err.add_note(f"in job {job.task} {job.optimizer}")  # the command line names it
+      raise
     meter.end_job(len(job.keys))
     _finish(store, job, records, missing, time.perf_counter() - start, on_job, outcome)
   return True

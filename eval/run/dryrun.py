@@ -4,7 +4,9 @@ Nothing trains and nothing is written. It makes the same checks as the bench
 (the protocol, the data, the store: writable, its plan readable, no other
 configuration of the protocol's name), so a dry run that passes is a bench
 that starts, and lists every job with its settings x seeds, what the store
-already holds, and the run-steps left to train.
+already holds, and the run-steps left to train. Its time and memory grow with
+the jobs, not the runs: the seeds are summarized, and the runs' keys are made
+(one job at a time) only when the store already holds records to compare.
 
 The time is an estimate from measured rates, per task:
 1. this store's log.jsonl, when it has trained jobs of the task (seconds per
@@ -16,6 +18,8 @@ The time is an estimate from measured rates, per task:
 """
 
 import collections
+import dataclasses
+import math
 import os
 from pathlib import Path
 
@@ -62,39 +66,40 @@ def text(protocol: protocol_lib.Protocol, out: str, *, data_dir: str | None = No
   fields = protocol.training_fields()
   if Path(out).is_dir():
     configs.check(out, fields)
-  env = store_lib.environment()
-  jobs = bench.plan(protocol, env)
   records = Path(out) / "records"
   present = {p.stem for p in records.glob("*.json")} if records.is_dir() else set()
+  env = store_lib.environment() if present else None
   rates = measured_rates(out) if Path(out).is_dir() else {}
   averaged = any(schedule_lib.split_options(p.name)[1].get("ema") for p in protocol.optimizers)
+  seeds = len(protocol.seeds)
   lines = [
     f"dry run (nothing trains, nothing is written): protocol {configs.describe(fields)};"
-    f" seeds {', '.join(map(str, protocol.seeds))}; store {out}",
+    f" {protocol_lib.seeds_text(protocol.seeds)}; store {out}",
     f"selection rule, fixed before any run: per task and optimizer, {_rule(protocol.select)}"
     + ("; an optimizer named NAME+ema(DECAY) is scored by its average" if averaged else ""),
   ]
-  task_width = max(len(j.task) for j in jobs)
-  opt_width = max(len(j.optimizer) for j in jobs)
+  pairs = [(task, opt) for task in protocol.tasks for opt in protocol.optimizers]
+  task_width = max(len(task) for task, _ in pairs)
+  opt_width = max(len(opt.name) for _, opt in pairs)
   to_train = collections.Counter()  # task -> run-steps
   total_runs = done_runs = jobs_to_train = 0
-  for i, job in enumerate(jobs, 1):
-    settings = len(job.members) // len(protocol.seeds)
-    done = sum(k in present for k in job.keys)
-    total_runs += len(job.keys)
+  for i, (task, opt) in enumerate(pairs, 1):
+    settings = math.prod(len(values) for values in opt.grid.values())
+    runs = settings * seeds
+    done = _done(protocol, task, opt, env, present) if present else 0
+    total_runs += runs
     done_runs += done
-    if done < len(job.keys):
+    if done < runs:
       jobs_to_train += 1
-      to_train[job.task] += len(job.members) * protocol.steps  # a job trains whole
-    state = "done" if done == len(job.keys) else (f"{done} in the store" if done else "to train")
+      to_train[task] += runs * protocol.steps  # a job trains whole
+    state = "done" if done == runs else (f"{done} in the store" if done else "to train")
     lines.append(
-      f"  job {i}/{len(jobs)}  {job.task:{task_width}s}  {job.optimizer:{opt_width}s}"
-      f"  {_n(settings, 'setting')} x {_n(len(protocol.seeds), 'seed')}"
-      f" = {_n(len(job.keys), 'run')}  ({state})"
+      f"  job {i}/{len(pairs)}  {task:{task_width}s}  {opt.name:{opt_width}s}"
+      f"  {_n(settings, 'setting')} x {_n(seeds, 'seed')} = {_n(runs, 'run')}  ({state})"
     )
   run_steps = sum(to_train.values())
   lines.append(
-    f"{_n(len(jobs), 'job')}, {_n(total_runs, 'run')}: {done_runs:,} already in the store,"
+    f"{_n(len(pairs), 'job')}, {_n(total_runs, 'run')}: {done_runs:,} already in the store,"
     f" {_n(jobs_to_train, 'job')} ({run_steps:,} run-steps) to train"
   )
   lines.append(_estimate(to_train, rates, jobs_to_train))
@@ -107,6 +112,12 @@ def _rule(name: str) -> str:
     f"the setting with {rules.RULES[name].says} over seeds ({name}); a setting with a diverged"
     " seed is never selected"
   )
+
+
+def _done(protocol, task: str, opt, env: dict, present: set[str]) -> int:
+  """How many of one job's runs the store holds: its keys, made for this job alone."""
+  (job,) = bench.plan(dataclasses.replace(protocol, tasks=(task,), optimizers=(opt,)), env)
+  return sum(key in present for key in job.keys)
 
 
 def _n(count: int, noun: str) -> str:

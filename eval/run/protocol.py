@@ -22,7 +22,8 @@ naming the culprit and what is valid, before anything trains.
 The TOML file (every key optional):
 
   base = "quick"                  # or "paper", "fair": what the rest overrides
-  name = "my-study"               # recorded in each result (default: the file's stem)
+  name = "my-study"               # recorded in each result (default: the file's stem);
+                                  # letters, digits and . _ + -: a name, not a path
   tasks = ["digits-mlp", "mnist-mlp"]
   seeds = 3                       # seeds 0, 1, 2; or an explicit list [0, 5, 7]
   steps = 2000
@@ -52,6 +53,9 @@ The TOML file (every key optional):
 
 or `optimizers = ["sgd", "M(0.9)"]` for default grids. The grid of an
 optimizer is the product of its axes; axes not given keep the default grid's.
+Every value is checked against its hyperparameter's declared type and range
+(rllc.catalog.DOMAINS) before anything is built, and the sizes against the
+limits MAX_SEEDS, MAX_STEPS, MAX_POINTS, MAX_SETTINGS and MAX_RUNS below.
 
 Default grids: each optimizer's entry in rllc.catalog declares its quick and
 paper grids (`rllc optimizers` prints them all):
@@ -71,16 +75,19 @@ A scheduled optimizer's grid gets `total_steps` = the protocol's steps: the
 schedule's length is explicit, in every record's hyperparameters and key.
 """
 
+import collections
 import dataclasses
 import itertools
 import math
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import rllc
 from eval.run import suggest
-from eval.store import rules
+from eval.store import configs, rules
+from eval.store import store as store_lib
 from rllc import catalog
 from rllc import schedule as schedule_lib
 from rllc import spec as spec_lib
@@ -170,6 +177,16 @@ FAIR_GRIDS = {
 FAIR_OPTIMIZERS = tuple(FAIR_GRIDS)
 PROFILES = ("quick", "paper", "fair")
 
+# What a protocol may ask for, checked before anything is built or allocated: beyond these a
+# bench (or its dry run) would exhaust memory or time before it could say so. Within them a
+# bench costs time linear in its run-steps, which `rllc bench --dry-run` shows first.
+MAX_SEEDS = 1_000  # seeds per setting
+MAX_SEED = 2**31 - 1  # the largest seed: the engine keeps seeds as int32
+MAX_STEPS = 1_000_000  # training steps per run: the engine keeps each step's loss on the host
+MAX_POINTS = 100_000  # per run: training-loss points (steps / log_every), evaluations
+MAX_SETTINGS = 10_000  # points of one optimizer's grid (the product of its axes)
+MAX_RUNS = 100_000  # runs of a protocol: tasks x settings x seeds, over its optimizers
+
 _SCALARS = ("steps", "batch_size", "eval_every", "log_every", "max_members", "select")
 _TOML_KEYS = ("base", "name", "tasks", "seeds", "optimizers", *_SCALARS)
 
@@ -247,12 +264,13 @@ def canonical_name(name: str) -> str:
     if "(" in name:  # meant as a spec: its error first; allow_unstable is Python's, not ours
       why = str(err).replace(", or pass allow_unstable=True", "")
       raise ProtocolError(
-        f"unknown optimizer {name!r}: {why}. A propagator spec reads like 'M(0.9)+M(0)' (RLLC),"
+        f"unknown optimizer {_clip(name)!r}: {why}. A propagator spec reads like 'M(0.9)+M(0)'"
+        " (RLLC),"
         f" 'lm:' and a spec (a fixed law), or give a name ({len(names)}: rllc optimizers lists"
         " them)"
       ) from None
     raise ProtocolError(
-      f"unknown optimizer {name!r}{suggest.hint(name, names)}: valid names are"
+      f"unknown optimizer {_clip(name)!r}{suggest.hint(name, names)}: valid names are"
       f" {', '.join(names)}, a propagator spec such as 'M(0.9)+M(0)', or 'lm:' and a spec"
     ) from None
 
@@ -285,22 +303,35 @@ def _base(profile: str) -> dict[str, Any]:
 
 
 def _seeds(value, where: str) -> tuple[int, ...]:
+  count = len(value) if isinstance(value, list) else value
+  if isinstance(count, int) and not isinstance(count, bool) and count > MAX_SEEDS:
+    raise ProtocolError(
+      f"{where}: {count:,} seeds; a protocol takes at most {MAX_SEEDS:,} seeds per setting"
+    )
   if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
     return tuple(range(value))
   if (
     isinstance(value, list)
     and value
-    and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value)
+    and all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SEED for s in value)
     and len(set(value)) == len(value)
   ):
     return tuple(value)
   raise ProtocolError(
-    f"{where}: seeds must be a positive count or a list of distinct non-negative integers,"
-    f" got {value!r}"
+    f"{where}: seeds must be a positive count or a list of distinct integers in [0,"
+    f" {MAX_SEED:,}], got {_clip(repr(value))}"
   )
 
 
+def _clip(text: str, limit: int = 80) -> str:
+  """A long value shortened for a one-line message."""
+  return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _axis(optimizer: str, name: str, value, where: str) -> tuple:
+  """A TOML value as a grid axis: a list is the axis, anything else one point. A law is a
+  list itself: a list of numbers is one law, a list of lists an axis of laws. The values are
+  checked against their declarations later (`_typed_grid`)."""
   one_law = (
     name in ("law", "initial_law")
     and isinstance(value, list)
@@ -309,31 +340,27 @@ def _axis(optimizer: str, name: str, value, where: str) -> tuple:
   values = value if isinstance(value, list) and not one_law else [value]
   if not values:
     raise ProtocolError(f"{where}: optimizer {optimizer!r}: {name} has an empty list of values")
-  out = []
-  for v in values:
-    if isinstance(v, list):
-      v = tuple(v)  # a law, e.g. [0.9, 1.0]
-    if isinstance(v, dict) or (isinstance(v, str) and name != "initial_law"):
-      raise ProtocolError(
-        f"{where}: optimizer {optimizer!r}: {name} = {v!r} is not a number, boolean or list"
-      )
-    out.append(float(v) if isinstance(v, int) and not isinstance(v, bool) else v)
-  return tuple(out)
+  return tuple(tuple(v) if isinstance(v, list) else v for v in values)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
   """The overrides in a TOML file, checked for unknown keys and types."""
   where = str(path)
   try:
-    text = path.read_text()
+    text = path.read_text(encoding="utf-8")
   except OSError as err:
     raise ProtocolError(
       f"profile {where!r}: cannot read it ({err.strerror}); valid profiles are quick, paper, fair"
       " or a TOML file"
     ) from None
+  except UnicodeDecodeError as err:
+    raise ProtocolError(
+      f"{where}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start}); a"
+      " TOML file is UTF-8"
+    ) from None
   try:
     raw = tomllib.loads(text)
-  except tomllib.TOMLDecodeError as err:
+  except ValueError as err:  # TOMLDecodeError, or an integer of over 4,300 digits
     raise ProtocolError(f"{where}: not valid TOML: {err}") from None
   unknown = sorted(set(raw) - set(_TOML_KEYS))
   if unknown:
@@ -345,8 +372,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
   if base not in PROFILES:
     raise ProtocolError(f"{where}: base = {base!r}; valid: {', '.join(PROFILES)}")
   out: dict[str, Any] = {"base": base, "name": raw.get("name", path.stem)}
-  if not isinstance(out["name"], str) or not out["name"]:
-    raise ProtocolError(f"{where}: name must be a non-empty string, got {out['name']!r}")
+  problem = name_problem(out["name"])
+  if problem:
+    given = "name" if "name" in raw else "name (the file's stem, as none is given)"
+    raise ProtocolError(f"{where}: {given} = {_clip(repr(out['name']))}: {problem}")
   if "tasks" in raw:
     if not isinstance(raw["tasks"], list) or not all(isinstance(t, str) for t in raw["tasks"]):
       raise ProtocolError(f"{where}: tasks must be a list of task names, got {raw['tasks']!r}")
@@ -404,6 +433,21 @@ def _with_options(name: str, table: dict, where: str) -> str:
   except schedule_lib.ScheduleError as err:
     raise ProtocolError(f"{where}: {err}") from None
   return name + schedule_lib.suffix(given)
+
+
+MAX_NAME = 100  # characters of a protocol's name
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+
+
+def name_problem(name) -> str | None:
+  """Why `name` cannot name a protocol, or None. A name is a name, not a path: the default
+  store is runs/NAME, and must stay under runs/ (no separator, no "..", no leading dot)."""
+  if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > MAX_NAME:
+    return (
+      f"a protocol name is 1 to {MAX_NAME} letters, digits and . _ + - (not first), e.g."
+      ' name = "my-study"; it names the store runs/NAME, so it is not a path'
+    )
+  return None
 
 
 def split_names(text: str) -> list[str]:
@@ -468,19 +512,57 @@ def resolve(
   return _validate(fields, grids_of)
 
 
-def _validate(fields: dict[str, Any], grids_of: str) -> Protocol:
+def _check_sizes(fields: dict[str, Any]) -> None:
+  """The training fields' types, and the limits on steps and curve points."""
   for key in ("steps", "batch_size", "eval_every", "log_every"):
     value = fields[key]
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-      raise ProtocolError(f"{key} must be a positive integer, got {value!r}")
+      raise ProtocolError(f"{key} must be a positive integer, got {_clip(repr(value))}")
+  if fields["steps"] > MAX_STEPS:
+    raise ProtocolError(
+      f"steps = {fields['steps']:,}: a run takes at most {MAX_STEPS:,} steps (the engine keeps"
+      " every step's training loss)"
+    )
+  for key, what in (("log_every", "training-loss points"), ("eval_every", "evaluations")):
+    points = fields["steps"] // min(fields[key], fields["steps"])
+    if points > MAX_POINTS:
+      raise ProtocolError(
+        f"{key} = {fields[key]:,} with {fields['steps']:,} steps makes {points:,} {what} per"
+        f" run; at most {MAX_POINTS:,}: give {key} >= {-(-fields['steps'] // MAX_POINTS):,}"
+      )
+
+
+def _check_runs(plans: list[OptimizerPlan], fields: dict[str, Any]) -> None:
+  """The grid and run limits, from the axes' lengths: before any setting is made."""
+  for plan in plans:
+    size = math.prod(len(values) for values in plan.grid.values())
+    if size > MAX_SETTINGS:
+      raise ProtocolError(
+        f"optimizer {plan.name!r}: its grid has {size:,} settings; at most {MAX_SETTINGS:,}"
+      )
+  runs = (
+    len(fields["tasks"])
+    * len(fields["seeds"])
+    * sum(math.prod(len(v) for v in p.grid.values()) for p in plans)
+  )
+  if runs > MAX_RUNS:
+    raise ProtocolError(
+      f"{runs:,} runs ({len(fields['tasks'])} task(s) x {len(plans)} optimizer(s)' grids x"
+      f" {len(fields['seeds']):,} seed(s)); a protocol has at most {MAX_RUNS:,}: split it"
+      " into several"
+    )
+
+
+def _validate(fields: dict[str, Any], grids_of: str) -> Protocol:
+  _check_sizes(fields)
   members = fields["max_members"]
   if members is not None and (
     not isinstance(members, int) or isinstance(members, bool) or members < 1
   ):
     raise ProtocolError(f"max_members must be a positive integer, got {fields['max_members']!r}")
-  if fields["select"] not in rules.RULES:
+  if not isinstance(fields["select"], str) or fields["select"] not in rules.RULES:
     raise ProtocolError(
-      f"select = {fields['select']!r}; valid selection rules: {', '.join(rules.RULES)}"
+      f"select = {_clip(repr(fields['select']))}; valid selection rules: {', '.join(rules.RULES)}"
     )
   # Intervals longer than the run mean: evaluate and log at its end.
   fields["eval_every"] = min(fields["eval_every"], fields["steps"])
@@ -500,6 +582,9 @@ def _validate(fields: dict[str, Any], grids_of: str) -> Protocol:
       raise ProtocolError(str(err)) from None
   if not fields["tasks"]:
     raise ProtocolError("no tasks; valid tasks: " + ", ".join(task_registry.TASKS))
+  twice = sorted(t for t, n in collections.Counter(fields["tasks"]).items() if n > 1)
+  if twice:
+    raise ProtocolError(f"task(s) listed twice: {', '.join(twice)}")
   for task in fields["tasks"]:
     if lo_names.is_lo(task):
       continue  # a learned_optimization task keeps its own batch size
@@ -515,26 +600,18 @@ def _validate(fields: dict[str, Any], grids_of: str) -> Protocol:
     name = canonical_name(given)
     grid = default_grid(name, grids_of)
     grid.update(fields["grids"].get(given, fields["grids"].get(name, {})))
-    plan = OptimizerPlan(name, grid)
+    plan = OptimizerPlan(name, _typed_grid(given, name, grid))
     if any(p.name == name for p in plans):
       raise ProtocolError(f"optimizer {given!r} is listed twice")
-    _check_hyperparameters(given, name, plan)
     if schedule_lib.is_scheduled(schedule_lib.split_options(name)[1]):
       # The schedule's length is the run's: explicit in the grid, so in every record.
-      plan = OptimizerPlan(name, {**grid, "total_steps": (fields["steps"],)})
-    for setting in plan.settings():
-      try:
-        rllc.optimizer(name, **setting)
-      except (ValueError, TypeError) as err:
-        hint = (
-          " (a fixed law needs law = [...] in its TOML table)"
-          if family(name) == "fixed-law"
-          else ""
-        )
-        raise ProtocolError(f"{err}{hint}") from None
+      plan = OptimizerPlan(name, {**plan.grid, "total_steps": (fields["steps"],)})
     plans.append(plan)
   if not plans:
     raise ProtocolError("no optimizers; valid names: " + ", ".join(catalog.active()))
+  _check_runs(plans, fields)
+  for plan in plans:
+    _build_each(plan)
   return Protocol(
     name=fields["name"],
     tasks=tuple(fields["tasks"]),
@@ -549,28 +626,96 @@ def _validate(fields: dict[str, Any], grids_of: str) -> Protocol:
   )
 
 
+def _build_each(plan: OptimizerPlan) -> None:
+  """Builds the optimizer at every setting: what its factory refuses fails here, not in a job."""
+  for setting in plan.settings():
+    try:
+      rllc.optimizer(plan.name, **setting)
+    except (ValueError, TypeError) as err:
+      hint = (
+        " (a fixed law needs law = [...] in its TOML table)"
+        if family(plan.name) == "fixed-law"
+        else ""
+      )
+      raise ProtocolError(f"{err}{hint}") from None
+
+
+def departures(
+  name: str, fields: dict, seeds: set[int], settings: dict[str, list[dict]]
+) -> list[str]:
+  """How records under a built-in protocol's name (quick, paper) depart from that protocol.
+
+  E.g. ["100 steps", "seeds 0", "other grid: adam"]; [] when they do not (fewer runs than
+  the protocol has, an unfinished bench, are no departure), or for any other name.
+
+  Args:
+    name: the records' protocol name.
+    fields: their training fields (Protocol.training_fields(), as their task trained).
+    seeds: the seeds they have.
+    settings: optimizer -> the hyperparameters of its records.
+  """
+  if name not in ("quick", "paper"):
+    return []
+  base = _base(name)
+  out = []
+  for key in ("steps", "batch_size", "eval_every", "log_every"):
+    capped = key in ("eval_every", "log_every")  # at most the run's length
+    expected = min(base[key], fields["steps"]) if capped else base[key]
+    if fields.get(key) is not None and fields[key] != expected:
+      out.append(configs.word(key, fields[key]))
+  if seeds != set(base["seeds"]):
+    out.append(seeds_text(tuple(sorted(seeds))))
+  other = sorted(opt for opt, found in settings.items() if not _inside_grid(opt, name, found))
+  if other:
+    out.append(f"other grid: {', '.join(other)}")
+  return out
+
+
+def _inside_grid(optimizer: str, profile: str, found: list[dict]) -> bool:
+  """Whether every setting found is a point of the optimizer's default grid under `profile`."""
+  try:
+    entry = catalog.lookup(optimizer)
+  except ValueError:  # an optimizer this catalog no longer has
+    return False
+  grid = OptimizerPlan(optimizer, default_grid(optimizer, profile)).settings()
+  points = {store_lib.canonical_json(entry.resolve(s)) for s in grid}
+  return all(store_lib.canonical_json(h) in points for h in found)
+
+
+def seeds_text(seeds: tuple[int, ...]) -> str:
+  """ "seeds 0, 1, 2"; many: "seeds 0-999 (1,000)" or "seeds 0, 5, 7, ..., 90 (40)"."""
+  if len(seeds) <= 10:
+    return "seeds " + ", ".join(map(str, seeds))
+  if seeds == tuple(range(seeds[0], seeds[0] + len(seeds))):
+    return f"seeds {seeds[0]}-{seeds[-1]} ({len(seeds):,})"
+  return f"seeds {', '.join(map(str, seeds[:3]))}, ..., {seeds[-1]} ({len(seeds):,})"
+
+
 def hyperparameters(name: str) -> list[str]:
   """The hyperparameters an optimizer (a catalog name or a canonical spec) takes."""
   return [h.name for h in catalog.active().declared(name).hyperparameters]
 
 
-def _check_hyperparameters(given: str, name: str, plan: OptimizerPlan) -> None:
-  """Unknown names (with a did-you-mean), and step sizes that are not positive and finite."""
-  valid = hyperparameters(name)
-  for key in plan.grid:
-    if key not in valid:
+def _typed_grid(given: str, name: str, grid: dict[str, tuple]) -> dict[str, tuple]:
+  """The grid checked against the catalog's declarations (rllc.catalog.DOMAINS): unknown
+  names (with a did-you-mean), and each value's type and range. A TOML integer given for a
+  real becomes a float (as the records have always kept it); one given for an int stays one.
+  """
+  declared = {h.name: h for h in catalog.active().declared(name).hyperparameters}
+  typed = {}
+  for key, values in grid.items():
+    if key not in declared:
       raise ProtocolError(
-        f"optimizer {given!r}: unknown hyperparameter(s) {key}{suggest.hint(key, valid)}; it takes"
-        f" {', '.join(valid)}"
+        f"optimizer {given!r}: unknown hyperparameter(s) {key}{suggest.hint(key, declared)};"
+        f" it takes {', '.join(declared)}"
       )
-  for key, values in plan.grid.items():
-    for value in values:
-      if not isinstance(value, float):
-        continue
-      if not math.isfinite(value):
-        raise ProtocolError(f"optimizer {given!r}: {key} = {value} is not a finite number")
-      if key.endswith("learning_rate") and value <= 0:
-        raise ProtocolError(
-          f"optimizer {given!r}: {key} = {value:g} is not a step size: give positive values,"
-          f" e.g. {key} = [0.01, 0.1]"
-        )
+    real = "int" not in declared[key].type.split(" or ")
+    typed[key] = tuple(
+      catalog.as_float(v) if real and isinstance(v, int) and not isinstance(v, bool) else v
+      for v in values
+    )
+    for value in typed[key]:
+      problem = declared[key].problem(value)
+      if problem:
+        raise ProtocolError(f"optimizer {given!r}: {problem}")
+  return typed

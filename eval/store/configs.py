@@ -23,20 +23,21 @@ from eval.store import store as store_lib
 
 _WORDS = {
   "steps": lambda v: f"{v:,} steps",
-  "batch_size": lambda v: f"batch {v:,}",
+  # None: a learned_optimization task's own batches (or none, a quadratic's)
+  "batch_size": lambda v: "the task's own batches" if v is None else f"batch {v:,}",
   "eval_every": lambda v: f"eval every {v:,}",
   "log_every": lambda v: f"log every {v:,}",
 }
 
 
-def _word(name: str, value) -> str:
+def word(name: str, value) -> str:
   return _WORDS[name](value) if name in _WORDS else f"{name} {value}"
 
 
 def describe(fields: dict) -> str:
   """E.g. "quick: 300 steps, batch 128, eval every 250, log every 10"."""
   order = [k for k in _WORDS if k in fields] + sorted(set(fields) - set(_WORDS) - {"protocol"})
-  rest = ", ".join(_word(k, fields[k]) for k in order)
+  rest = ", ".join(word(k, fields[k]) for k in order)
   return f"{fields.get('protocol')}: {rest}"
 
 
@@ -56,7 +57,7 @@ def labels(configurations: Iterable[dict]) -> dict[str, str]:
     ]
     order = [k for k in _WORDS if k in differing] + [k for k in differing if k not in _WORDS]
     for text, fields in found.items():
-      out[text] = f"{name} ({', '.join(_word(k, fields.get(k)) for k in order)})"
+      out[text] = f"{name} ({', '.join(word(k, fields.get(k)) for k in order)})"
   return out
 
 
@@ -89,28 +90,41 @@ def _labelled(fields: dict, names: dict[str, str]) -> dict:
   return {**fields, "protocol": names[store_lib.canonical_json(fields)]}
 
 
-def conflicts(fields: dict, existing: Iterable[dict]) -> list[dict]:
-  """The configurations in `existing` with the name of `fields` but other values, each once."""
-  mine = store_lib.canonical_json(fields)
+def conflicts(fields: dict, held: Iterable[tuple[str, dict]]) -> list[dict]:
+  """The configurations held, as (task, fields) pairs, with the name of `fields` but other
+  values than those fields as that task trains under them (`as_trained`), each once."""
   found = {}
-  for other in existing:
+  for task, other in held:
     text = store_lib.canonical_json(other)
+    mine = store_lib.canonical_json(as_trained(fields, task))
     if other.get("protocol") == fields.get("protocol") and text != mine:
       found[text] = other
   return [found[k] for k in sorted(found)]
 
 
-def store_configurations(root) -> list[dict]:
-  """The protocol fields a store already holds: from plan.json, else from its records."""
+def store_configurations(root) -> list[tuple[str, dict]]:
+  """(task, protocol fields) of what a store already holds: from plan.json, else its records."""
   plan = store_lib.read_plan_checked(root)
   if plan:
-    return [entry["identity"]["protocol"] for entry in plan.values()]
+    return [(e["identity"]["task"], e["identity"]["protocol"]) for e in plan.values()]
   records, _ = store_lib.Store(root).inspect()
-  return [r["protocol"] for r in records]
+  return [(r["task"], r["protocol"]) for r in records]
+
+
+def as_trained(fields: dict, task: str) -> dict:
+  """A protocol's fields as a task's records keep them: a learned_optimization task trains
+  with its own batch size (None: its own iterators', or none), not the protocol's."""
+  from tasks import registry as task_registry
+
+  return {**fields, "batch_size": task_registry.batch_size_of(task, fields["batch_size"])}
 
 
 def check(root, fields: dict) -> None:
-  """StoreError (exit 2) if the store at `root` holds another configuration of this name."""
+  """StoreError (exit 2) if the store at `root` holds another configuration of this name.
+
+  Each configuration held is compared with this protocol's fields as its own task would
+  train under them (`as_trained`), so a task with its own batch size is no conflict.
+  """
   other = conflicts(fields, store_configurations(root))
   if other:
     raise store_lib.StoreError(

@@ -123,13 +123,24 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
   path = Path(path)
   tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
   try:
-    with open(tmp, "wb" if isinstance(data, bytes) else "w") as f:
+    with naming(path), open(tmp, "wb" if isinstance(data, bytes) else "w") as f:
       f.write(data)
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, path)
   finally:
     tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def naming(path: str | os.PathLike) -> Iterator[None]:
+  """An OSError without a file name (a write refused: disk full, file too large) gets `path`."""
+  try:
+    yield
+  except OSError as err:
+    if err.filename is None and err.errno is not None:
+      raise OSError(err.errno, err.strerror, str(path)) from err
+    raise
 
 
 def _pid_alive(pid: int) -> bool:
@@ -198,9 +209,15 @@ class Store:
     text = canonical_json({**body, "checksum": digest(body)})
     atomic_write(self.path(record["key"]), text + "\n")
 
+  def _has_records_dir(self) -> bool:
+    """Whether records/ is there; StoreError if something else is there under its name."""
+    if self.records_dir.exists() and not self.records_dir.is_dir():
+      raise StoreError(_not_a_directory(self.records_dir), exit_code=1)
+    return self.records_dir.is_dir()
+
   def records(self) -> list[records_lib.RunRecord]:
     """Every valid record, sorted by key (corrupt ones moved aside and noted)."""
-    if not self.records_dir.is_dir():
+    if not self._has_records_dir():
       return []
     found = []
     for path in sorted(self.records_dir.glob("*.json")):
@@ -212,7 +229,7 @@ class Store:
   def inspect(self) -> tuple[list[dict], list[str]]:
     """Every valid record, sorted by key, and what is wrong with the others; moves nothing."""
     found, problems = [], []
-    for path in sorted(self.records_dir.glob("*.json")) if self.records_dir.is_dir() else []:
+    for path in sorted(self.records_dir.glob("*.json")) if self._has_records_dir() else []:
       try:
         found.append(_check(path, path.stem))
       except CorruptRecordError as err:
@@ -263,7 +280,8 @@ class Store:
     line = (canonical_json({"time": time.time(), "pid": os.getpid(), **event}) + "\n").encode()
     fd = os.open(self.root / "log.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
-      os.write(fd, line)
+      with naming(self.root / "log.jsonl"):
+        os.write(fd, line)
     finally:
       os.close(fd)
 
@@ -337,6 +355,9 @@ def check_usable(root: str | os.PathLike) -> None:
       f"--out {root} is a file, not a store directory; give a directory (a new one, or a store"
       " that rllc bench wrote)"
     )
+  for where in (root / "records", root / "locks"):
+    if where.exists() and not where.is_dir():
+      raise StoreError(_not_a_directory(where), exit_code=1)
   for where in (root, root / "records", root / "locks"):
     if where == root or where.is_dir():
       problem = writable_problem(where)
@@ -378,6 +399,13 @@ def read_plan_checked(root: str | os.PathLike) -> dict[str, dict]:
       exit_code=1,
     )
   return plan
+
+
+def _not_a_directory(path: Path) -> str:
+  return (
+    f"{path} is not a directory, so {path.parent} is not a store as rllc bench writes one;"
+    " move it aside, or give another store"
+  )
 
 
 def valid_records(root: str | os.PathLike) -> list[dict]:

@@ -124,7 +124,11 @@ def test_configurations_of_one_name_get_labels_that_tell_them_apart():
   assert names[store_lib.canonical_json(a)] == "quick (300 steps, eval every 250)"
   assert names[store_lib.canonical_json(b)] == "quick (100 steps, eval every 100)"
   assert names[store_lib.canonical_json(c)] == "paper"
-  assert configs.conflicts(a, [a, b, c]) == [b]
+  assert configs.conflicts(a, [("digits-mlp", x) for x in (a, b, c)]) == [b]
+  # a learned_optimization task keeps its own batch size (None: its iterators'): no conflict
+  own = {**a, "batch_size": None}
+  assert configs.conflicts(a, [("lo:QuadraticTask", own)]) == []
+  assert configs.conflicts(a, [("digits-mlp", own)]) == [own]
 
 
 # Item 2: tracebacks become messages; nothing is half-written.

@@ -91,13 +91,13 @@ def _profile(tmp_path: Path, text: str) -> Path:
     pytest.param(
       "[optimizers.sgd]\nlearning_rate = [-0.1, 0.1]\n",
       [],
-      ["optimizer 'sgd': learning_rate = -0.1 is not a step size", "give positive values"],
+      ["optimizer 'sgd': learning_rate = -0.1: learning_rate takes a real number in (0, inf)"],
       id="negative-learning-rate",
     ),
     pytest.param(
       "[optimizers.sgd]\nlearning_rate = nan\n",
       [],
-      ["optimizer 'sgd': learning_rate = nan is not a finite number"],
+      ["optimizer 'sgd': learning_rate = nan: learning_rate takes a real number in (0, inf)"],
       id="nan-learning-rate",
     ),
     pytest.param(

@@ -616,7 +616,7 @@ BAD_INPUT = [
   pytest.param(
     ["bench"],
     '[optimizers."M(0.9)+M(0)"]\ninitial_law = "unit"\n',
-    ["unknown initial law 'unit'", "valid: ones, normalized"],
+    ["initial_law = 'unit': initial_law takes one of 'ones', 'normalized' or a list"],
     id="unknown-initial-law-toml",
   ),
   pytest.param(

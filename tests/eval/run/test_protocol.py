@@ -153,10 +153,17 @@ def test_one_law_in_toml_is_one_setting(tmp_path):
     ('optimizers = ["adamm"]', "unknown optimizer 'adamm' (did you mean 'adam'"),
     ('optimizers = ["M(0.9"]', "missing ')'"),
     ("[optimizers.adam]\nlearning_rat = [0.1]", "unknown hyperparameter(s) learning_rat"),
-    ('[optimizers.adam]\nlearning_rate = ["fast"]', "is not a number"),
+    (
+      '[optimizers.adam]\nlearning_rate = ["fast"]',
+      "learning_rate = 'fast': learning_rate takes a real number",
+    ),
     ("[optimizers.adam]\nlearning_rate = []", "empty list"),
     ('[optimizers."lm:M(0.9)"]', "needs law"),
     ('optimizers = ["adam", "adam"]', "listed twice"),
+    ('tasks = ["digits-mlp", "digits-mlp"]', "task(s) listed twice: digits-mlp"),
+    ('select = ["valid_loss"]', "select = ['valid_loss']; valid selection rules"),
+    ("steps = 1" + "0" * 5000, "not valid TOML: Exceeds the limit (4300 digits)"),
+    ("[optimizers.adam]\nlearning_rate = 1" + "0" * 400, "learning_rate = inf: learning_rate"),
   ],
 )
 def test_bad_toml_names_the_culprit(tmp_path, text, culprit):
