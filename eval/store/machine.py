@@ -8,14 +8,15 @@ ran, and records of one key made on two machine classes can differ in their
 bits (README, "Reproducibility": within a measured tolerance).
 
   fingerprint()        {"class", "arch", "cpu", "vendor", "cpu_family", "cpu_model",
-                        "isa", "accelerator", "xla_flags"}
+                        "isa", "caches", "accelerator", "xla_flags"}
   class_of(record)     the machine class a record was made on ("unrecorded" before
                        fingerprints were kept)
 
 The class is what XLA's code generation depends on: architecture, vendor,
 CPU family and model number (LLVM picks its host model from them), the
-instruction-set features that XLA can use, the accelerator's kind, and the
-XLA flags but the host device count (the layout, which the key holds). Its
+instruction-set features that XLA can use, the cache sizes (the GEMM
+kernels' blocking follows them), the accelerator's kind, and the XLA flags
+but the host device count (the layout, which the key holds). Its
 readable head names the widest vector extension ("x86_64 avx512"); the hash
 after it tells classes apart that share a head.
 """
@@ -62,12 +63,31 @@ def _widest(isa: list[str], arch: str) -> str:
   return arch
 
 
-def cpu(cpuinfo: str | None = None, arch: str | None = None) -> dict[str, Any]:
-  """The processor: model name, vendor, family and model numbers, and its features for XLA.
+def caches(root: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> list[str]:
+  """The first core's caches, e.g. ["L1 Data 48K", "L2 Unified 2048K"] ([] where not known).
+
+  The GEMM kernels XLA:CPU calls pick their blocking from the cache sizes, so
+  two CPUs with the same features can still sum a matmul in another order.
+  """
+  found = []
+  for index in sorted(root.glob("index*")) if root.is_dir() else []:
+    try:
+      level, kind, size = ((index / f).read_text().strip() for f in ("level", "type", "size"))
+    except OSError:
+      continue
+    found.append(f"L{level} {kind} {size}")
+  return found
+
+
+def cpu(
+  cpuinfo: str | None = None, arch: str | None = None, cache: list[str] | None = None
+) -> dict[str, Any]:
+  """The processor: model name, vendor, family and model numbers, features for XLA, caches.
 
   Args:
     cpuinfo: /proc/cpuinfo's text (read when None; empty where there is none).
     arch: the machine architecture (platform.machine() when None).
+    cache: the caches (`caches()` when None).
   """
   arch = arch or platform.machine()
   if cpuinfo is None:
@@ -82,6 +102,7 @@ def cpu(cpuinfo: str | None = None, arch: str | None = None) -> dict[str, Any]:
     "cpu_family": fields.get("cpu family") or fields.get("CPU architecture"),
     "cpu_model": fields.get("model") or fields.get("CPU variant"),
     "isa": _isa(flags),
+    "caches": caches() if cache is None else cache,
   }
 
 

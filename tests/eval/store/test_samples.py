@@ -145,11 +145,13 @@ def test_the_class_reads_the_features_xla_compiles_for():
   info = (
     "vendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 143\nmodel name\t: X\nflags\t\t: {}\n"
   )
-  avx2 = machine.cpu(info.format("fpu sse sse2 avx avx2 fma ht"), "x86_64")
-  avx512 = machine.cpu(info.format("fpu sse sse2 avx avx2 fma avx512f ht"), "x86_64")
+  avx2 = machine.cpu(info.format("fpu sse sse2 avx avx2 fma ht"), "x86_64", ["L2 Unified 1M"])
+  avx512 = machine.cpu(info.format("fpu sse sse2 avx avx2 fma avx512f ht"), "x86_64", [])
   assert avx2["isa"] == ["avx", "avx2", "fma", "sse", "sse2"]  # not fpu, ht: no codegen
   classes = [
     machine.machine_class({**c, "accelerator": None, "xla_flags": None}) for c in (avx2, avx512)
   ]
   assert classes[0].startswith("x86_64 avx2 #") and classes[1].startswith("x86_64 avx512 #")
   assert (avx2["vendor"], avx2["cpu_family"], avx2["cpu_model"]) == ("GenuineIntel", "6", "143")
+  other_cache = {**avx2, "caches": ["L2 Unified 2M"], "accelerator": None, "xla_flags": None}
+  assert machine.machine_class(other_cache) != classes[0]  # the GEMM blocking follows the caches
