@@ -9,5 +9,6 @@ rllc=${RLLC:-.venv/bin/rllc}
 stores=$(mktemp -d)
 trap 'rm -rf "$stores"' EXIT
 for f in reports/table1_parts/stores/*.tar.xz; do tar xJf "$f" -C "$stores"; done
+rm -f "$out/runs.csv"  # made again below; rllc report replaces only a report directory
 "$rllc" report "$stores"/* --out "$out"
 "$rllc" store export "$stores"/* --out "$out/runs.csv"

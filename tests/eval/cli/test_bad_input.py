@@ -125,7 +125,7 @@ def test_a_dry_run_at_the_seed_limit_fits_and_summarizes_the_seeds(tmp_path, add
   assert done.returncode == 0, done.stderr
   lines = done.stdout.splitlines()
   assert "; seeds 0-999 (1,000); store" in lines[0] and len(lines[0]) < 250
-  assert len(lines) == 1 + 8 + 2  # a line per job, not per run
+  assert len(lines) == 2 + 8 + 2  # the protocol and its rule, a line per job (not per run), totals
   assert "8 jobs, 92,000 runs" in lines[-2]
 
 
