@@ -30,7 +30,7 @@ CHECK_PYTHON := import sys; v = "%d.%d" % sys.version_info[:2]; \
 LOCK := $(shell $(PYTHON) -c 'import sys; print("-c constraints.txt" if "%d.%d" % sys.version_info[:2] == "$(LOCK_PYTHON)" else "")' 2>/dev/null)
 CUDA ?= 13
 
-.PHONY: setup bench test speed lint cuda chromium
+.PHONY: setup bench test speed lint cuda gpu-check chromium
 
 setup: $(STAMP)
 
@@ -85,3 +85,6 @@ lint: $(STAMP)
 
 cuda: $(STAMP)  ## on a GPU machine: the CUDA 13 build of the installed jax (make cuda CUDA=12 for CUDA 12)
 	$(PY) -m pip install $(LOCK) "jax[cuda$(CUDA)]==$$($(PY) -c 'import jax; print(jax.__version__)')"
+
+gpu-check: $(STAMP)  ## what the suite does on this machine's device (GPU or CPU), into reports/gpu (<= 10 min)
+	$(PY) -m eval.experiments.gpu_check --out reports/gpu

@@ -41,7 +41,8 @@ conv task on a CPU, "vmap" otherwise, from eval.experiments.bench_engine's
 rows. The layout is recorded in every record's environment.
 
 Memory and devices. Members are split into chunks of at most `max_members`
-(default: as many as fit a memory budget estimated from one member's state),
+(default: as many as fit half the device's memory, from one member's state;
+a CPU's share of the host's memory where the device reports none),
 each chunk padded to a multiple of the local device count with copies of its
 first member (dropped from the results). With several local devices the
 member axis is sharded over them (jax.sharding, a 1-D mesh named "grid").
@@ -78,7 +79,6 @@ EVAL_SPLITS = ("valid", "test")
 # Chunks are sized so that one member's state, times this factor for the
 # step's temporaries, fits the budget below.
 _WORKSPACE_FACTOR = 8
-_CPU_BUDGET_BYTES = 4 << 30
 # How the members of a device share it (see Programs): batched by vmap, one
 # after another by lax.map inside one program, or one after another from the
 # host, a program call per member and step.
@@ -320,15 +320,28 @@ def _tree_bytes(tree) -> int:
   return sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(tree))
 
 
+def device_memory_bytes(device: jax.Device) -> int:
+  """The memory one device has: its allocator's limit where it reports one (GPUs, TPUs).
+
+  A CPU device reports none: it gets an equal share of the host's physical
+  memory with the other devices of its platform (one_device_per_core splits
+  a CPU into several).
+  """
+  stats = device.memory_stats() if hasattr(device, "memory_stats") else None
+  if stats and stats.get("bytes_limit"):
+    return int(stats["bytes_limit"])
+  host = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+  return host // max(1, len(jax.local_devices(backend=device.platform)))
+
+
 def default_max_members(init: Callable, hp_example: dict, device: jax.Device) -> int:
   """How many members fit one program: a memory budget over one member's state.
 
-  The budget is half the device's memory where it reports it (GPUs), else
-  4 GiB; one member is counted as `_WORKSPACE_FACTOR` times its Carry.
+  The budget is half the device's memory (device_memory_bytes); one member
+  is counted as `_WORKSPACE_FACTOR` times its Carry.
   """
   carry = jax.eval_shape(init, hp_example, jnp.int32(0))
-  stats = device.memory_stats() if hasattr(device, "memory_stats") else None
-  budget = stats["bytes_limit"] // 2 if stats and "bytes_limit" in stats else _CPU_BUDGET_BYTES
+  budget = device_memory_bytes(device) // 2
   return max(1, budget // max(1, _WORKSPACE_FACTOR * _tree_bytes(carry)))
 
 
