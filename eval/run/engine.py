@@ -36,7 +36,7 @@ Each evaluation also checks the parameters and validation loss.
 Layout (Layout, choose_layout). The program above is strategy "vmap"; the
 members of a device may instead run one after another, inside one program
 ("map", lax.map in place of vmap) or one call per member and step from the
-host ("host"). A rule picks the strategy (default_strategy): "host" for a
+host ("host"). A rule picks the strategy (default_strategy): "map" for a
 conv task on a CPU, "vmap" otherwise, from eval.experiments.bench_engine's
 rows. The layout is recorded in every record's environment.
 
@@ -288,7 +288,7 @@ def member_functions(
     if not unroll:
       return jax.lax.scan(step, carry, t0 + jnp.arange(length))
     # Unrolled: no while loop at all (a scan's unroll=True keeps one of one
-    # trip, which costs a conv step 10x on XLA:CPU: Programs' "host").
+    # trip, which cost a conv step with JAX's own gradients 10x on XLA:CPU).
     outs = []
     for i in range(length):
       carry, out = step(carry, t0 + i)
@@ -401,10 +401,8 @@ class Programs:
   - "host": no loop inside a program: one call per member and step, of the
     member's step alone (no loop in the program), the members dealt to
     the devices in turn and dispatched asynchronously, so the devices run in
-    parallel. XLA:CPU runs a convolution's gradient inside a while loop (a
-    scan, lax.map) 10-20x slower than outside one (jaxlib 0.10.2, measured
-    by eval.experiments.bench_engine), and a conv step costs far more than
-    a call.
+    parallel: a member's bits do not depend on the device count or chunk
+    size.
 
   A program of one member on one device is the member's own function with a
   unit axis around it, not vmap, whose layouts cost a lone run about 13%
@@ -611,20 +609,22 @@ def convolutional(task: EngineTask) -> bool:
 
 
 def default_strategy(task: EngineTask, backend: str) -> str:
-  """How a device runs its members: "host" for convolutions on a CPU, else "vmap".
+  """How a device runs its members: "map" for convolutions on a CPU, else "vmap".
 
   On a CPU (eval.experiments.bench_engine's rows, on mnist-mlp and
   mnist-conv: the README's Speed section): dense layers batch into larger
-  matmuls, which XLA:CPU runs faster than the members' own ("vmap" beats
-  "map"); a convolution's gradient inside a while loop (any scan, so "vmap"
-  and "map" alike) runs 10-20x slower than outside one, and vmap of a
-  convolution whose weights differ between members is a grouped
-  convolution, slower again: "host". On other backends batching is what the
-  hardware is for and grouped convolutions are native kernels: "vmap" (not
-  measured here; bench_engine's rows on that backend say whether the rule
-  holds there).
+  matmuls, which XLA:CPU runs faster than the members' own ("vmap"); vmap of
+  a convolution whose weights differ between members is a grouped
+  convolution, which XLA:CPU runs 4-5x slower than the members' own
+  convolutions one after another in a compiled loop ("map", 1.3x "host" on
+  mnist-conv: no dispatch per step). That loop is fast only because
+  tasks.models' convolutions have their gradients in canonical layouts (with
+  JAX's own, a conv step in a loop ran 60x slower, and "host" was the rule).
+  On other backends batching is what the hardware is for and grouped
+  convolutions are native kernels: "vmap" (not measured here; bench_engine's
+  rows on that backend say whether the rule holds there).
   """
-  return "host" if backend == "cpu" and convolutional(task) else "vmap"
+  return "map" if backend == "cpu" and convolutional(task) else "vmap"
 
 
 def choose_layout(

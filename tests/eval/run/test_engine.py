@@ -485,7 +485,7 @@ def test_the_layout_follows_the_rule_and_is_reported(task):
   assert engine.default_strategy(task, "cpu") == "vmap"  # dense layers batch well
   conv = ImageTask("conv", data_lib.load("digits"), models.conv(10, channels=(4,), strides=(1,)))
   assert engine.convolutional(conv) and not engine.convolutional(task)
-  assert engine.default_strategy(conv, "cpu") == "host"
+  assert engine.default_strategy(conv, "cpu") == "map"
   assert engine.default_strategy(conv, "gpu") == "vmap"
   seen = []
   result = engine.train_grid(
