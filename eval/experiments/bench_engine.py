@@ -37,6 +37,11 @@ step called from Python, (h') a bare scanned loop (alternatives only). FLOP
 per step there is XLA's cost analysis of the loss's value and gradient.
 (a'), (a'') are the mnist-mlp grid in the other layouts, over --steps / 10 steps.
 
+PyTorch: when it imports, the last rows time the same MLP and conv net step in
+PyTorch (eval.experiments.torch_peer: eager, as many threads as the CPUs
+XLA:CPU uses) in this process, against the engine's one-run rows (c) and
+mnist-conv's (g); otherwise a line says it is not importable.
+
 The engine rows time the compiled interval program itself (compiled ahead of
 time, run once, then timed), so compilation and evaluation are excluded
 exactly. train_grid compiles its programs inside every call, so the `check`
