@@ -259,17 +259,27 @@ def test_every_model_gives_the_bits_of_autodiff_in_a_jitted_step(name, image_sha
   assert _equal(got, reference)
 
 
-@pytest.mark.parametrize("name, image_shape", _MODELS)
-def test_every_model_gradients_inside_a_scan_are_autodiffs_to_round_off(name, image_shape):
-  model, variables, images, labels, reference = _reference(name, image_shape)
+def _scanned_grads(model, variables, images, labels):
+  """The loss and gradients computed inside a lax.scan of two trips (a while loop)."""
 
-  def step(carry, _):  # the step in a while loop, where XLA lays convolutions out apart
+  def step(carry, _):
     return carry, _model_grads(model, variables, images, labels)
 
-  _, (losses, grads) = jax.jit(lambda: jax.lax.scan(step, 0, length=2))()
-  np.testing.assert_allclose(losses, np.broadcast_to(reference[0], (2,)), rtol=1e-6)
-  for got, expected in zip(jax.tree.leaves(grads), jax.tree.leaves(reference[1]), strict=True):
-    np.testing.assert_allclose(got, np.broadcast_to(expected, got.shape), rtol=1e-5, atol=1e-6)
+  return jax.jit(lambda: jax.lax.scan(step, 0, length=2))()[1]
+
+
+@pytest.mark.parametrize("name, image_shape", _MODELS)
+def test_every_model_gradients_inside_a_scan_are_autodiffs_to_round_off(name, image_shape):
+  # Against autodiff inside the same loop: XLA lays a loop body out apart from
+  # the entry computation (jaxlib 0.10.2 moved ResNet-20's BatchNorm gradients
+  # by 0.3% there, autodiff and this conv alike).
+  model, variables, images, labels, _ = _reference(name, image_shape)
+  got = _scanned_grads(model, variables, images, labels)
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(models, "conv_general_dilated", lax.conv_general_dilated)
+    expected = _scanned_grads(model, variables, images, labels)
+  for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected), strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(
