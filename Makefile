@@ -1,27 +1,52 @@
 # Single entry point. Every target sets up .venv first (idempotent: created
 # if missing, the pinned stack installed again only when pyproject.toml or
 # constraints.txt change).
-PYTHON ?= python3
+#
+# Python: constraints.txt is the tested lock for Python $(LOCK_PYTHON). Unless
+# PYTHON is given, the first that runs of python$(LOCK_PYTHON) on the PATH,
+# pyenv's $(LOCK_PYTHON).x, then any other Python >= 3.11 (python3.13, python3,
+# python3.11) is used. The lock installs on $(LOCK_PYTHON) only; another
+# supported Python gets pyproject.toml's lower bounds, unlocked (and says so).
+LOCK_PYTHON := 3.12
+PYENV_ROOT ?= $(HOME)/.pyenv
+PYTHON_CANDIDATES := python$(LOCK_PYTHON) \
+  $(wildcard $(PYENV_ROOT)/versions/$(LOCK_PYTHON).*/bin/python$(LOCK_PYTHON)) \
+  python3.13 $(wildcard $(PYENV_ROOT)/versions/3.13.*/bin/python3.13) python3 python3.11
+SUPPORTED := import sys; print(sys.executable if sys.version_info >= (3, 11) else "")
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(firstword $(foreach c,$(PYTHON_CANDIDATES),$(shell $(c) -c '$(SUPPORTED)' 2>/dev/null)))
+endif
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DISTRIBUTED := $(VENV)/.installed-distributed
 CHROMIUM := $(VENV)/.chromium-tried
+# Says which Python was found, and fails on one older than 3.11.
+CHECK_PYTHON := import sys; v = "%d.%d" % sys.version_info[:2]; \
+  print(f"Python {v}: $(PYTHON)" + ("" if v == "$(LOCK_PYTHON)" else "; constraints.txt locks \
+  $(LOCK_PYTHON): installing the lower bounds of pyproject.toml, untested")) \
+  if sys.version_info >= (3, 11) else sys.exit(f"Python {v} ($(PYTHON)): 3.11 or later is required")
+# The lock on the Python it was made with, else nothing (the lower bounds).
+LOCK := $(shell $(PYTHON) -c 'import sys; print("-c constraints.txt" if "%d.%d" % sys.version_info[:2] == "$(LOCK_PYTHON)" else "")' 2>/dev/null)
+CUDA ?= 13
 
-.PHONY: setup bench test speed lint cuda chromium
+.PHONY: setup bench test speed lint cuda gpu-check chromium
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (constraints.txt pins wheels for it); set PYTHON=python3.11")'
+	@test -n "$(PYTHON)" || { echo "no Python >= 3.11 found (tried: $(PYTHON_CANDIDATES)); set PYTHON=/path/to/python3.12" >&2; exit 2; }
+	@$(PYTHON) -c '$(CHECK_PYTHON)'
+	@if [ -x $(PY) ] && [ "$$($(PY) -c 'import sys; print(sys.version_info[:2])')" != "$$($(PYTHON) -c 'import sys; print(sys.version_info[:2])')" ]; then \
+	  echo "$(VENV) has another Python than $(PYTHON): making it anew"; rm -rf $(VENV); fi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
-	$(PY) -m pip install -q -c constraints.txt --no-deps learned-optimization==0.0.1
+	$(PY) -m pip install -q $(LOCK) -e '.[dev]'
+	$(PY) -m pip install -q $(LOCK) --no-deps learned-optimization==0.0.1
 	touch $(STAMP)
 
 # The optional Ray extra: the tests run the Ray executor against a local instance.
 $(DISTRIBUTED): $(STAMP)
-	$(PY) -m pip install -q -c constraints.txt -e '.[dev,distributed]'
+	$(PY) -m pip install -q $(LOCK) -e '.[dev,distributed]'
 	touch $(DISTRIBUTED)
 
 # Chromium for the report's screenshot test (tests/eval/test_report_formats.py),
@@ -58,5 +83,8 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-cuda: $(STAMP)  ## on a GPU machine: the CUDA 12 build of the pinned jax
-	$(PY) -m pip install -c constraints.txt "jax[cuda12]==0.10.2"
+cuda: $(STAMP)  ## on a GPU machine: the CUDA 13 build of the installed jax (make cuda CUDA=12 for CUDA 12)
+	$(PY) -m pip install $(LOCK) "jax[cuda$(CUDA)]==$$($(PY) -c 'import jax; print(jax.__version__)')"
+
+gpu-check: $(STAMP)  ## what the suite does on this machine's device (GPU or CPU), into reports/gpu (<= 10 min)
+	$(PY) -m eval.experiments.gpu_check --out reports/gpu

@@ -35,7 +35,12 @@ layout (for --conv-alternatives only: vmap is slow there), (g) the engine
 with one run, which is how the members run one by one, (h) a bare jitted
 step called from Python, (h') a bare scanned loop (alternatives only). FLOP
 per step there is XLA's cost analysis of the loss's value and gradient.
-(a') is the mnist-mlp grid in the other layout, over --steps / 10 steps.
+(a'), (a'') are the mnist-mlp grid in the other layouts, over --steps / 10 steps.
+
+PyTorch: when it imports, the last rows time the same MLP and conv net step in
+PyTorch (eval.experiments.torch_peer: eager, as many threads as the CPUs
+XLA:CPU uses) in this process, against the engine's one-run rows (c) and
+mnist-conv's (g); otherwise a line says it is not importable.
 
 The engine rows time the compiled interval program itself (compiled ahead of
 time, run once, then timed), so compilation and evaluation are excluded
@@ -84,6 +89,7 @@ import numpy as np
 import optax
 
 import rllc
+from eval.experiments import torch_peer
 from eval.run import engine
 from eval.store import store
 from rllc import catalog
@@ -446,7 +452,7 @@ def _bare_step_loop(task, hp, seed, steps):
   return timer
 
 
-def _conv_rows(name, args, devices) -> list[str]:
+def _conv_rows(name, args, devices) -> tuple[list[str], dict[str, float]]:
   """The rows of one conv task: the grid, its members one by one, bare loops.
 
   (e) the engine's grid of --conv-members members (settings spread over the
@@ -517,7 +523,29 @@ def _conv_rows(name, args, devices) -> list[str]:
   lines.append(
     "first call (compile + one run): " + ", ".join(f"({k}) {first[k]:.1f} s" for k in first)
   )
-  return lines
+  return lines, per_config
+
+
+def _torch_rows(mlp_seconds: float, conv_seconds: float | None) -> list[str]:
+  """The PyTorch peer's step times against the engine's one-run rows, or why there are none."""
+  version = torch_peer.available()
+  if version is None:
+    return ["", "PyTorch: not importable here (no dependency of the suite): no peer rows"]
+  seconds = torch_peer.step_seconds()
+  threads = len(os.sched_getaffinity(0))
+  lines = [
+    "",
+    f"PyTorch {version}, eager, {threads} threads, batch {BATCH}, SGD with momentum, same process",
+    f"  mlp  {1e3 * seconds['mlp']:8.2f} ms a step; engine's one run (c) {1e3 * mlp_seconds:.2f}"
+    f" ms: {mlp_seconds / seconds['mlp']:.2f}x PyTorch's time",
+  ]
+  conv = f"  conv {1e3 * seconds['conv']:8.2f} ms a step"
+  if conv_seconds is not None:
+    conv += (
+      f"; engine's mnist-conv run-step (g) {1e3 * conv_seconds:.2f} ms:"
+      f" {conv_seconds / seconds['conv']:.2f}x PyTorch's time (aim <= 1.0x)"
+    )
+  return lines + [conv]
 
 
 def _train_grid_difference(task, members, steps) -> tuple[float, float]:
@@ -604,12 +632,16 @@ def main(argv=None) -> None:
   _log(f"(a) compiling the engine's program of {len(members)} members ...")
   devices = jax.local_devices()  # as train_grid: the member axis sharded over all of them
   chosen = engine.default_strategy(task, jax.default_backend())
-  other = next(s for s in engine.STRATEGIES if s != chosen)
+  others = {
+    "a" + "'" * (i + 1): s for i, s in enumerate(x for x in engine.STRATEGIES if x != chosen)
+  }
   grid_timer, grid_compile, grid_evaluation = _engine_program(
     task, members, args.steps, devices, chosen
   )
   other_steps = max(1, args.steps // 10)
-  other_timer, _, _ = _engine_program(task, members, other_steps, devices, other)
+  other_timers = {
+    k: _chunk_timer(task, members, other_steps, devices, s)[0] for k, s in others.items()
+  }
   _log(f"(b) compiling {args.sequential_settings} per-setting steps ...")
   seq_timer, seq_compile = _sequential(task, sequential_runs, args.steps)
   _log("(c) compiling the engine's program of one member ...")
@@ -618,7 +650,7 @@ def main(argv=None) -> None:
   bare_timer = _bare(task, SINGLE, 0, single_steps)
   _log(f"timing {args.repeats} rounds ...")
   samples = _samples(
-    {"a": grid_timer, "a2": other_timer, "b": seq_timer, "c": one_timer, "d": bare_timer},
+    {"a": grid_timer, **other_timers, "b": seq_timer, "c": one_timer, "d": bare_timer},
     args.repeats,
   )
   _log("(a) evaluation ...")
@@ -628,20 +660,19 @@ def main(argv=None) -> None:
     _log("train_grid checks ...")
     checks["a"] = _train_grid_difference(task, members, args.steps)
 
-  runs = {"a": len(members), "a2": len(members), "b": len(sequential_runs), "c": 1, "d": 1}
+  runs = {"a": len(members), **dict.fromkeys(others, len(members))}
+  runs.update({"b": len(sequential_runs), "c": 1, "d": 1})
   per_step = {k: statistics.median(v) for k, v in samples.items()}  # seconds, all the runs
   per_config = {k: per_step[k] / runs[k] for k in runs}  # seconds per config-step
   best_config = {k: min(samples[k]) / runs[k] for k in runs}
-  steps_of = {
-    "a": args.steps,
-    "a2": other_steps,
-    "b": args.steps,
-    "c": single_steps,
-    "d": single_steps,
-  }
+  steps_of = {"a": args.steps, **dict.fromkeys(others, other_steps), "b": args.steps}
+  steps_of.update({"c": single_steps, "d": single_steps})
   labels = {
     "a": f"(a) engine, {chosen} layout, {len(members)} run" + "s" * (len(members) > 1),
-    "a2": f"(a') engine, {other} layout, {len(members)} run" + "s" * (len(members) > 1),
+    **{
+      k: f"({k}) engine, {s} layout, {len(members)} run" + "s" * (len(members) > 1)
+      for k, s in others.items()
+    },
     "b": f"(b) sequential per-step jit, {len(sequential_runs)} run"
     + "s" * (len(sequential_runs) > 1),
     "c": "(c) engine, 1 run",
@@ -678,7 +709,7 @@ def main(argv=None) -> None:
     f"{'':42s} {'runs':>4s} {'steps':>5s} {'ms/step':>9s} {'ms/cfg-st':>9s} {'(best)':>9s}"
     f" {'cfg-st/s':>9s} {'GFLOP/s':>7s} {'/peak':>6s}",
   ]
-  for k in ("a", "a2", "b", "c", "d"):
+  for k in runs:
     lines.append(row(labels[k], runs[k], steps_of[k], per_step[k], best_config[k]))
   for k, (seconds, fixed) in checks.items():
     label = f"  check (a): train_grid, {runs[k]} run" + "s" * (runs[k] > 1)
@@ -690,8 +721,9 @@ def main(argv=None) -> None:
     f"   (aim >= 1.6x: {'met' if ratio('a', 'b') >= 1.6 else 'not met'})",
     f"(a)/(d) vectorized vs bare loop of one run:     {ratio('a', 'd'):6.2f}x"
     f"   (aim >= 1.2x: {'met' if ratio('a', 'd') >= 1.2 else 'not met'})",
-    f"(a)/(a') {chosen} vs {other} layout:{' ' * (22 - len(chosen + other))}"
-    f"{ratio('a', 'a2'):6.2f}x",
+    *(
+      f"{f'(a)/({k}) {chosen} vs {s} layout:':48s}{ratio('a', k):6.2f}x" for k, s in others.items()
+    ),
     f"(c)/(d) engine vs bare loop, one run:           {ratio('c', 'd'):6.3f}"
     f"   (per-run overhead {per_config['c'] / per_config['d'] - 1:+.1%},"
     f" aim within 10%: {'met' if per_config['c'] <= 1.1 * per_config['d'] else 'not met'})",
@@ -713,13 +745,19 @@ def main(argv=None) -> None:
   # Each section as soon as it is measured: a conv task takes minutes.
   text = "\n".join(lines) + "\n"
   sys.stdout.write(text)
+  conv_seconds = None
   for name in conv_tasks:
     if args.out:
       store.atomic_write(args.out, text)  # whole sections or not at all
-    section = "\n".join(_conv_rows(name, args, devices)) + "\n"
+    rows, per_conv = _conv_rows(name, args, devices)
+    conv_seconds = per_conv["g"] if name == "mnist-conv" else conv_seconds
+    section = "\n".join(rows) + "\n"
     sys.stdout.write(section)
     sys.stdout.flush()
     text += section
+  section = "\n".join(_torch_rows(per_config["c"], conv_seconds)) + "\n"
+  sys.stdout.write(section)
+  text += section
   if args.out:
     store.atomic_write(args.out, text)
 

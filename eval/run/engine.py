@@ -36,12 +36,13 @@ Each evaluation also checks the parameters and validation loss.
 Layout (Layout, choose_layout). The program above is strategy "vmap"; the
 members of a device may instead run one after another, inside one program
 ("map", lax.map in place of vmap) or one call per member and step from the
-host ("host"). A rule picks the strategy (default_strategy): "host" for a
+host ("host"). A rule picks the strategy (default_strategy): "map" for a
 conv task on a CPU, "vmap" otherwise, from eval.experiments.bench_engine's
 rows. The layout is recorded in every record's environment.
 
 Memory and devices. Members are split into chunks of at most `max_members`
-(default: as many as fit a memory budget estimated from one member's state),
+(default: as many as fit half the device's memory, from one member's state;
+a CPU's share of the host's memory where the device reports none),
 each chunk padded to a multiple of the local device count with copies of its
 first member (dropped from the results). With several local devices the
 member axis is sharded over them (jax.sharding, a 1-D mesh named "grid").
@@ -90,7 +91,6 @@ EMA_PREFIX = records_lib.EMA_PREFIX
 # Chunks are sized so that one member's state, times this factor for the
 # step's temporaries, fits the budget below.
 _WORKSPACE_FACTOR = 8
-_CPU_BUDGET_BYTES = 4 << 30
 # How the members of a device share it (see Programs): batched by vmap, one
 # after another by lax.map inside one program, or one after another from the
 # host, a program call per member and step.
@@ -309,7 +309,7 @@ def member_functions(
     if not unroll:
       return jax.lax.scan(step, carry, t0 + jnp.arange(length))
     # Unrolled: no while loop at all (a scan's unroll=True keeps one of one
-    # trip, which costs a conv step 10x on XLA:CPU: Programs' "host").
+    # trip, which cost a conv step with JAX's own gradients 10x on XLA:CPU).
     outs = []
     for i in range(length):
       carry, out = step(carry, t0 + i)
@@ -351,15 +351,28 @@ def _tree_bytes(tree) -> int:
   return sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(tree))
 
 
+def device_memory_bytes(device: jax.Device) -> int:
+  """The memory one device has: its allocator's limit where it reports one (GPUs, TPUs).
+
+  A CPU device reports none: it gets an equal share of the host's physical
+  memory with the other devices of its platform (one_device_per_core splits
+  a CPU into several).
+  """
+  stats = device.memory_stats() if hasattr(device, "memory_stats") else None
+  if stats and stats.get("bytes_limit"):
+    return int(stats["bytes_limit"])
+  host = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+  return host // max(1, len(jax.local_devices(backend=device.platform)))
+
+
 def default_max_members(init: Callable, hp_example: dict, device: jax.Device) -> int:
   """How many members fit one program: a memory budget over one member's state.
 
-  The budget is half the device's memory where it reports it (GPUs), else
-  4 GiB; one member is counted as `_WORKSPACE_FACTOR` times its Carry.
+  The budget is half the device's memory (device_memory_bytes); one member
+  is counted as `_WORKSPACE_FACTOR` times its Carry.
   """
   carry = jax.eval_shape(init, hp_example, jnp.int32(0))
-  stats = device.memory_stats() if hasattr(device, "memory_stats") else None
-  budget = stats["bytes_limit"] // 2 if stats and "bytes_limit" in stats else _CPU_BUDGET_BYTES
+  budget = device_memory_bytes(device) // 2
   return max(1, budget // max(1, _WORKSPACE_FACTOR * _tree_bytes(carry)))
 
 
@@ -419,10 +432,8 @@ class Programs:
   - "host": no loop inside a program: one call per member and step, of the
     member's step alone (no loop in the program), the members dealt to
     the devices in turn and dispatched asynchronously, so the devices run in
-    parallel. XLA:CPU runs a convolution's gradient inside a while loop (a
-    scan, lax.map) 10-20x slower than outside one (jaxlib 0.10.2, measured
-    by eval.experiments.bench_engine), and a conv step costs far more than
-    a call.
+    parallel: a member's bits do not depend on the device count or chunk
+    size.
 
   A program of one member on one device is the member's own function with a
   unit axis around it, not vmap, whose layouts cost a lone run about 13%
@@ -636,20 +647,22 @@ def convolutional(task: EngineTask) -> bool:
 
 
 def default_strategy(task: EngineTask, backend: str) -> str:
-  """How a device runs its members: "host" for convolutions on a CPU, else "vmap".
+  """How a device runs its members: "map" for convolutions on a CPU, else "vmap".
 
   On a CPU (eval.experiments.bench_engine's rows, on mnist-mlp and
   mnist-conv: the README's Speed section): dense layers batch into larger
-  matmuls, which XLA:CPU runs faster than the members' own ("vmap" beats
-  "map"); a convolution's gradient inside a while loop (any scan, so "vmap"
-  and "map" alike) runs 10-20x slower than outside one, and vmap of a
-  convolution whose weights differ between members is a grouped
-  convolution, slower again: "host". On other backends batching is what the
-  hardware is for and grouped convolutions are native kernels: "vmap" (not
-  measured here; bench_engine's rows on that backend say whether the rule
-  holds there).
+  matmuls, which XLA:CPU runs faster than the members' own ("vmap"); vmap of
+  a convolution whose weights differ between members is a grouped
+  convolution, which XLA:CPU runs 4-5x slower than the members' own
+  convolutions one after another in a compiled loop ("map", 1.3x "host" on
+  mnist-conv: no dispatch per step). That loop is fast only because
+  tasks.models' convolutions have their gradients in canonical layouts (with
+  JAX's own, a conv step in a loop ran 60x slower, and "host" was the rule).
+  On other backends batching is what the hardware is for and grouped
+  convolutions are native kernels: "vmap" (not measured here; bench_engine's
+  rows on that backend say whether the rule holds there).
   """
-  return "host" if backend == "cpu" and convolutional(task) else "vmap"
+  return "map" if backend == "cpu" and convolutional(task) else "vmap"
 
 
 def choose_layout(

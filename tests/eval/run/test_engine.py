@@ -485,7 +485,7 @@ def test_the_layout_follows_the_rule_and_is_reported(task):
   assert engine.default_strategy(task, "cpu") == "vmap"  # dense layers batch well
   conv = ImageTask("conv", data_lib.load("digits"), models.conv(10, channels=(4,), strides=(1,)))
   assert engine.convolutional(conv) and not engine.convolutional(task)
-  assert engine.default_strategy(conv, "cpu") == "host"
+  assert engine.default_strategy(conv, "cpu") == "map"
   assert engine.default_strategy(conv, "gpu") == "vmap"
   seen = []
   result = engine.train_grid(
@@ -726,3 +726,29 @@ def test_one_device_per_core_leaves_a_pool_thread_more_than_devices(
   engine.one_device_per_core()
   assert os.environ["XLA_FLAGS"] == expected_flags
   assert os.environ["PJRT_NPROC"] == expected_nproc
+
+
+class _Device:
+  """A stand-in device that reports `stats` from memory_stats()."""
+
+  platform = "cpu"
+
+  def __init__(self, stats):
+    self.stats = stats
+
+  def memory_stats(self):
+    return self.stats
+
+
+def test_the_member_cap_is_half_the_memory_a_gpu_reports_over_eight_carries():
+  init = lambda hp, seed: {"w": jnp.zeros((1024,), jnp.float32)}  # noqa: E731 4 KiB a member
+  gpu = _Device({"bytes_limit": 64 << 20, "bytes_in_use": 0})
+  assert engine.device_memory_bytes(gpu) == 64 << 20
+  assert engine.default_max_members(init, {}, gpu) == (32 << 20) // (8 * 4096)
+
+
+def test_a_cpu_without_memory_stats_gets_its_share_of_the_host_memory():
+  host = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+  share = host // len(jax.local_devices(backend="cpu"))
+  assert engine.device_memory_bytes(_Device(None)) == share
+  assert engine.device_memory_bytes(_Device({"bytes_in_use": 0})) == share
