@@ -12,12 +12,12 @@ and jaxlib (eval.store.machine), and the test says which comparison it made:
   a machine whose class was not recorded), within TOLERANCE_ULP units in the
   last place at each array's scale (the spacing of float32 at its largest
   magnitude), and counts exactly. Measured: 4 ulp on an Intel Xeon with
-  AVX-512 (the largest, on M(0.9)+M(-0.9)+CM(0.9i)'s updates), against 0 on
-  the golden's own machine.
+  AVX-512, on jaxlib 0.10.2 and on 0.12.0.1 alike (the largest, on
+  M(0.9)+M(-0.9)+CM(0.9i)'s updates), against 0 on the golden's own machine.
 
-memory_golden.x86_64-<hash>-jaxlib0.10.2.npz was made at the commit that added
-it, on an Intel Xeon class (family 6, model 167, AVX-512), with bits that agree with the
-first golden within 4 ulp.
+memory_golden.x86_64-edd41b56-jaxlib0.10.2.npz and ...-jaxlib0.12.0.1.npz were
+made on an Intel Xeon class (family 6, model 167, AVX-512), at the commits
+that added them, with bits that agree with the first golden within 4 ulp.
 """
 
 import importlib.util
