@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from rllc import lo_compat
+from rllc.compat import lo_compat
 
 _opt_base = lo_compat.load("learned_optimization.optimizers.base")
 

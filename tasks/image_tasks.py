@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rllc import lo_compat
+from rllc.compat import lo_compat
 from tasks import data as data_lib
 
 _tasks_base = lo_compat.load("learned_optimization.tasks.base")

@@ -63,7 +63,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rllc import lo_compat
+from rllc.compat import lo_compat
 from tasks import data as data_lib
 from tasks import lo_names
 from tasks.image_tasks import DeviceSplits

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rllc import lo_compat
+from rllc.compat import lo_compat
 
 _tasks_base = lo_compat.load("learned_optimization.tasks.base")
 

@@ -50,7 +50,8 @@ import jax
 import numpy as np
 
 from eval.run import engine
-from rllc import catalog, lo_compat, lopt
+from rllc import catalog, lopt
+from rllc.compat import lo_compat
 from tasks import lo_tasks
 
 _tasks_base = lo_compat.load("learned_optimization.tasks.base")

@@ -1,4 +1,4 @@
-"""Tests for rllc.lo_compat: restoring removed JAX names for learned_optimization."""
+"""Tests for rllc.compat.lo_compat: restoring removed JAX names for learned_optimization."""
 
 import pathlib
 import subprocess
@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rllc import lo_compat
+from rllc.compat import lo_compat
 
 _REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -54,7 +54,7 @@ def test_load_restores_exactly_the_missing_names_in_a_fresh_interpreter():
             return None
         return obj
       missing_before = {{n for n in names if lookup(n) is None}}
-      from rllc import lo_compat
+      from rllc.compat import lo_compat
       lo_compat.load("learned_optimization.optimizers.base")
       assert missing_before, "nothing to restore: this JAX still has the names"
       assert missing_before == set(lo_compat.RESTORED), (

@@ -8,7 +8,7 @@ import numpy as np
 import optax
 import pytest
 
-from rllc import lo_compat
+from rllc.compat import lo_compat
 from rllc.lopt import AdapterState, OptaxAdapter
 from tasks.synthetic import QuadraticTask
 

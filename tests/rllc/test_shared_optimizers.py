@@ -223,7 +223,7 @@ def test_init_after_a_donated_state_still_works(name, hparams, _):
 
 @pytest.mark.parametrize("name,hparams,_", OPTIMIZERS, ids=IDS)
 def test_runs_in_learned_optimization_training_loop(name, hparams, _):
-  from rllc import lo_compat
+  from rllc.compat import lo_compat
   from tasks import synthetic
 
   eval_training = lo_compat.load("learned_optimization.eval_training")

@@ -6,7 +6,7 @@ import optax
 import pytest
 
 import rllc
-from rllc import lo_compat
+from rllc.compat import lo_compat
 from tasks import augment as augment_lib
 from tasks import data as data_lib
 from tasks import registry

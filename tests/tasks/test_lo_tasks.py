@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rllc import lo_compat
+from rllc.compat import lo_compat
 from tasks import data as data_lib
 from tasks import lo_names, lo_tasks
 from tasks.image_tasks import DeviceSplits

@@ -10,7 +10,7 @@ import optax
 import pytest
 from jax import lax
 
-from rllc import lo_compat
+from rllc.compat import lo_compat
 from tasks import models
 
 MNIST, CIFAR, DIGITS = (28, 28, 1), (32, 32, 3), (8, 8, 1)

@@ -60,7 +60,8 @@ def _install() -> None:
   xla_client = getattr(jax.lib, "xla_client", None)
   if xla_client is None:
     xla_client = types.ModuleType(
-      "jax.lib.xla_client", "Compatibility stub for learned_optimization (see rllc.lo_compat)."
+      "jax.lib.xla_client",
+      "Compatibility stub for learned_optimization (see rllc.compat.lo_compat).",
     )
     jax.lib.xla_client = xla_client
   if not hasattr(xla_client, "Device"):
