@@ -25,6 +25,10 @@ variable, solved in closed form at every step:
   and d; |d_{t+1}|^2 = keep^2 |d|^2 + 2 keep take g^T d + take^2 |g|^2 (with
   keep, take the two coefficients of eq. 13) needs none, and is carried.
 - AM-AdamW (section 3.3): see `am_adamw`.
+- `scale_by_am_sgd` and `scale_by_am_adamw` are their directions without the
+  learning rate (and decay), to chain with `optax.scale_by_learning_rate` and
+  `optax.add_decayed_weights` the optax way; see each for how they relate to
+  the aliases, which keep their folded form (and their bits).
 - The paper's fixed-beta baseline, EMA momentum (eq. 5): see `ema_momentum`.
 
 What lam does (an identity of eq. 12-13, worth knowing when reading the
@@ -83,20 +87,26 @@ class EMAMomentumState(NamedTuple):
   count: jax.Array  # int32 number of updates so far (d_0 = g_0 at 0, schedules)
 
 
-def _select_beta(
-  raw, reliable, prev, *, beta_max, beta_min, reset_threshold, reset_high, reset_low
-):
-  """Clip to [0, beta_max], then the Clip or Reset policy; prev where unreliable."""
-  beta = jnp.clip(raw, 0.0, beta_max)
-  if reset_threshold is not None:
-    beta = jnp.where(beta >= reset_threshold, reset_high, reset_low)
-  beta = jnp.maximum(beta, beta_min)
-  return jnp.where(reliable, beta, prev).astype(prev.dtype)
+class BetaPolicy(NamedTuple):
+  """How beta_t is clipped: [0, beta_max], then section 4.5's Clip (beta_min) or Reset (theta)."""
 
+  beta_max: float = 0.9  # upper clip (0.9 in the paper; 1 for AM-MGD)
+  beta_min: float = 0.0  # lower clip, the Clip variant (0 = off)
+  reset_threshold: float | None = None  # theta of the Reset variant (None = off)
+  reset_high: float = 0.9  # Reset's beta when beta_AM >= theta
+  reset_low: float = 0.1  # Reset's beta when beta_AM < theta
 
-def _initial_beta(zero, policy):
-  """beta before any step: 0 (no memory yet), as the Clip or Reset policy reports it."""
-  return _select_beta(zero, True, zero, **policy)
+  def select(self, raw, reliable, prev):
+    """Clip to [0, beta_max], then the Clip or Reset policy; prev where unreliable."""
+    beta = jnp.clip(raw, 0.0, self.beta_max)
+    if self.reset_threshold is not None:
+      beta = jnp.where(beta >= self.reset_threshold, self.reset_high, self.reset_low)
+    beta = jnp.maximum(beta, self.beta_min)
+    return jnp.where(reliable, beta, prev).astype(prev.dtype)
+
+  def initial(self, zero):
+    """beta before any step: 0 (no memory yet), as the Clip or Reset policy reports it."""
+    return self.select(zero, True, zero)
 
 
 def _coefficient(beta_of, leaf_sums: tuple, prev, per_leaf: bool):
@@ -118,30 +128,17 @@ def _per_leaf(beta, treedef, per_leaf: bool):
   return beta if per_leaf else treedef.unflatten([beta] * treedef.num_leaves)
 
 
-def _am_momentum(
-  eta,
-  lam,
-  beta_max,
-  beta_min,
-  reset_threshold,
-  reset_high,
-  reset_low,
-  per_leaf,
-  deterministic,
-):
-  """AM-SGD (first-order estimate of f̂ - f) or AM-MGD (f̂(x_t) = f(x_{t-1}))."""
-  policy = dict(
-    beta_max=beta_max,
-    beta_min=beta_min,
-    reset_threshold=reset_threshold,
-    reset_high=reset_high,
-    reset_low=reset_low,
-  )
+def _am_momentum(eta, lam, policy: BetaPolicy, per_leaf, deterministic):
+  """AM-SGD (first-order estimate of f̂ - f) or AM-MGD (f̂(x_t) = f(x_{t-1})).
+
+  With eta None (AM-SGD only) the update is the direction d_{t+1} itself, for a
+  chain to scale; else it is -eta d_{t+1}, computed in the accumulation dtype.
+  """
 
   def init_fn(params):
     # Distinct scalar buffers, so a training loop may donate the whole state.
     zero = lambda _=None: jnp.zeros([], accumulation_dtype(params))  # noqa: E731
-    beta0 = lambda _=None: _initial_beta(zero(), policy)  # noqa: E731
+    beta0 = lambda _=None: policy.initial(zero())  # noqa: E731
     return AMState(
       direction=optax.tree.zeros_like(params),
       direction_sq=jax.tree.map(zero, params),
@@ -155,7 +152,7 @@ def _am_momentum(
     if deterministic and value is None:
       raise ValueError("AM-MGD needs the loss f(x_t): call update(..., value=loss)")
     acc = accumulation_dtype(updates)
-    learning_rate = schedule.value_at(eta, state.count)
+    learning_rate = None if eta is None else schedule.value_at(eta, state.count)
     treedef = jax.tree.structure(updates)
     first = state.count == 0
 
@@ -179,7 +176,7 @@ def _am_momentum(
       else:
         num = 2 * lam * gd + gg - lam * dd  # (lam + 1) g.d - <d - g, g + lam d>
       reliable = den > 8 * jnp.finfo(acc).eps * (dd + gg)
-      return _select_beta(num / jnp.where(reliable, den, 1.0), reliable, prev, **policy)
+      return policy.select(num / jnp.where(reliable, den, 1.0), reliable, prev)
 
     beta = _coefficient(coefficient, leaf_sums, state.beta, per_leaf)
 
@@ -188,7 +185,8 @@ def _am_momentum(
       new_d = keep * jnp.where(first, g, d).astype(acc) + take * g.astype(acc)
       # |d_{t+1}|^2 from this step's sums: no pass over d_{t+1} needed.
       new_dd = keep**2 * dd + 2 * keep * take * gd + take**2 * gg
-      return (-learning_rate * new_d).astype(g.dtype), new_d.astype(d.dtype), new_dd
+      update = new_d if learning_rate is None else -learning_rate * new_d
+      return update.astype(g.dtype), new_d.astype(d.dtype), new_dd
 
     new_updates, direction, direction_sq = tree_lib.map_leaves(
       step, updates, state.direction, *leaf_sums, _per_leaf(beta, treedef, per_leaf)
@@ -205,6 +203,43 @@ def _am_momentum(
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+def scale_by_am_sgd(
+  *,
+  lam: float = 0.1,
+  beta_max: float = 0.9,
+  beta_min: float = 0.0,
+  reset_threshold: float | None = None,
+  reset_high: float = 0.9,
+  reset_low: float = 0.1,
+  per_leaf: bool = False,
+) -> optax.GradientTransformationExtraArgs:
+  r"""AM-SGD's direction d_{t+1}, without the learning rate (eq. 12-13, stochastic).
+
+  With the first-order estimate of f̂ - f (no learning rate in it),
+
+    beta_t  = Clip_[0, beta_max]( [ 2 lam g^T d + |g|^2 - lam |d|^2 ] / ||d - g||^2 )
+    d_{t+1} = ((beta_t + lam) d_t + (1 - beta_t) g_t) / (1 + lam),   d_0 = g_0,
+
+  and the update is d_{t+1}; chain it with `optax.scale_by_learning_rate`
+  (what `am_sgd` computes, bit for bit in float32; with bfloat16 updates the
+  chain rounds d_{t+1} before scaling, `am_sgd` after), and with clipping,
+  schedules or masks as any optax transformation.
+
+  References:
+    Topollai and Choromanska, "Adaptive Memory Momentum via a Model-Based
+    Framework for Deep Learning Optimization", Algorithm 1 and eq. (12)-(13).
+
+  Args:
+    lam, beta_max, beta_min, reset_threshold, reset_high, reset_low, per_leaf:
+      as in `am_sgd`.
+
+  Returns:
+    The transformation; its state is an AMState, `state.beta` is beta_t.
+  """
+  policy = BetaPolicy(beta_max, beta_min, reset_threshold, reset_high, reset_low)
+  return _am_momentum(None, lam, policy, per_leaf, deterministic=False)
+
+
 def am_sgd(
   learning_rate,
   *,
@@ -217,6 +252,15 @@ def am_sgd(
   per_leaf: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
   """AM-SGD: Algorithm 1, stochastic column (first-order f̂ - f, beta <= beta_max).
+
+  x_{t+1} = x_t - eta d_{t+1}, with d_{t+1} of `scale_by_am_sgd` (eq. 13). It
+  equals `optax.chain(scale_by_am_sgd(...), optax.scale_by_learning_rate(eta))`
+  (bit for bit in float32; a test checks it) with the state unwrapped; it keeps
+  the folded form, so that its state, and the records' bits, stay as they were.
+
+  References:
+    Topollai and Choromanska, "Adaptive Memory Momentum via a Model-Based
+    Framework for Deep Learning Optimization", Algorithm 1 and eq. (12)-(13).
 
   Args:
     learning_rate: eta: a float, a traced array, or an optax schedule of the step.
@@ -232,17 +276,8 @@ def am_sgd(
   Returns:
     The transformation; `state.beta` is beta_t.
   """
-  return _am_momentum(
-    learning_rate,
-    lam,
-    beta_max,
-    beta_min,
-    reset_threshold,
-    reset_high,
-    reset_low,
-    per_leaf,
-    deterministic=False,
-  )
+  policy = BetaPolicy(beta_max, beta_min, reset_threshold, reset_high, reset_low)
+  return _am_momentum(learning_rate, lam, policy, per_leaf, deterministic=False)
 
 
 def am_mgd(
@@ -259,22 +294,147 @@ def am_mgd(
   Uses the loss: `update(grads, state, params, value=f(x_t))`, and
   f̂(x_t) = f(x_{t-1}). Meant for full-batch problems. Arguments as `am_sgd`;
   there is no per-leaf variant, since the loss difference f̂ - f belongs to
-  the whole model and cannot be split among leaves.
+  the whole model and cannot be split among leaves. No scale_by form: eta is
+  inside beta_t, through (f̂ - f)(lam + 1)/eta.
+
+  References:
+    Topollai and Choromanska, "Adaptive Memory Momentum via a Model-Based
+    Framework for Deep Learning Optimization", Algorithm 1 and eq. (12)-(13).
 
   Returns:
     The transformation; `state.beta` is beta_t.
   """
-  return _am_momentum(
-    learning_rate,
-    lam,
-    1.0,
-    beta_min,
-    reset_threshold,
-    reset_high,
-    reset_low,
-    per_leaf=False,
-    deterministic=True,
-  )
+  policy = BetaPolicy(1.0, beta_min, reset_threshold, reset_high, reset_low)
+  return _am_momentum(learning_rate, lam, policy, per_leaf=False, deterministic=True)
+
+
+def _am_adamw(eta, b1, b2, eps, mu, lam, policy: BetaPolicy, per_leaf):
+  """AM-AdamW's transformation: the folded step of eq. (14) with eta, or P^{-1} d_{t+1} without."""
+
+  def init_fn(params):
+    beta0 = lambda _=None: policy.initial(jnp.zeros([], accumulation_dtype(params)))  # noqa: E731
+    return AMAdamWState(
+      direction=optax.tree.zeros_like(params),
+      nu=optax.tree.zeros_like(params),
+      beta=jax.tree.map(beta0, params) if per_leaf else beta0(),
+      count=jnp.zeros([], jnp.int32),
+    )
+
+  def update_fn(updates, state, params=None, **extra_args):
+    del extra_args
+    if params is None:
+      raise ValueError("AM-AdamW needs params (decoupled weight decay): update(g, s, params)")
+    acc = accumulation_dtype(updates)
+    learning_rate = None if eta is None else schedule.value_at(eta, state.count)
+    treedef = jax.tree.structure(updates)
+    count = optax.safe_increment(state.count)
+    t = count.astype(acc)
+    correction1 = 1 - b1**t
+    correction2 = 1 - b2**t
+
+    def moments(g, d, v, x):
+      g, d, v, x = (y.astype(acc) for y in (g, d, v, x))
+      v = b2 * v + (1 - b2) * g * g
+      p = correction1 * (eps + jnp.sqrt(v / correction2))
+      return g, d, v, x, p
+
+    def sums(g, d, v, x):
+      """The numerator and denominator of beta, each summed over the leaf in one pass."""
+      g, d, v, x, p = moments(g, d, v, x)
+      w = 1 / ((1 + lam * p) * p)  # diagonal of P̃^{-1}
+      e = d - g
+      # (1 + mu eta)(f̂ - f)/eta; the chain's first-order form drops the 1 + mu eta.
+      slope = d / p + mu * x
+      gain = g * slope if learning_rate is None else (1 + mu * learning_rate) * g * slope
+      num = gain - w * e * (g + lam * p * d) - mu * x * e
+      # The two summands as the halves of one buffer: XLA then writes it in
+      # one loop and sums its columns in one reduction, then the column sums.
+      # Asked for separately, XLA:CPU splits the summands into several loops
+      # that pass their temporaries (p, w, ...) through memory, rather than
+      # compute a square root or a division twice, and sums each on its own:
+      # the update was 1.6x slower (README, Speed).
+      columns = x.shape[-1] if x.ndim else 1
+      summands = jnp.stack([num.reshape(-1, columns), (w * e * e).reshape(-1, columns)])
+      num, den = jnp.sum(jnp.sum(summands, axis=1), axis=1)
+      return num, den
+
+    trees = (updates, state.direction, state.nu, params)
+
+    def coefficient(num, den, prev):
+      # ||d - g||^2 is summed directly here, so only an exact 0 is unreliable.
+      reliable = den > 0
+      return policy.select(num / jnp.where(reliable, den, 1.0), reliable, prev)
+
+    beta = _coefficient(coefficient, tree_lib.map_leaves(sums, *trees), state.beta, per_leaf)
+
+    def step(g, d, v, x, beta):
+      dtypes = g.dtype, d.dtype, v.dtype
+      g, d, v, x, p = moments(g, d, v, x)
+      new_d = ((beta + lam * p) * d + (1 - beta) * g) / (1 + lam * p)
+      if learning_rate is None:
+        update = new_d / p  # P^{-1} d_{t+1}: the chain adds mu x and scales by -eta
+      else:
+        # x_{t+1} - x_t, with x_{t+1} = (x_t - eta P^{-1} d_{t+1}) / (1 + mu eta).
+        update = -learning_rate * (new_d / p + mu * x) / (1 + mu * learning_rate)
+      return tuple(y.astype(dtype) for y, dtype in zip((update, new_d, v), dtypes, strict=True))
+
+    new_updates, direction, nu = tree_lib.map_leaves(
+      step, *trees, _per_leaf(beta, treedef, per_leaf)
+    )
+    new_state = AMAdamWState(direction=direction, nu=nu, beta=beta, count=count)
+    return new_updates, new_state
+
+  return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def scale_by_am_adamw(
+  *,
+  b1: float = 0.9,
+  b2: float = 0.999,
+  eps: float = 1e-8,
+  weight_decay: float = 0.0,
+  lam: float = 0.1,
+  beta_max: float = 0.9,
+  beta_min: float = 0.0,
+  reset_threshold: float | None = None,
+  reset_high: float = 0.9,
+  reset_low: float = 0.1,
+  per_leaf: bool = False,
+) -> optax.GradientTransformationExtraArgs:
+  """AM-AdamW's preconditioned direction P^{-1} d_{t+1}, without learning rate or decay.
+
+  The step of `am_adamw` to first order in mu eta (the paper's footnote 2,
+  1/(1 + mu eta) ~ 1 - mu eta), as AdamW takes it:
+
+    x_{t+1} = x_t - eta (P^{-1} d_{t+1} + mu x_t),
+
+  which is `optax.chain(scale_by_am_adamw(weight_decay=mu),
+  optax.add_decayed_weights(mu), optax.scale_by_learning_rate(eta))`. beta_t is
+  `am_adamw`'s with the factor 1 + mu eta of its gain term set to 1:
+
+    beta = [ g^T (P^{-1} d + mu x) - <d - g, g + lam P d>_{P̃^{-1}} - mu <x, d - g> ]
+           / ||d - g||^2_{P̃^{-1}}
+
+  so `weight_decay` must be the mu that the chain decays by (it enters beta);
+  with mu = 0 the chain is `am_adamw(eta, weight_decay=0)` bit for bit in
+  float32, and with mu > 0 its updates differ from `am_adamw`'s by a relative
+  O(mu eta) (tests bound it).
+
+  References:
+    Topollai and Choromanska, "Adaptive Memory Momentum via a Model-Based
+    Framework for Deep Learning Optimization", section 3.3, eq. (14), and
+    footnote 2.
+
+  Args:
+    b1, b2, eps, lam, beta_max, beta_min, reset_threshold, reset_high,
+      reset_low, per_leaf: as in `am_adamw`.
+    weight_decay: mu of the chain's `add_decayed_weights`, for beta's terms.
+
+  Returns:
+    The transformation; `update` needs params; its state is an AMAdamWState.
+  """
+  policy = BetaPolicy(beta_max, beta_min, reset_threshold, reset_high, reset_low)
+  return _am_adamw(None, b1, b2, eps, weight_decay, lam, policy, per_leaf)
 
 
 def am_adamw(
@@ -321,6 +481,16 @@ def am_adamw(
   (not stored: Adam's v moves slowly), and beta is clipped to [0, beta_max].
   With P = I and mu = 0 this is AM-SGD's formula.
 
+  It keeps this folded form: the exact decay divides by 1 + mu eta after the
+  step is scaled by eta, and eta is inside beta, so no learning-rate-free
+  transformation chained with `optax.add_decayed_weights` and
+  `optax.scale_by_learning_rate` gives its bits. `scale_by_am_adamw` is the
+  chain's form, to first order in mu eta (equal at mu = 0).
+
+  References:
+    Topollai and Choromanska, "Adaptive Memory Momentum via a Model-Based
+    Framework for Deep Learning Optimization", section 3.3, eq. (14).
+
   Args:
     learning_rate: eta: a float, a traced array, or an optax schedule of the step.
     b1: the bias-correction constant of P_t (Adam's beta1).
@@ -333,85 +503,8 @@ def am_adamw(
   Returns:
     The transformation; `update` needs params; `state.beta` is beta_t.
   """
-  policy = dict(
-    beta_max=beta_max,
-    beta_min=beta_min,
-    reset_threshold=reset_threshold,
-    reset_high=reset_high,
-    reset_low=reset_low,
-  )
-  mu = weight_decay
-  eta = learning_rate
-
-  def init_fn(params):
-    beta0 = lambda _=None: _initial_beta(jnp.zeros([], accumulation_dtype(params)), policy)  # noqa: E731
-    return AMAdamWState(
-      direction=optax.tree.zeros_like(params),
-      nu=optax.tree.zeros_like(params),
-      beta=jax.tree.map(beta0, params) if per_leaf else beta0(),
-      count=jnp.zeros([], jnp.int32),
-    )
-
-  def update_fn(updates, state, params=None, **extra_args):
-    del extra_args
-    if params is None:
-      raise ValueError("AM-AdamW needs params (decoupled weight decay): update(g, s, params)")
-    acc = accumulation_dtype(updates)
-    learning_rate = schedule.value_at(eta, state.count)
-    treedef = jax.tree.structure(updates)
-    count = optax.safe_increment(state.count)
-    t = count.astype(acc)
-    correction1 = 1 - b1**t
-    correction2 = 1 - b2**t
-
-    def moments(g, d, v, x):
-      g, d, v, x = (y.astype(acc) for y in (g, d, v, x))
-      v = b2 * v + (1 - b2) * g * g
-      p = correction1 * (eps + jnp.sqrt(v / correction2))
-      return g, d, v, x, p
-
-    def sums(g, d, v, x):
-      """The numerator and denominator of beta, each summed over the leaf in one pass."""
-      g, d, v, x, p = moments(g, d, v, x)
-      w = 1 / ((1 + lam * p) * p)  # diagonal of P̃^{-1}
-      e = d - g
-      gain = (1 + mu * learning_rate) * g * (d / p + mu * x)  # (1 + mu eta)(f̂ - f)/eta
-      num = gain - w * e * (g + lam * p * d) - mu * x * e
-      # The two summands as the halves of one buffer: XLA then writes it in
-      # one loop and sums its columns in one reduction, then the column sums.
-      # Asked for separately, XLA:CPU splits the summands into several loops
-      # that pass their temporaries (p, w, ...) through memory, rather than
-      # compute a square root or a division twice, and sums each on its own:
-      # the update was 1.6x slower (README, Speed).
-      columns = x.shape[-1] if x.ndim else 1
-      summands = jnp.stack([num.reshape(-1, columns), (w * e * e).reshape(-1, columns)])
-      num, den = jnp.sum(jnp.sum(summands, axis=1), axis=1)
-      return num, den
-
-    trees = (updates, state.direction, state.nu, params)
-
-    def coefficient(num, den, prev):
-      # ||d - g||^2 is summed directly here, so only an exact 0 is unreliable.
-      reliable = den > 0
-      return _select_beta(num / jnp.where(reliable, den, 1.0), reliable, prev, **policy)
-
-    beta = _coefficient(coefficient, tree_lib.map_leaves(sums, *trees), state.beta, per_leaf)
-
-    def step(g, d, v, x, beta):
-      dtypes = g.dtype, d.dtype, v.dtype
-      g, d, v, x, p = moments(g, d, v, x)
-      new_d = ((beta + lam * p) * d + (1 - beta) * g) / (1 + lam * p)
-      # x_{t+1} - x_t, with x_{t+1} = (x_t - eta P^{-1} d_{t+1}) / (1 + mu eta).
-      update = -learning_rate * (new_d / p + mu * x) / (1 + mu * learning_rate)
-      return tuple(y.astype(dtype) for y, dtype in zip((update, new_d, v), dtypes, strict=True))
-
-    new_updates, direction, nu = tree_lib.map_leaves(
-      step, *trees, _per_leaf(beta, treedef, per_leaf)
-    )
-    new_state = AMAdamWState(direction=direction, nu=nu, beta=beta, count=count)
-    return new_updates, new_state
-
-  return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+  policy = BetaPolicy(beta_max, beta_min, reset_threshold, reset_high, reset_low)
+  return _am_adamw(learning_rate, b1, b2, eps, weight_decay, lam, policy, per_leaf)
 
 
 def ema_momentum(learning_rate, beta) -> optax.GradientTransformation:
@@ -422,6 +515,10 @@ def ema_momentum(learning_rate, beta) -> optax.GradientTransformation:
   with d_0 = g_0 as in AM's Algorithm 1, so that the first step is gradient
   descent and beta = 0 is gradient descent throughout. It is AM-SGD's step
   (eq. 13) at lam = 0 with beta_t held fixed.
+
+  References:
+    Topollai and Choromanska, "Adaptive Memory Momentum via a Model-Based
+    Framework for Deep Learning Optimization", eq. (5).
 
   Args:
     learning_rate: eta: a float, a traced array, or an optax schedule of the step.

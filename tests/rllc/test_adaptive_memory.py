@@ -156,29 +156,44 @@ def _adam_p(v, t, b1, b2, eps):
   return (1 - b1**t) * (eps + np.sqrt(v / (1 - b2**t)))
 
 
-def _am_adamw_raw(d, g, x, p, lam, mu, eta):
+def _am_adamw_raw(d, g, x, p, lam, mu, eta, exact=True):
   """AM-AdamW's coefficient before clipping, from the dual of eq. (14).
 
   beta = [(1 + mu eta)(f̂ - f)/eta - <d - g, g + lam P d>_{P̃^-1} - mu <x, d - g>]
          / ||d - g||^2_{P̃^-1},
   P̃ = (I + lam P) P, with f̂ - f estimated by g^T (x_{t-1} - x_t)
-  = eta g^T (P^-1 d + mu x). None when d = g.
+  = eta g^T (P^-1 d + mu x). None when d = g. exact=False: the first-order
+  (AdamW) form x_{t+1} = x_t - eta (P^-1 d + mu x), whose factor 1 + mu eta is 1.
   """
   w = 1.0 / ((1 + lam * p) * p)
   diff = d - g
   den = np.sum(w * diff * diff)
   if den == 0.0:
     return None
-  num = (
-    (1 + mu * eta) * (g @ (d / p + mu * x)) - np.sum(w * diff * (g + lam * p * d)) - mu * (x @ diff)
-  )
+  gain = (1 + mu * eta if exact else 1.0) * (g @ (d / p + mu * x))
+  num = gain - np.sum(w * diff * (g + lam * p * d)) - mu * (x @ diff)
   return num / den
 
 
 def _ref_am_adamw(
-  grad_fn, x0, steps, *, eta, lam, mu, b1=0.9, b2=0.999, eps=1e-8, groups=GLOBAL, **policy
+  grad_fn,
+  x0,
+  steps,
+  *,
+  eta,
+  lam,
+  mu,
+  b1=0.9,
+  b2=0.999,
+  eps=1e-8,
+  groups=GLOBAL,
+  exact=True,
+  **policy,
 ):
-  """AM-AdamW (section 3.3) with d_0 = 0, v_0 = 0; records as `_ref_am_momentum` plus p, v."""
+  """AM-AdamW (section 3.3) with d_0 = 0, v_0 = 0; records as `_ref_am_momentum` plus p, v.
+
+  exact=False: the first-order decay of the paper's footnote 2, as AdamW's.
+  """
   x = np.array(x0, np.float64)
   d, v = np.zeros_like(x), np.zeros_like(x)
   # Before any step beta is 0 (no memory), as the Clip or Reset policy reports it.
@@ -191,12 +206,12 @@ def _ref_am_adamw(
     new_d = np.empty_like(d)
     raws, betas = [], []
     for k, sl in enumerate(groups):
-      raw = _am_adamw_raw(d[sl], g[sl], x[sl], p[sl], lam, mu, eta)
+      raw = _am_adamw_raw(d[sl], g[sl], x[sl], p[sl], lam, mu, eta, exact)
       beta = _policy(raw, prev[k], **policy)
       new_d[sl] = ((beta + lam * p[sl]) * d[sl] + (1 - beta) * g[sl]) / (1 + lam * p[sl])
       raws.append(raw)
       betas.append(beta)
-    x_new = (x - eta * new_d / p) / (1 + mu * eta)
+    x_new = (x - eta * new_d / p) / (1 + mu * eta) if exact else x - eta * (new_d / p + mu * x)
     records.append(
       {"raw": raws, "beta": betas, "d": new_d, "x": x_new, "x_prev": x, "p": p, "v": v}
     )
@@ -853,3 +868,102 @@ def test_ema_momentum_over_a_grid_of_traced_betas_is_each_beta_alone():
     for grid_update, alone in zip(over_grid, run(beta), strict=True):
       member = {name: leaf[i] for name, leaf in grid_update.items()}
       np.testing.assert_allclose(_flat(member), _flat(alone), rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------
+# The scale_by forms, chained the optax way.
+
+
+def _assert_same_bits(got, want):
+  for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def _chain_and_alias_runs(chain, alias, steps=8):
+  """Both fed their own float32 iterates on the quadratic: [(chain, alias) (state, params)]."""
+  return list(zip(_run(chain, _grad, X0, steps), _run(alias, _grad, X0, steps), strict=True))
+
+
+@pytest.mark.parametrize("per_leaf", [False, True])
+@pytest.mark.parametrize("lr", ["constant", "cosine"])
+def test_scale_by_am_sgd_chained_with_scale_by_learning_rate_is_am_sgd_bit_for_bit(lr, per_leaf):
+  # float32 updates: -eta d_{t+1} rounds once, in the chain as in the folded alias.
+  eta = 0.15 if lr == "constant" else optax.cosine_decay_schedule(0.15, 8)
+  chain = optax.chain(rllc.scale_by_am_sgd(per_leaf=per_leaf), optax.scale_by_learning_rate(eta))
+  runs = _chain_and_alias_runs(chain, rllc.am_sgd(eta, per_leaf=per_leaf))
+  for (chain_state, chain_params), (state, params) in runs:
+    _assert_same_bits(chain_state[0], state)
+    _assert_same_bits(chain_params, params)
+
+
+@pytest.mark.parametrize("per_leaf", [False, True])
+def test_scale_by_am_adamw_chain_without_decay_is_am_adamw_bit_for_bit(per_leaf):
+  eta = optax.cosine_decay_schedule(0.2, 8)
+  chain = optax.chain(
+    rllc.scale_by_am_adamw(per_leaf=per_leaf),
+    optax.add_decayed_weights(0.0),
+    optax.scale_by_learning_rate(eta),
+  )
+  runs = _chain_and_alias_runs(chain, rllc.am_adamw(eta, weight_decay=0.0, per_leaf=per_leaf))
+  for (chain_state, chain_params), (state, params) in runs:
+    _assert_same_bits(chain_state[0], state)
+    _assert_same_bits(chain_params, params)
+
+
+@pytest.mark.usefixtures("x64")
+@pytest.mark.parametrize("case", list(ADAMW_CASES))
+def test_scale_by_am_adamw_chain_matches_the_first_order_reference(case):
+  """With decay, the chain is AdamW's first-order form of eq. (14) (footnote 2), not am_adamw."""
+  spec = ADAMW_CASES[case]
+  eta, lam, mu, steps = 0.2, 0.1, spec["mu"], 8
+  policy = {"beta_max": 0.9, **spec["policy"]}
+  ref = _ref_am_adamw(_grad, X0, steps, eta=eta, lam=lam, mu=mu, exact=False, **policy)
+  chain = optax.chain(
+    rllc.scale_by_am_adamw(weight_decay=mu, lam=lam, **spec["policy"]),
+    optax.add_decayed_weights(mu),
+    optax.scale_by_learning_rate(eta),
+  )
+  for (state, params), r in zip(_run(chain, _grad, X0, steps), ref, strict=True):
+    np.testing.assert_allclose(float(state[0].beta), r["beta"][0], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(_flat(state[0].direction), r["d"], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(_flat(params), r["x"], rtol=1e-10, atol=1e-12)
+  if mu:  # the exact form moves elsewhere: this test tells the two apart
+    exact = _ref_am_adamw(_grad, X0, steps, eta=eta, lam=lam, mu=mu, **policy)
+    assert np.max(np.abs(exact[-1]["x"] - ref[-1]["x"])) > 1e-4
+
+
+@pytest.mark.usefixtures("x64")
+def test_scale_by_am_sgd_composes_with_clipping_as_am_of_the_clipped_gradient():
+  eta, lam, max_norm, steps = 0.15, 0.1, 0.5, 8
+
+  def clipped(x, t):
+    g = _grad(x, t)
+    return g * min(1.0, max_norm / np.linalg.norm(g))
+
+  ref = _ref_am_momentum(clipped, X0, steps, eta=eta, lam=lam, deterministic=False)
+  assert np.linalg.norm(_grad(X0, 0)) > 2 * max_norm  # the clip acts
+  chain = optax.chain(
+    optax.clip_by_global_norm(max_norm), rllc.scale_by_am_sgd(lam=lam), optax.sgd(eta)
+  )
+  for (state, params), r in zip(_run(chain, _grad, X0, steps), ref, strict=True):
+    np.testing.assert_allclose(float(state[1].beta), r["beta"][0], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(_flat(params), r["x"], rtol=1e-10, atol=1e-12)
+
+
+def test_masked_decay_in_the_am_sgd_chain_decays_only_the_masked_leaves():
+  eta, mu = 0.1, 0.3
+  mask = {"u": True, "v": False}
+  masked = optax.chain(
+    rllc.scale_by_am_sgd(),
+    optax.masked(optax.add_decayed_weights(mu), mask),
+    optax.scale_by_learning_rate(eta),
+  )
+  direction = rllc.scale_by_am_sgd()
+  params = _tree(X0)
+  masked_state, direction_state = masked.init(params), direction.init(params)
+  for g in _noise_grads(6, 3, seed=3).astype(np.float32):
+    update, masked_state = masked.update(_tree(g), masked_state, params)
+    d, direction_state = direction.update(_tree(g), direction_state, params)
+    np.testing.assert_array_equal(update["v"], -eta * d["v"])  # no decay: -eta d_{t+1}
+    np.testing.assert_allclose(update["u"], -eta * (d["u"] + mu * params["u"]), rtol=1e-6)
+    params = optax.apply_updates(params, update)
