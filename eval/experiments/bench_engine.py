@@ -237,6 +237,9 @@ def _programs(task, members, steps, devices, strategy):
     raise ValueError("the members need one program")
   static = {k: v for k, v in members[0][0].items() if k not in vectorized}
   schedule = engine.Schedule(steps, steps, steps)
+  # The member axis is split evenly over the devices it is sharded on (train_grid pads a
+  # chunk to them; a timed chunk is not padded, so it uses the devices that divide it).
+  devices = devices[: math.gcd(len(members), len(devices))]
   programs = engine.Programs(
     task,
     catalog.lookup(OPTIMIZER),
