@@ -126,3 +126,26 @@ def test_a_path_that_is_not_a_directory_exits_2_with_a_message(tmp_path, bad):
   assert result.returncode == 2
   assert f"{tmp_path / bad} is not a directory" in result.stderr
   assert "Traceback" not in result.stderr
+
+
+def test_the_committed_reports_carry_svg_figures_only():
+  # The repository's state after `python -m eval.experiments.slim_reports reports`.
+  reports = ROOT / "reports"
+  assert not slim.png_twins(reports)
+  for page in reports.rglob("*.html"):
+    text = page.read_text(encoding="utf-8")
+    assert "data:image/png" not in text, page
+    for src in re.findall(r'<img[^>]* src="([^"]+)"', text):
+      assert (page.parent / src).is_file(), (page, src)
+  for doc in reports.rglob("*.md"):
+    for link in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", doc.read_text(encoding="utf-8")):
+      assert link.endswith(".svg") and (doc.parent / link).is_file(), (doc, link)
+
+
+def test_a_report_links_the_same_figures_from_its_md_and_its_html():
+  # md links were rewritten by name, html images by their bytes: two ways, one answer.
+  for page in (ROOT / "reports").rglob("report.html"):
+    md = page.with_suffix(".md").read_text(encoding="utf-8")
+    html = page.read_text(encoding="utf-8")
+    md_links = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", md)
+    assert re.findall(r'<img[^>]* src="([^"]+)"', html) == md_links, page
