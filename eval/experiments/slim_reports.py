@@ -20,7 +20,18 @@ embedded, and a `.png` name that resolves to no SVG stays; both are listed.
 Files are written whole (atomically) before any PNG is deleted, so a run cut
 short loses nothing, and a second run finds nothing to do.
 
-  python -m eval.experiments.slim_reports reports [--dry-run]
+With `--simplify-svg` it also drops, from every SVG polyline (a `<path>` of
+one `M` and then `L` commands only, as matplotlib writes a line), each vertex
+that repeats the one before it and each interior vertex of a horizontal or
+vertical run that lies between its neighbours. The stroke covers the same
+points: the path keeps its ends (so its caps), its turns and its length (so its
+dashes), and a straight run has no visible join. matplotlib draws a step
+function sampled at n points (`ax.step`) as 2n vertices, most of them on
+such runs: a Table 1 performance profile drops from 603 KB to about 50 KB.
+Curves (`C`, `Q`), several subpaths and a path that would shrink to one
+point are left as written.
+
+  python -m eval.experiments.slim_reports reports [--dry-run] [--simplify-svg]
 """
 
 import argparse
@@ -39,6 +50,8 @@ from eval.store import store as store_lib
 # A relative path ending in .png, not part of a longer name, URL or absolute path.
 PNG_NAME = re.compile(r"(?<![\w./:-])((?:[\w.-]+/)*[\w.-]+)\.png(?![\w-])")
 EMBEDDED_PNG = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=\s]*)"')
+SVG_PATH = re.compile(r'(<path\b[^>]*?\sd=")([^"]*)(")')
+SVG_VERTEX = re.compile(r"([ML]) (-?\d+(?:\.\d+)?) (-?\d+(?:\.\d+)?)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,15 +123,63 @@ def html_text(text: str, html_dir: Path) -> tuple[str, list[str]]:
   return EMBEDDED_PNG.sub(swap, text), kept
 
 
-def plan(root: Path) -> Plan:
-  """The changes that slim every md and html under `root` to SVG figures."""
+def _between(a: tuple, b: tuple, c: tuple) -> bool:
+  """Whether vertex b lies on the horizontal or vertical segment from a to c."""
+  (ax, ay), (bx, by), (cx, cy) = ((float(x), float(y)) for _, x, y in (a, b, c))
+  return (ay == by == cy and min(ax, cx) <= bx <= max(ax, cx)) or (
+    ax == bx == cx and min(ay, cy) <= by <= max(ay, cy)
+  )
+
+
+def polyline(d: str) -> str:
+  """The path data `d` without repeated vertices and interior vertices of straight runs.
+
+  Only a polyline (`M x y`, then `L x y` ..., optionally `z`) changes; any other `d`, and one
+  that would keep a single vertex, is returned as it is.
+  """
+  commands = d.split()
+  closed = commands[-1:] == ["z"]
+  body = " ".join(commands[:-1] if closed else commands)
+  vertices = SVG_VERTEX.findall(body)
+  if not vertices or " ".join(" ".join(v) for v in vertices) != body:
+    return d
+  if vertices[0][0] != "M" or any(v[0] != "L" for v in vertices[1:]):
+    return d
+  kept = [vertices[0]]
+  for vertex in vertices[1:]:
+    if vertex[1:] == kept[-1][1:]:
+      continue
+    if len(kept) >= 2 and _between(kept[-2], kept[-1], vertex):
+      kept[-1] = vertex
+    else:
+      kept.append(vertex)
+  if len(kept) == len(vertices) or len(kept) < 2:
+    return d
+  return "".join(f"{c} {x} {y} \n" for c, x, y in kept) + ("z\n" if closed else "")
+
+
+def svg_text(text: str) -> str:
+  """`text` (an SVG) with every polyline's data simplified by `polyline`."""
+  return SVG_PATH.sub(lambda m: m.group(1) + polyline(m.group(2)) + m.group(3), text)
+
+
+def _rewrite(path: Path, text: str) -> tuple[str, list[str]]:
+  """The new text of one md, html or svg file, and what it left as it was."""
+  if path.suffix == ".svg":
+    return svg_text(text), []
+  rewrite = markdown_text if path.suffix == ".md" else html_text
+  return rewrite(text, path.parent)
+
+
+def plan(root: Path, simplify_svg: bool = False) -> Plan:
+  """The changes that slim every md and html (and svg if `simplify_svg`) under `root`."""
+  suffixes = (".md", ".html", ".svg") if simplify_svg else (".md", ".html")
   texts, kept = {}, []
   for path in sorted(root.rglob("*")):
-    if path.suffix not in (".md", ".html") or not path.is_file():
+    if path.suffix not in suffixes or not path.is_file():
       continue
     old = path.read_text(encoding="utf-8")
-    rewrite = markdown_text if path.suffix == ".md" else html_text
-    new, left = rewrite(old, path.parent)
+    new, left = _rewrite(path, old)
     kept += [f"{path}: kept {what}" for what in left]
     if new != old:
       texts[path] = new
@@ -160,6 +221,9 @@ def main(argv: Sequence[str] | None = None) -> int:
   )
   parser.add_argument("root", type=Path, help="the directory of committed reports (reports)")
   parser.add_argument("--dry-run", action="store_true", help="list the changes, change nothing")
+  parser.add_argument(
+    "--simplify-svg", action="store_true", help="drop the redundant vertices of SVG polylines"
+  )
   args = parser.parse_args(argv)
   if not args.root.is_dir():
     print(
@@ -168,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
       file=sys.stderr,
     )
     return 2
-  changes = plan(args.root)
+  changes = plan(args.root, args.simplify_svg)
   report = summary(changes, args.dry_run)
   if not args.dry_run:
     apply(changes)

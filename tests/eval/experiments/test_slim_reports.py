@@ -128,6 +128,48 @@ def test_a_path_that_is_not_a_directory_exits_2_with_a_message(tmp_path, bad):
   assert "Traceback" not in result.stderr
 
 
+def _d(*commands: str) -> str:
+  """Path data as matplotlib writes it: one command a line, each ending in a space."""
+  return "".join(f"{c} \n" if c != "z" else "z\n" for c in commands)
+
+
+@pytest.mark.parametrize(
+  ("before", "after"),
+  [
+    # a step function sampled at 4 points, drawn with ax.step: repeats and flat runs go
+    (
+      _d("M 0 5", "L 1 5", "L 1 5", "L 2 5", "L 2 3", "L 3 3", "L 3 3", "L 4 3"),
+      _d("M 0 5", "L 2 5", "L 2 3", "L 4 3"),
+    ),
+    (_d("M 0 0", "L 0 1", "L 0 2", "L 1 2", "z"), _d("M 0 0", "L 0 2", "L 1 2", "z")),
+    # a run that turns back keeps its turning point
+    (_d("M 0 0", "L 5 0", "L 3 0"), _d("M 0 0", "L 5 0", "L 3 0")),
+    # a diagonal run is left as written
+    (_d("M 0 0", "L 1 1", "L 2 2"), _d("M 0 0", "L 1 1", "L 2 2")),
+    # a curve, two subpaths, a path that would keep one vertex: as written
+    (_d("M 0 0", "C 1 1 2 2 3 3", "L 4 3", "L 5 3"), None),
+    (_d("M 0 0", "L 1 0", "L 2 0", "M 5 5", "L 6 5"), None),
+    (_d("M 1 1", "L 1 1"), None),
+  ],
+)
+def test_a_polyline_loses_its_repeated_and_straight_run_vertices_only(before, after):
+  assert slim.polyline(before) == (before if after is None else after)
+
+
+def test_svg_simplification_is_opt_in_and_touches_only_polyline_data(tmp_path):
+  svg = tmp_path / "r" / "figures" / "p.svg"
+  svg.parent.mkdir(parents=True)
+  step = _d("M 0 5", "L 1 5", "L 1 5", "L 2 5")
+  svg.write_text(f'<svg><path id="a" d="{step}" style="stroke: #000"/><text>97.90</text></svg>')
+  slim.main([str(tmp_path)])
+  assert step in svg.read_text()  # the default run leaves SVGs alone
+  slim.main([str(tmp_path), "--simplify-svg"])
+  expected = _d("M 0 5", "L 2 5")
+  assert svg.read_text() == (
+    f'<svg><path id="a" d="{expected}" style="stroke: #000"/><text>97.90</text></svg>'
+  )
+
+
 def test_the_committed_reports_carry_svg_figures_only():
   # The repository's state after `python -m eval.experiments.slim_reports reports`.
   reports = ROOT / "reports"
