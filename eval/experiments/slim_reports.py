@@ -59,7 +59,7 @@ class Plan:
   """What a run changes under one directory.
 
   Attributes:
-    texts: each md or html file that changes, with its new text.
+    texts: each md, html or svg file that changes, with its new text.
     deletions: the PNGs that have an SVG beside them, to delete once `texts` are written.
     kept: one line per reference left as it was, and why.
   """
@@ -178,7 +178,11 @@ def plan(root: Path, simplify_svg: bool = False) -> Plan:
   for path in sorted(root.rglob("*")):
     if path.suffix not in suffixes or not path.is_file():
       continue
-    old = path.read_text(encoding="utf-8")
+    try:
+      old = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+      kept.append(f"{path}: kept as it is, not UTF-8 text")
+      continue
     new, left = _rewrite(path, old)
     kept += [f"{path}: kept {what}" for what in left]
     if new != old:
@@ -235,7 +239,13 @@ def main(argv: Sequence[str] | None = None) -> int:
   changes = plan(args.root, args.simplify_svg)
   report = summary(changes, args.dry_run)
   if not args.dry_run:
-    apply(changes)
+    try:
+      apply(changes)
+    except OSError as err:
+      print(
+        f"slim_reports: {err.filename}: {err.strerror}; nothing after it changed", file=sys.stderr
+      )
+      return 1
   print(report)
   return 0
 

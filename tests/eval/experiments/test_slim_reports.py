@@ -128,6 +128,28 @@ def test_a_path_that_is_not_a_directory_exits_2_with_a_message(tmp_path, bad):
   assert "Traceback" not in result.stderr
 
 
+def test_a_file_that_is_not_utf8_is_listed_and_left(tmp_path, capsys):
+  report = _old_report(tmp_path)
+  odd = report / "notes.md"
+  odd.write_bytes(b"figures/a.png \xff\xfe")
+  assert slim.main([str(tmp_path)]) == 0
+  assert odd.read_bytes() == b"figures/a.png \xff\xfe"
+  assert f"{odd}: kept as it is, not UTF-8 text" in capsys.readouterr().out
+
+
+def test_a_write_refused_exits_1_naming_the_file_and_deletes_no_png(tmp_path, monkeypatch, capsys):
+  report = _old_report(tmp_path)
+
+  def refuse(path, data):
+    raise OSError(28, "No space left on device", str(path))
+
+  monkeypatch.setattr(slim.store_lib, "atomic_write", refuse)
+  assert slim.main([str(tmp_path)]) == 1
+  err = capsys.readouterr().err
+  assert f"{report / 'report.html'}: No space left on device" in err
+  assert (report / "figures" / "a.png").is_file()  # texts first: a PNG goes only once linked
+
+
 def _d(*commands: str) -> str:
   """Path data as matplotlib writes it: one command a line, each ending in a space."""
   return "".join(f"{c} \n" if c != "z" else "z\n" for c in commands)
