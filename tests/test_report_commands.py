@@ -125,42 +125,6 @@ def stale_names(text: str) -> list[str]:
   return sorted(set(stale))
 
 
-@pytest.mark.parametrize("path", documents(), ids=lambda p: str(p.relative_to(ROOT)))
-def test_the_commands_of_a_committed_document_name_existing_modules(path):
-  stale = stale_names(plain_text(path))
-  assert not stale, f"{path.relative_to(ROOT)} names modules that no longer exist: {stale}"
-
-
-@pytest.mark.parametrize(
-  ("text", "stale"),
-  [
-    ("Made by `python -m eval.experiments.am_claims`.", []),
-    ("Made by `python -m eval.am_claims`.", ["eval.am_claims"]),
-    ("(`python -m\neval.experiments.gone --quick`)", ["eval.experiments.gone"]),
-    ("python3.12 -m pytest tests -q", []),
-    ("python -m no_such_tool_anywhere", ["no_such_tool_anywhere"]),
-    ('python -c "from eval.cli import main"', []),
-    ('python -c "from eval.gone import main"', ["eval.gone"]),
-    ("rllc bench mnist-mlp --task tasks.registry.get_task", []),
-    ("rllc bench mnist-mlp \\\n  --task tasks.registry.gone_name", ["tasks.registry.gone_name"]),
-    ("`rllc report --module rllc.analysis.order`", ["rllc.analysis.order"]),
-    ("run when that module was `rllc.analysis.order`", []),
-    ("`bash reports/table1_parts/combine.sh reports/table1`", []),
-    ("`bash reports/gone_parts/combine.sh`", ["reports/gone_parts/combine.sh"]),
-  ],
-)
-def test_a_stale_module_in_a_command_is_found(text, stale):
-  assert stale_names(text) == stale
-
-
-def test_latex_and_html_escapes_are_undone(tmp_path):
-  tex, page = tmp_path / "r.tex", tmp_path / "r.html"
-  tex.write_text(r"\texttt{python -m eval.experiments.bench\_update}")
-  page.write_text("<code>python -m eval.experiments.gone&#95;away</code>")
-  assert stale_names(plain_text(tex)) == []
-  assert stale_names(plain_text(page)) == ["eval.experiments.gone_away"]
-
-
 class IndexRow(NamedTuple):
   """One row of the reports index: what it covers, the commit, the command cell."""
 
@@ -248,3 +212,40 @@ def test_a_report_with_no_row_is_found(tmp_path):
   rows = index_rows(index)
   assert rows == [IndexRow(["a/", "b.md"], "0123abc", "`rllc report runs/a --out reports/a`")]
   assert uncovered(tmp_path, rows) == ["c.md"]
+
+
+@pytest.mark.parametrize("path", documents(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_commands_of_a_committed_document_name_existing_modules(path):
+  stale = stale_names(plain_text(path))
+  assert not stale, f"{path.relative_to(ROOT)} names modules that no longer exist: {stale}"
+
+
+@pytest.mark.parametrize(
+  ("text", "stale"),
+  [
+    ("Made by `python -m eval.experiments.am_claims`.", []),
+    ("Made by `python -m eval.am_claims`.", ["eval.am_claims"]),
+    ("(`python -m\neval.experiments.gone --quick`)", ["eval.experiments.gone"]),
+    ("python3.12 -m pytest tests -q", []),
+    ("python -m no_such_tool_anywhere", ["no_such_tool_anywhere"]),
+    ('python -c "from eval.cli import main"', []),
+    ('python -c "from eval.gone import main"', ["eval.gone"]),
+    ("rllc bench mnist-mlp --task tasks.registry.get_task", []),
+    ("rllc bench mnist-mlp \\\n  --task tasks.registry.gone_name", ["tasks.registry.gone_name"]),
+    ("`rllc report --module rllc.analysis.order`", ["rllc.analysis.order"]),
+    ("run when that module was `rllc.analysis.order`", []),
+    ("`bash reports/table1_parts/combine.sh reports/table1`", []),
+    ("`bash reports/gone_parts/combine.sh`", ["reports/gone_parts/combine.sh"]),
+  ],
+)
+def test_a_stale_module_in_a_command_is_found(text, stale):
+  assert stale_names(text) == stale
+
+
+def test_latex_and_html_escapes_are_undone(tmp_path):
+  tex, page = tmp_path / "r.tex", tmp_path / "r.html"
+  tex.write_text(r"\texttt{python -m eval.experiments.bench\_update}")
+  page.write_text("<code>python -m eval.experiments.gone&#95;away</code>")
+  assert stale_names(plain_text(tex)) == []
+  assert stale_names(plain_text(page)) == ["eval.experiments.gone_away"]
+
