@@ -248,4 +248,3 @@ def test_latex_and_html_escapes_are_undone(tmp_path):
   page.write_text("<code>python -m eval.experiments.gone&#95;away</code>")
   assert stale_names(plain_text(tex)) == []
   assert stale_names(plain_text(page)) == ["eval.experiments.gone_away"]
-
