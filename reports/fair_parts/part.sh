@@ -1,7 +1,7 @@
 #!/bin/bash
 # One part of the fair protocol, trained in the pinned worktree (README.md beside this file):
 #   bash reports/fair_parts/part.sh NAME TASK OPTIMIZERS      (FAIR_WORKTREE: default /work/fair)
-# writes reports/fair_parts/NAME/ (its report), NAME_runs.csv and stores/NAME.tar.xz.
+# writes reports/fair_parts/NAME/ (its report, SVG figures only), NAME_runs.csv and stores/NAME.tar.xz.
 set -euo pipefail
 name=$1; task=$2; opts=$3
 dest=$(cd "$(dirname "$0")" && pwd)
@@ -10,5 +10,6 @@ export RLLC_DATA_DIR=${RLLC_DATA_DIR:-../shared/datasets}
 .venv/bin/rllc bench "$task" --profile fair --optimizers "$opts" --out "runs/$name" --quiet
 .venv/bin/rllc report "runs/$name" --out "$dest/$name"
 .venv/bin/rllc store export "runs/$name" --out "$dest/${name}_runs.csv"
+(cd "$dest/../.." && .venv/bin/python -m eval.experiments.slim_reports "$dest/$name" --simplify-svg)
 tar -cJf "$dest/stores/$name.tar.xz" -C runs "$name/records" "$name/plan.json" "$name/log.jsonl"
 echo "part $name done $(date -u)"
