@@ -12,6 +12,7 @@ transformation that `rllc` exports, has both sections.
 import doctest
 import importlib
 import inspect
+import re
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ MODULES = sorted(
   if path.name != "__init__.py"
 )
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+EXAMPLE = re.compile(r"^Examples?:$(.*)", re.MULTILINE | re.DOTALL)  # the section, to the end
 # Helper D's branch of issue 31 writes rllc/adaptive_memory.py's References and
 # Examples; these xfail strictly until it lands, then fail, so the mark goes.
 PENDING = "rllc.adaptive_memory"
@@ -58,17 +60,39 @@ def _function(factory: str):
   return getattr(importlib.import_module(module), name)
 
 
+def _section(doc: str, *titles: str) -> str | None:
+  """The text of a Google-style section: after its title on the same line, and the lines
+  indented under it up to the next blank line; None if the docstring has no such section."""
+  lines = doc.splitlines()
+  for i, line in enumerate(lines):
+    title, colon, rest = line.strip().partition(":")
+    if colon and title in titles and not line.startswith(" "):
+      body = [rest.strip()]
+      for following in lines[i + 1 :]:
+        if not following.strip():
+          break
+        body.append(following.strip())
+      return " ".join(b for b in body if b)
+  return None
+
+
 @pytest.mark.parametrize(
   "factory", [pytest.param(f, marks=_marks(f)) for f in _public_optimizers()]
 )
 def test_a_public_optimizer_has_a_references_line_and_a_runnable_example(factory):
   doc = inspect.getdoc(_function(factory)) or ""
-  references = [line for line in doc.splitlines() if line.strip() == "References:"]
-  assert references, f"{factory}: no 'References:' line in its docstring"
-  _, _, after = doc.partition("\nReferences:\n")
-  assert after.split("\n\n")[0].strip(), f"{factory}: its References section names no paper"
-  _, found, example = doc.partition("\nExample:\n")
-  assert found and ">>> " in example, f"{factory}: no 'Example:' section with >>> lines"
+  assert _section(doc, "References"), f"{factory}: no 'References:' naming a paper"
+  example = EXAMPLE.search(doc)
+  assert example and ">>> " in example.group(1), f"{factory}: no 'Example:' with >>> lines"
+
+
+def test_a_references_section_is_read_on_its_line_or_under_it():
+  assert _section("f.\n\nReferences: Smith, eq. (3).", "References") == "Smith, eq. (3)."
+  assert _section("f.\n\nReferences:\n  Smith,\n  eq. (3).\n\nExample:", "References") == (
+    "Smith, eq. (3)."
+  )
+  assert _section("f.\n\nReferences:\n\nExample:", "References") == ""
+  assert _section("f, with References: inside a line.", "References") is None
 
 
 @pytest.mark.parametrize("module", MODULES)
