@@ -30,7 +30,7 @@ CHECK_PYTHON := import sys; v = "%d.%d" % sys.version_info[:2]; \
 LOCK := $(shell $(PYTHON) -c 'import sys; print("-c constraints.txt" if "%d.%d" % sys.version_info[:2] == "$(LOCK_PYTHON)" else "")' 2>/dev/null)
 CUDA ?= 13
 
-.PHONY: setup bench test speed lint cuda gpu-check chromium
+.PHONY: setup bench test docs speed lint cuda gpu-check chromium
 
 setup: $(STAMP)
 
@@ -40,13 +40,13 @@ $(STAMP): pyproject.toml constraints.txt
 	@if [ -x $(PY) ] && [ "$$($(PY) -c 'import sys; print(sys.version_info[:2])')" != "$$($(PYTHON) -c 'import sys; print(sys.version_info[:2])')" ]; then \
 	  echo "$(VENV) has another Python than $(PYTHON): making it anew"; rm -rf $(VENV); fi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q $(LOCK) -e '.[dev]'
+	$(PY) -m pip install -q $(LOCK) -e '.[dev,docs]'
 	$(PY) -m pip install -q $(LOCK) --no-deps learned-optimization==0.0.1
 	touch $(STAMP)
 
 # The optional Ray extra: the tests run the Ray executor against a local instance.
 $(DISTRIBUTED): $(STAMP)
-	$(PY) -m pip install -q $(LOCK) -e '.[dev,distributed]'
+	$(PY) -m pip install -q $(LOCK) -e '.[dev,docs,distributed]'
 	touch $(DISTRIBUTED)
 
 # Chromium for the report's screenshot test (tests/eval/test_report_formats.py),
@@ -71,8 +71,14 @@ bench: $(STAMP)  ## the main job: rllc bench (quick protocol on digits-mlp, into
 	$(VENV)/bin/rllc bench
 	$(VENV)/bin/rllc report runs/quick
 
-test: $(DISTRIBUTED) $(CHROMIUM)  ## the test suite, one process per core, each test file in one of them
+test: $(DISTRIBUTED) $(CHROMIUM) docs  ## the docs build, then the test suite, one process per core, each test file in one of them
 	$(PY) -m pytest -n auto --dist loadfile
+
+# The optimizer table is generated from the catalog at build time (docs/_ext). -E reads
+# every page on every build: an incremental build would not repeat the warning of a page
+# it did not read again, and a second make docs would pass.
+docs: $(STAMP)  ## the docs site into docs/_build/html; a warning (a broken link, a missing page) fails it
+	$(PY) -m sphinx -E -W --keep-going -q -b html docs docs/_build/html
 
 speed: $(STAMP)  ## update, engine and command start-up speed, as ratios measured in one run
 	$(PY) -m eval.experiments.bench_update --out reports/bench_update.txt

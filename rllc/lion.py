@@ -73,6 +73,29 @@ def lion_k(
 
   Returns:
     The transformation; its state is LionKState.
+
+  References:
+    Cattaneo and Shigida, "How Memory in Optimization Algorithms Implicitly Modifies the
+    Loss", Example 1.5; Chen, Liu, Liang and Liu, "Lion Secretly Solves a Constrained
+    Optimization: As Lyapunov Predicts" (ICLR 2024).
+
+  Example:
+    From m_0 = 0 the step is -eta grad K((1 - rho1) g) (here about -eta sign(g):
+    the smooth kernel's eps is tiny), and the momentum becomes (1 - rho2) g:
+
+    >>> import jax.numpy as jnp
+    >>> from rllc import lion
+    >>> tx = lion.lion_k(learning_rate=0.1)
+    >>> updates, state = tx.update(jnp.array([0.5, -1.0]), tx.init(jnp.zeros(2)))
+    >>> print([round(float(u), 4) for u in updates], [round(float(m), 4) for m in state.momentum])
+    [-0.1, 0.1] [0.005, -0.01]
+
+    With the "l2" kernel the step is -eta c_1 = -eta (1 - rho1) g:
+
+    >>> tx = lion.lion_k(learning_rate=0.1, kernel="l2")
+    >>> updates, _ = tx.update(jnp.array([0.5, -1.0]), tx.init(jnp.zeros(2)))
+    >>> print([round(float(u), 4) for u in updates])
+    [-0.005, 0.01]
   """
   grad_k = _kernel_gradient(kernel, eps)
   decays = not (isinstance(weight_decay, (int, float)) and weight_decay == 0)  # may be traced
@@ -104,5 +127,31 @@ def lion_k(
 def signum(
   learning_rate: optax.ScalarOrSchedule, momentum: float = 0.9, weight_decay: float = 0.0
 ) -> optax.GradientTransformationExtraArgs:
-  """Signum: theta <- theta - eta (sign(m_n) + lambda theta), m_n an EMA of gradients."""
+  """Signum: theta <- theta - eta (sign(c_n) + lambda theta), Lion-K with rho1 = rho2.
+
+  With rho1 = rho2 = beta the interpolation c_n = beta m_{n-1} + (1 - beta) g_n
+  is the new momentum m_n itself, so the step is the sign of an EMA of the
+  gradients (section 4 of the memory paper: Lion with rho1 = rho2 is Signum).
+
+  Args:
+    learning_rate: eta, a float or an optax schedule of the step count.
+    momentum: beta, the EMA's decay.
+    weight_decay: lambda (decoupled, multiplied by eta).
+
+  Returns:
+    `lion_k` with b1 = b2 = momentum and the "l1" kernel; its state is LionKState.
+
+  References:
+    Bernstein, Wang, Azizzadenesheli and Anandkumar, "signSGD: Compressed Optimisation
+    for Non-Convex Problems" (ICML 2018), Signum; Cattaneo and Shigida, "How Memory in
+    Optimization Algorithms Implicitly Modifies the Loss", section 4.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> from rllc import lion
+    >>> tx = lion.signum(learning_rate=0.1)
+    >>> updates, state = tx.update(jnp.array([0.5, -1.0]), tx.init(jnp.zeros(2)))
+    >>> print([round(float(u), 4) for u in updates], [round(float(m), 4) for m in state.momentum])
+    [-0.1, 0.1] [0.05, -0.1]
+  """
   return lion_k(learning_rate, b1=momentum, b2=momentum, weight_decay=weight_decay, kernel="l1")

@@ -295,6 +295,27 @@ def scale_by_linear_memory(
 
   Returns:
     The transformation; its state is a LinearMemoryState.
+
+  References:
+    "Dynamic memory based adaptive optimization" (the RLLC paper), section 4: eq. (1)
+    and Lemma 4.1 (SGD, heavy ball and Nesterov as fixed laws).
+
+  Example:
+    Heavy ball as one unit M(0.9) with the law (1,): the chain's first update
+    is the gradient itself, then 0.9 m + g:
+
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> from rllc import memory
+    >>> tx = optax.chain(
+    ...   memory.scale_by_linear_memory("M(0.9)", law=(1.0,)), optax.scale_by_learning_rate(0.1)
+    ... )
+    >>> state = tx.init(jnp.zeros(2))
+    >>> for g in ([0.5, -1.0], [1.0, 0.0]):
+    ...   updates, state = tx.update(jnp.array(g), state)
+    ...   print([round(float(u), 4) for u in updates])
+    [-0.05, 0.1]
+    [-0.145, 0.09]
   """
   prop = as_propagator(prop_or_spec)
 
@@ -329,6 +350,25 @@ def linear_memory(
   Returns:
     `scale_by_linear_memory` with c1 folded into the law; its state is a
     LinearMemoryState.
+
+  References:
+    "Dynamic memory based adaptive optimization" (the RLLC paper), section 4: eq. (1)
+    and Lemma 4.1 (SGD, heavy ball and Nesterov as fixed laws).
+
+  Example:
+    Nesterov (Lemma 4.1): M(0.9)+M(0) with the law (0.9, 1) steps like
+    optax.sgd(c1, momentum=0.9, nesterov=True), here -c1 (0.9 g + g) first:
+
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> from rllc import memory
+    >>> tx = memory.linear_memory("M(0.9)+M(0)", law=(0.9, 1.0), learning_rate=0.1)
+    >>> nesterov = optax.sgd(0.1, momentum=0.9, nesterov=True)
+    >>> g = jnp.array([0.5, -1.0])
+    >>> updates, _ = tx.update(g, tx.init(jnp.zeros(2)))
+    >>> reference, _ = nesterov.update(g, nesterov.init(jnp.zeros(2)))
+    >>> print([round(float(u), 4) for u in updates], [round(float(u), 4) for u in reference])
+    [-0.095, 0.19] [-0.095, 0.19]
   """
   return scale_by_linear_memory(prop_or_spec, law, learning_rate=learning_rate)
 
@@ -362,6 +402,24 @@ def scale_by_rllc(
 
   Returns:
     The transformation; its state is an RLLCState exposing the law and memory.
+
+  References:
+    "Dynamic memory based adaptive optimization" (the RLLC paper), Definition 5.1
+    (the LM-RLLC process) and Remark 3.5 (the relaxed pseudo-inverse).
+
+  Example:
+    Chained with optax's learning rate, as optax chains Adam:
+
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> from rllc import memory
+    >>> tx = optax.chain(
+    ...   memory.scale_by_rllc("M(0.9)", law_learning_rate=0.01), optax.scale_by_learning_rate(0.1)
+    ... )
+    >>> state = tx.init(jnp.zeros(2))
+    >>> updates, state = tx.update(jnp.array([0.5, -1.0]), state)
+    >>> print([round(float(u), 4) for u in updates])  # M_0 = 0: no correction yet, -c1 g
+    [-0.05, 0.1]
   """
   prop = as_propagator(prop_or_spec)
   law0 = resolve_initial_law(prop, initial_law)
@@ -411,6 +469,27 @@ def rllc(
 
   Returns:
     `scale_by_rllc` with c1 folded into the law; its state is an RLLCState.
+
+  References:
+    "Dynamic memory based adaptive optimization" (the RLLC paper), Definition 5.1
+    (the LM-RLLC process) and Remark 3.5 (the relaxed pseudo-inverse).
+
+  Example:
+    One unit M(0.9), c1 = 0.1, c2 = 0.01, L_0 = (1,). The first step has no
+    memory to correct the law with; the second corrects it by
+    c2 p / (G + r) with p = g_1 . g_2 = 0.5, G = |g_1|^2 = 1.25 and the ridge
+    r = 0.01 G (+ 1e-8), so L_2 = 1 + 0.01 * 0.5 / 1.2625 = 1.00396, and steps
+    by -c1 L_2 (0.9 g_1 + g_2):
+
+    >>> import jax.numpy as jnp
+    >>> from rllc import memory
+    >>> tx = memory.rllc("M(0.9)", learning_rate=0.1, law_learning_rate=0.01)
+    >>> state = tx.init(jnp.zeros(2))
+    >>> for g in ([0.5, -1.0], [1.0, 0.0]):
+    ...   updates, state = tx.update(jnp.array(g), state)
+    ...   print([round(float(u), 4) for u in updates], round(float(state.law[0]), 5))
+    [-0.05, 0.1] 1.0
+    [-0.1456, 0.0904] 1.00396
   """
   return scale_by_rllc(
     prop_or_spec,

@@ -104,6 +104,26 @@ def delta_momentum(
 
   Returns:
     The transformation; its updates are m_{i+1}, its state NestedMomentumState.
+
+  References:
+    Behrouz, Razaviyayn, Zhong and Mirrokni, "Nested Learning: The Illusion of Deep
+    Learning Architectures" (NeurIPS 2025), section "momentum as an associative memory",
+    eqs. (21)-(22), with eq. (20) at delta = 0.
+
+  Example:
+    The first step is -eta g (m_0 = 0). The second projects m_1 off the unit
+    gradient u = (1, 0) before the decay: (I - u u^T) m_1 = (0, 0.1), so
+    m_2 = 0.9 (0, 0.1) - 0.1 (1, 0), where heavy ball gives (-0.145, 0.09):
+
+    >>> import jax.numpy as jnp
+    >>> from rllc import nested
+    >>> tx = nested.delta_momentum(learning_rate=0.1)
+    >>> state = tx.init(jnp.zeros(2))
+    >>> for g in ([0.5, -1.0], [1.0, 0.0]):
+    ...   updates, state = tx.update(jnp.array(g), state)
+    ...   print([round(float(u), 4) for u in updates])
+    [-0.05, 0.1]
+    [-0.1, 0.09]
   """
   if preconditioner not in PRECONDITIONERS:
     raise ValueError(
@@ -148,7 +168,34 @@ def preconditioned_momentum(
   b2: float = 0.999,
   eps: float = 1e-8,
 ) -> optax.GradientTransformationExtraArgs:
-  """Preconditioned momentum (eq. 20): m <- alpha m - eta P grad, W <- W + m."""
+  """Preconditioned momentum (eq. 20): m <- alpha m - eta P grad, W <- W + m.
+
+  Args:
+    learning_rate: eta, a float or an optax schedule of the step count.
+    momentum: alpha.
+    preconditioner: "adam", P = 1 / (sqrt(v_hat) + eps), or "identity" (heavy ball).
+    b2: decay of Adam's second moment, for "adam".
+    eps: added to sqrt(v_hat), for "adam".
+
+  Returns:
+    `delta_momentum` with delta = 0; its state is NestedMomentumState.
+
+  References:
+    Behrouz, Razaviyayn, Zhong and Mirrokni, "Nested Learning: The Illusion of Deep
+    Learning Architectures" (NeurIPS 2025), section "momentum as an associative memory",
+    eq. (20).
+
+  Example:
+    With Adam's preconditioner the first step is -eta g / (|g| + eps), about
+    -eta sign(g) (v_hat = g^2 after its bias correction):
+
+    >>> import jax.numpy as jnp
+    >>> from rllc import nested
+    >>> tx = nested.preconditioned_momentum(learning_rate=0.1)
+    >>> updates, _ = tx.update(jnp.array([0.5, -1.0]), tx.init(jnp.zeros(2)))
+    >>> print([round(float(u), 4) for u in updates])
+    [-0.1, 0.1]
+  """
   return delta_momentum(learning_rate, momentum, 0.0, preconditioner, b2, eps)
 
 
@@ -174,7 +221,37 @@ class NSMomentumState(NamedTuple):
 def ns_momentum(
   learning_rate: optax.ScalarOrSchedule, momentum: float = 0.95, ns_steps: int = 5
 ) -> optax.GradientTransformationExtraArgs:
-  """Eq. (24) with a linear memory and sigma = Newton-Schulz on 2-D leaves (Muon's core)."""
+  """Eq. (24) with a linear memory and sigma = Newton-Schulz on 2-D leaves (Muon's core).
+
+  m <- alpha m + grad, then the update -eta NS(m) on a matrix-shaped leaf and
+  -eta m on any other leaf (`newton_schulz`).
+
+  Args:
+    learning_rate: eta, a float or an optax schedule of the step count.
+    momentum: alpha.
+    ns_steps: Newton-Schulz iterations.
+
+  Returns:
+    The transformation; its state is NSMomentumState.
+
+  References:
+    Behrouz, Razaviyayn, Zhong and Mirrokni, "Nested Learning: The Illusion of Deep
+    Learning Architectures" (NeurIPS 2025), section "momentum as an associative memory",
+    eq. (24); Muon's Newton-Schulz coefficients, via optax.contrib.
+
+  Example:
+    A vector leaf takes the memory itself: -eta g, then -eta (0.95 g_1 + g_2):
+
+    >>> import jax.numpy as jnp
+    >>> from rllc import nested
+    >>> tx = nested.ns_momentum(learning_rate=0.1)
+    >>> state = tx.init(jnp.zeros(2))
+    >>> for g in ([0.5, -1.0], [1.0, 0.0]):
+    ...   updates, state = tx.update(jnp.array(g), state)
+    ...   print([round(float(u), 4) for u in updates])
+    [-0.05, 0.1]
+    [-0.1475, 0.095]
+  """
 
   def init(params):
     return NSMomentumState(optax.tree.zeros_like(params), jnp.zeros([], jnp.int32))
@@ -240,6 +317,25 @@ def deep_momentum(
 
   Returns:
     The transformation; its updates are sigma(m_{i+1}(u_i)), its state DeepMomentumState.
+
+  References:
+    Behrouz, Razaviyayn, Zhong and Mirrokni, "Nested Learning: The Illusion of Deep
+    Learning Architectures" (NeurIPS 2025), section "momentum as an associative memory",
+    eqs. (23)-(24).
+
+  Example:
+    With mlp_rate = 0 phi stays zero and the rule is heavy ball,
+    b <- alpha b - eta g, W <- W + b:
+
+    >>> import jax.numpy as jnp
+    >>> from rllc import nested
+    >>> tx = nested.deep_momentum(learning_rate=0.1, mlp_rate=0.0)
+    >>> state = tx.init(jnp.zeros(2))
+    >>> for g in ([0.5, -1.0], [1.0, 0.0]):
+    ...   updates, state = tx.update(jnp.array(g), state)
+    ...   print([round(float(u), 4) for u in updates])
+    [-0.05, 0.1]
+    [-0.145, 0.09]
   """
   if sigma not in DEEP_OUTPUTS:
     raise ValueError(f"unknown sigma {sigma!r}; valid: {', '.join(DEEP_OUTPUTS)}")

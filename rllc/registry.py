@@ -69,6 +69,16 @@ def optimizer(name_or_spec: str, **hparams) -> BuiltOptimizer:
   Raises:
     ValueError: for an unknown name, a bad spec, or unknown or missing
       hyperparameters, naming the culprit and what would be valid.
+
+  Example:
+    A name's defaults are filled in, and the results name shows them:
+
+    >>> import rllc
+    >>> adam = rllc.optimizer("adam", learning_rate=1e-3)
+    >>> adam.name, adam.buffers
+    ('Adam_lr0.001_b10.9_b20.999_eps1e-08', 2)
+    >>> rllc.optimizer("M(0.9)+M(0)", learning_rate=0.03, law_learning_rate=0.01).name
+    'RLLC[M(0.9)+M(0)]_lr0.03_law0.01'
   """
   entry = catalog.lookup(name_or_spec)
   resolved = entry.resolve(hparams)

@@ -153,6 +153,15 @@ def parse_propagator(spec: str, *, allow_unstable: bool = False) -> prop_lib.Pro
   Raises:
     ValueError: naming the offending token and its position, or a spec beyond
       the limits (MAX_SPEC_LENGTH, MAX_UNITS).
+
+  Example:
+    M2 is a Jordan block of two units, CM a complex unit as its real and
+    imaginary parts:
+
+    >>> from rllc import spec
+    >>> p = spec.parse_propagator("M(0.9)+M(0)+M2(0.6)+CM(0.9i)")
+    >>> p.k, p.labels
+    (6, ('M(0.9)', 'M(0)', 'M2(0.6)[1]', 'M2(0.6)[2]', 'CM(0.9i).re', 'CM(0.9i).im'))
   """
   if not isinstance(spec, str):
     raise TypeError(f"a propagator spec is a string, got {type(spec).__name__}")

@@ -2,8 +2,9 @@
 
 A report says the command that made it (`python -m eval.experiments.am_claims`,
 `rllc bench ...`); once a module is renamed or removed that line points
-nowhere. This test reads README.md and every .md, .html and .tex under
-reports/ (never importing the project) and checks:
+nowhere. This test reads README.md, the docs site's pages (docs/*.md) and
+every .md, .html and .tex under reports/ (never importing the project) and
+checks:
 
 - each `python -m MODULE`, wherever it is written (prose, code, a caption,
   wrapped over two lines), names a module that exists: a project module's file
@@ -52,7 +53,13 @@ COMMAND = re.compile(r"`(?:python|rllc|bash|make)\b[^`]*`")
 
 def documents() -> list[Path]:
   reports = sorted(p for p in (ROOT / "reports").rglob("*") if p.suffix in SUFFIXES)
-  return [ROOT / "README.md", *reports]
+  docs = sorted(p for p in (ROOT / "docs").rglob("*.md") if not _built(p))
+  return [ROOT / "README.md", *docs, *reports]
+
+
+def _built(path: Path) -> bool:
+  """Whether a docs page is made by the build (docs/_build, docs/_generated), not written."""
+  return bool({"_build", "_generated"} & set(path.relative_to(ROOT / "docs").parts))
 
 
 def plain_text(path: Path) -> str:
@@ -248,3 +255,9 @@ def test_latex_and_html_escapes_are_undone(tmp_path):
   page.write_text("<code>python -m eval.experiments.gone&#95;away</code>")
   assert stale_names(plain_text(tex)) == []
   assert stale_names(plain_text(page)) == ["eval.experiments.gone_away"]
+
+
+def test_the_docs_pages_are_checked_and_built_ones_are_not():
+  checked = documents()
+  assert ROOT / "docs" / "bench.md" in checked
+  assert not any(_built(p) for p in checked if ROOT / "docs" in p.parents)
