@@ -50,6 +50,7 @@ Choices where the paper is silent (all named arguments):
   beta per leaf (per layer), which the paper leaves to future work.
 """
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -128,6 +129,48 @@ def _per_leaf(beta, treedef, per_leaf: bool):
   return beta if per_leaf else treedef.unflatten([beta] * treedef.num_leaves)
 
 
+def _am_init(params, policy: BetaPolicy, per_leaf: bool) -> AMState:
+  """AMState before any step: d_0 = 0 (g_0 is used at the first step), beta_0 from the policy."""
+  # Distinct scalar buffers, so a training loop may donate the whole state.
+  zero = lambda _=None: jnp.zeros([], accumulation_dtype(params))  # noqa: E731
+  beta0 = lambda _=None: policy.initial(zero())  # noqa: E731
+  return AMState(
+    direction=optax.tree.zeros_like(params),
+    direction_sq=jax.tree.map(zero, params),
+    beta=jax.tree.map(beta0, params) if per_leaf else beta0(),
+    prev_loss=zero(),
+    count=jnp.zeros([], jnp.int32),
+  )
+
+
+def _am_sums(g, d, dd, *, first, acc):
+  """g^T d, |g|^2 and |d|^2 of one leaf: two dot products, |d|^2 carried (d_0 = g_0 at first)."""
+  g, d = g.reshape(-1), d.reshape(-1)
+  gd = jnp.dot(g, d, preferred_element_type=acc)
+  gg = jnp.dot(g, g, preferred_element_type=acc)
+  return jnp.where(first, gg, gd), gg, jnp.where(first, gg, dd)
+
+
+def _am_beta(gd, gg, dd, prev, *, gain, lam, policy: BetaPolicy, deterministic: bool):
+  """beta_t of eq. (12) from the sums; the previous beta where ||d - g||^2 is rounding noise."""
+  den = dd - 2 * gd + gg  # ||d - g||^2
+  # AM-MGD: (f̂ - f)(lam + 1)/eta - <d - g, g + lam d>; AM-SGD: (lam + 1) g.d - <d - g, g + lam d>.
+  sgd_num = 2 * lam * gd + gg - lam * dd
+  num = gain - (gd + lam * dd - gg - lam * gd) if deterministic else sgd_num
+  reliable = den > 8 * jnp.finfo(den.dtype).eps * (dd + gg)
+  return policy.select(num / jnp.where(reliable, den, 1.0), reliable, prev)
+
+
+def _am_step(g, d, gd, gg, dd, beta, *, first, lam, learning_rate, acc):
+  """Eq. (13) on one leaf: the update, d_{t+1}, and |d_{t+1}|^2 from this step's sums."""
+  keep, take = (beta + lam) / (1 + lam), (1 - beta) / (1 + lam)
+  new_d = keep * jnp.where(first, g, d).astype(acc) + take * g.astype(acc)
+  # |d_{t+1}|^2 from this step's sums: no pass over d_{t+1} needed.
+  new_dd = keep**2 * dd + 2 * keep * take * gd + take**2 * gg
+  update = new_d if learning_rate is None else -learning_rate * new_d
+  return update.astype(g.dtype), new_d.astype(d.dtype), new_dd
+
+
 def _am_momentum(eta, lam, policy: BetaPolicy, per_leaf, deterministic):
   """AM-SGD (first-order estimate of f̂ - f) or AM-MGD (f̂(x_t) = f(x_{t-1})).
 
@@ -135,61 +178,27 @@ def _am_momentum(eta, lam, policy: BetaPolicy, per_leaf, deterministic):
   chain to scale; else it is -eta d_{t+1}, computed in the accumulation dtype.
   """
 
-  def init_fn(params):
-    # Distinct scalar buffers, so a training loop may donate the whole state.
-    zero = lambda _=None: jnp.zeros([], accumulation_dtype(params))  # noqa: E731
-    beta0 = lambda _=None: policy.initial(zero())  # noqa: E731
-    return AMState(
-      direction=optax.tree.zeros_like(params),
-      direction_sq=jax.tree.map(zero, params),
-      beta=jax.tree.map(beta0, params) if per_leaf else beta0(),
-      prev_loss=zero(),
-      count=jnp.zeros([], jnp.int32),
-    )
-
   def update_fn(updates, state, params=None, *, value=None, **extra_args):
     del params, extra_args
     if deterministic and value is None:
       raise ValueError("AM-MGD needs the loss f(x_t): call update(..., value=loss)")
     acc = accumulation_dtype(updates)
     learning_rate = None if eta is None else schedule.value_at(eta, state.count)
-    treedef = jax.tree.structure(updates)
     first = state.count == 0
-
-    def sums(g, d, dd):
-      g, d = g.reshape(-1), d.reshape(-1)
-      gd = jnp.dot(g, d, preferred_element_type=acc)
-      gg = jnp.dot(g, g, preferred_element_type=acc)
-      # d_0 = g_0: at the first step the previous direction is the gradient.
-      return jnp.where(first, gg, gd), gg, jnp.where(first, gg, dd)
-
+    sums = functools.partial(_am_sums, first=first, acc=acc)
     leaf_sums = tree_lib.map_leaves(sums, updates, state.direction, state.direction_sq)
     gain = 0.0
     if deterministic:
       # (f̂ - f)(lam + 1)/eta with f̂(x_t) = f(x_{t-1}), eq. (12).
       gain = (state.prev_loss - jnp.asarray(value, acc)) * (lam + 1) / learning_rate
-
-    def coefficient(gd, gg, dd, prev):
-      den = dd - 2 * gd + gg  # ||d - g||^2
-      if deterministic:
-        num = gain - (gd + lam * dd - gg - lam * gd)  # ... - <d - g, g + lam d>
-      else:
-        num = 2 * lam * gd + gg - lam * dd  # (lam + 1) g.d - <d - g, g + lam d>
-      reliable = den > 8 * jnp.finfo(acc).eps * (dd + gg)
-      return policy.select(num / jnp.where(reliable, den, 1.0), reliable, prev)
-
-    beta = _coefficient(coefficient, leaf_sums, state.beta, per_leaf)
-
-    def step(g, d, gd, gg, dd, beta):
-      keep, take = (beta + lam) / (1 + lam), (1 - beta) / (1 + lam)
-      new_d = keep * jnp.where(first, g, d).astype(acc) + take * g.astype(acc)
-      # |d_{t+1}|^2 from this step's sums: no pass over d_{t+1} needed.
-      new_dd = keep**2 * dd + 2 * keep * take * gd + take**2 * gg
-      update = new_d if learning_rate is None else -learning_rate * new_d
-      return update.astype(g.dtype), new_d.astype(d.dtype), new_dd
-
+    beta_of = functools.partial(
+      _am_beta, gain=gain, lam=lam, policy=policy, deterministic=deterministic
+    )
+    beta = _coefficient(beta_of, leaf_sums, state.beta, per_leaf)
+    step = functools.partial(_am_step, first=first, lam=lam, learning_rate=learning_rate, acc=acc)
+    betas = _per_leaf(beta, jax.tree.structure(updates), per_leaf)
     new_updates, direction, direction_sq = tree_lib.map_leaves(
-      step, updates, state.direction, *leaf_sums, _per_leaf(beta, treedef, per_leaf)
+      step, updates, state.direction, *leaf_sums, betas
     )
     new_state = AMState(
       direction=direction,
@@ -200,6 +209,7 @@ def _am_momentum(eta, lam, policy: BetaPolicy, per_leaf, deterministic):
     )
     return new_updates, new_state
 
+  init_fn = functools.partial(_am_init, policy=policy, per_leaf=per_leaf)
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
@@ -308,17 +318,94 @@ def am_mgd(
   return _am_momentum(learning_rate, lam, policy, per_leaf=False, deterministic=True)
 
 
-def _am_adamw(eta, b1, b2, eps, mu, lam, policy: BetaPolicy, per_leaf):
-  """AM-AdamW's transformation: the folded step of eq. (14) with eta, or P^{-1} d_{t+1} without."""
+class _Preconditioner(NamedTuple):
+  """Adam's diagonal P_t at step t (1-indexed), for AM-AdamW (section 3.3)."""
 
-  def init_fn(params):
-    beta0 = lambda _=None: policy.initial(jnp.zeros([], accumulation_dtype(params)))  # noqa: E731
-    return AMAdamWState(
-      direction=optax.tree.zeros_like(params),
-      nu=optax.tree.zeros_like(params),
-      beta=jax.tree.map(beta0, params) if per_leaf else beta0(),
-      count=jnp.zeros([], jnp.int32),
-    )
+  b2: float  # Adam's beta2
+  eps: float  # Adam's epsilon, inside P_t
+  correction1: jax.Array  # 1 - b1^t
+  correction2: jax.Array  # 1 - b2^t
+
+  def diagonal(self, v):
+    """P_t = (1 - b1^t) (eps + sqrt(v_t / (1 - b2^t))), from v_t."""
+    return self.correction1 * (self.eps + jnp.sqrt(v / self.correction2))
+
+  def moments(self, g, v):
+    """v_t = b2 v_{t-1} + (1 - b2) g^2, and P_t."""
+    v = self.b2 * v + (1 - self.b2) * g * g
+    return v, self.diagonal(v)
+
+
+def _am_adamw_init(params, policy: BetaPolicy, per_leaf: bool) -> AMAdamWState:
+  """AMAdamWState before any step: d_0 = v_0 = 0 (as Adam's moments), beta_0 from the policy."""
+  beta0 = lambda _=None: policy.initial(jnp.zeros([], accumulation_dtype(params)))  # noqa: E731
+  return AMAdamWState(
+    direction=optax.tree.zeros_like(params),
+    nu=optax.tree.zeros_like(params),
+    beta=jax.tree.map(beta0, params) if per_leaf else beta0(),
+    count=jnp.zeros([], jnp.int32),
+  )
+
+
+def _am_adamw_sums(g, d, v, x, *, pre: _Preconditioner, lam, mu, learning_rate, acc):
+  """The numerator and denominator of beta (see `am_adamw`), each summed over one leaf."""
+  g, d, v, x = (y.astype(acc) for y in (g, d, v, x))
+  _, p = pre.moments(g, v)
+  w = 1 / ((1 + lam * p) * p)  # diagonal of P̃^{-1}
+  e = d - g
+  # (1 + mu eta)(f̂ - f)/eta; the chain's first-order form drops the 1 + mu eta.
+  slope = d / p + mu * x
+  gain = g * slope if learning_rate is None else (1 + mu * learning_rate) * g * slope
+  num = gain - w * e * (g + lam * p * d) - mu * x * e
+  # The two summands as the halves of one buffer, written by one loop that
+  # computes P once per element, then summed column-wise in one reduction.
+  # Asked for separately, XLA:CPU splits the summands into loops that pass P,
+  # P̃^{-1} and d - g to each other through memory (README, Speed).
+  columns = x.shape[-1] if x.ndim else 1
+  summands = jnp.stack([num.reshape(-1, columns), (w * e * e).reshape(-1, columns)])
+  num, den = jnp.sum(jnp.sum(summands, axis=1), axis=1)
+  return num, den
+
+
+def _am_adamw_step(g, d, v, x, beta, *, pre: _Preconditioner, lam, mu, learning_rate, acc):
+  """Eq. (14) on one leaf with beta given: the update, d_{t+1} and v_t.
+
+  Three loops: v_t; d_{t+1} from g, d, v; the update from d_{t+1}, v_t and x
+  as written. The barriers keep XLA from sharing P with the sums' loop or
+  between the two, which it would pass through memory (a square root and a
+  division are too costly for it to compute twice): recomputing P from a
+  buffer already read costs less than writing and reading P.
+  """
+  dtypes = g.dtype, d.dtype, v.dtype
+  g, d, v, x, beta = jax.lax.optimization_barrier((g, d, v, x, beta))
+  g, d, v, x = (y.astype(acc) for y in (g, d, v, x))
+  v, p = pre.moments(g, v)
+  new_d = ((beta + lam * p) * d + (1 - beta) * g) / (1 + lam * p)
+  new_d, v = jax.lax.optimization_barrier((new_d, v))
+  p = pre.diagonal(v)
+  if learning_rate is None:
+    update = new_d / p  # P^{-1} d_{t+1}: the chain adds mu x and scales by -eta
+  else:
+    # x_{t+1} - x_t, with x_{t+1} = (x_t - eta P^{-1} d_{t+1}) / (1 + mu eta).
+    update = -learning_rate * (new_d / p + mu * x) / (1 + mu * learning_rate)
+  return tuple(y.astype(dtype) for y, dtype in zip((update, new_d, v), dtypes, strict=True))
+
+
+def _am_adamw_beta(num, den, prev, *, policy: BetaPolicy):
+  """beta_t = num / den, clipped; the previous beta where ||d - g||^2 = 0.
+
+  ||d - g||^2 is summed directly here, so only an exact 0 is unreliable.
+  """
+  reliable = den > 0
+  return policy.select(num / jnp.where(reliable, den, 1.0), reliable, prev)
+
+
+def _am_adamw(eta, b1, b2, eps, mu, lam, policy: BetaPolicy, per_leaf):
+  """AM-AdamW's transformation: the folded step of eq. (14) with eta, or P^{-1} d_{t+1} without.
+
+  Two passes over the leaves: the sums for beta, then the step, which needs
+  beta, a quotient of the finished sums.
+  """
 
   def update_fn(updates, state, params=None, **extra_args):
     del extra_args
@@ -326,64 +413,20 @@ def _am_adamw(eta, b1, b2, eps, mu, lam, policy: BetaPolicy, per_leaf):
       raise ValueError("AM-AdamW needs params (decoupled weight decay): update(g, s, params)")
     acc = accumulation_dtype(updates)
     learning_rate = None if eta is None else schedule.value_at(eta, state.count)
-    treedef = jax.tree.structure(updates)
     count = optax.safe_increment(state.count)
     t = count.astype(acc)
-    correction1 = 1 - b1**t
-    correction2 = 1 - b2**t
-
-    def moments(g, d, v, x):
-      g, d, v, x = (y.astype(acc) for y in (g, d, v, x))
-      v = b2 * v + (1 - b2) * g * g
-      p = correction1 * (eps + jnp.sqrt(v / correction2))
-      return g, d, v, x, p
-
-    def sums(g, d, v, x):
-      """The numerator and denominator of beta, each summed over the leaf in one pass."""
-      g, d, v, x, p = moments(g, d, v, x)
-      w = 1 / ((1 + lam * p) * p)  # diagonal of P̃^{-1}
-      e = d - g
-      # (1 + mu eta)(f̂ - f)/eta; the chain's first-order form drops the 1 + mu eta.
-      slope = d / p + mu * x
-      gain = g * slope if learning_rate is None else (1 + mu * learning_rate) * g * slope
-      num = gain - w * e * (g + lam * p * d) - mu * x * e
-      # The two summands as the halves of one buffer: XLA then writes it in
-      # one loop and sums its columns in one reduction, then the column sums.
-      # Asked for separately, XLA:CPU splits the summands into several loops
-      # that pass their temporaries (p, w, ...) through memory, rather than
-      # compute a square root or a division twice, and sums each on its own:
-      # the update was 1.6x slower (README, Speed).
-      columns = x.shape[-1] if x.ndim else 1
-      summands = jnp.stack([num.reshape(-1, columns), (w * e * e).reshape(-1, columns)])
-      num, den = jnp.sum(jnp.sum(summands, axis=1), axis=1)
-      return num, den
-
+    pre = _Preconditioner(b2, eps, 1 - b1**t, 1 - b2**t)
+    args = dict(pre=pre, lam=lam, mu=mu, learning_rate=learning_rate, acc=acc)
     trees = (updates, state.direction, state.nu, params)
+    leaf_sums = tree_lib.map_leaves(functools.partial(_am_adamw_sums, **args), *trees)
+    beta_of = functools.partial(_am_adamw_beta, policy=policy)
+    beta = _coefficient(beta_of, leaf_sums, state.beta, per_leaf)
+    betas = _per_leaf(beta, jax.tree.structure(updates), per_leaf)
+    step = functools.partial(_am_adamw_step, **args)
+    new_updates, direction, nu = tree_lib.map_leaves(step, *trees, betas)
+    return new_updates, AMAdamWState(direction=direction, nu=nu, beta=beta, count=count)
 
-    def coefficient(num, den, prev):
-      # ||d - g||^2 is summed directly here, so only an exact 0 is unreliable.
-      reliable = den > 0
-      return policy.select(num / jnp.where(reliable, den, 1.0), reliable, prev)
-
-    beta = _coefficient(coefficient, tree_lib.map_leaves(sums, *trees), state.beta, per_leaf)
-
-    def step(g, d, v, x, beta):
-      dtypes = g.dtype, d.dtype, v.dtype
-      g, d, v, x, p = moments(g, d, v, x)
-      new_d = ((beta + lam * p) * d + (1 - beta) * g) / (1 + lam * p)
-      if learning_rate is None:
-        update = new_d / p  # P^{-1} d_{t+1}: the chain adds mu x and scales by -eta
-      else:
-        # x_{t+1} - x_t, with x_{t+1} = (x_t - eta P^{-1} d_{t+1}) / (1 + mu eta).
-        update = -learning_rate * (new_d / p + mu * x) / (1 + mu * learning_rate)
-      return tuple(y.astype(dtype) for y, dtype in zip((update, new_d, v), dtypes, strict=True))
-
-    new_updates, direction, nu = tree_lib.map_leaves(
-      step, *trees, _per_leaf(beta, treedef, per_leaf)
-    )
-    new_state = AMAdamWState(direction=direction, nu=nu, beta=beta, count=count)
-    return new_updates, new_state
-
+  init_fn = functools.partial(_am_adamw_init, policy=policy, per_leaf=per_leaf)
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
