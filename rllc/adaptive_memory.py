@@ -24,7 +24,20 @@ variable, solved in closed form at every step:
   clipped to [0, beta_max]. The sums g^T d and |g|^2 take one pass over g
   and d; |d_{t+1}|^2 = keep^2 |d|^2 + 2 keep take g^T d + take^2 |g|^2 (with
   keep, take the two coefficients of eq. 13) needs none, and is carried.
-- AM-AdamW (section 3.3): see `am_adamw`.
+- AM-AdamW (section 3.3, `am_adamw`): the coefficient, derived again from
+  the dual of eq. (14): with r(beta) = g + lam P d + mu P̃ x + beta (d - g),
+  the dual is (1-beta) f + beta f̂ - eta/(2(1 + mu eta)) ||r(beta)||^2_{P̃^{-1}},
+  whose maximizer is
+
+    beta = [ (1 + mu eta)(f̂ - f)/eta - <d - g, g + lam P d>_{P̃^{-1}} - mu <x, d - g> ]
+           / ||d - g||^2_{P̃^{-1}}.
+
+  The paper prints +mu <x, d - g>; the derivation gives the minus sign, and a
+  test checks it against a brute-force maximization of the dual. As in
+  AM-SGD, f̂ - f = f(x_{t-1}) - f(x_t) is replaced by g^T (x_{t-1} - x_t)
+  = eta g^T (P_{t-1}^{-1} d_t + mu x_t), with P_t standing in for P_{t-1}
+  (not stored: Adam's v moves slowly). With P = I and mu = 0 this is
+  AM-SGD's formula.
 - `scale_by_am_sgd` and `scale_by_am_adamw` are their directions without the
   learning rate (and decay), to chain with `optax.scale_by_learning_rate` and
   `optax.add_decayed_weights` the optax way; see each for how they relate to
@@ -245,6 +258,18 @@ def scale_by_am_sgd(
 
   Returns:
     The transformation; its state is an AMState, `state.beta` is beta_t.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import rllc
+    >>> params = {"w": jnp.array([1.0, -2.0])}
+    >>> tx = optax.chain(rllc.scale_by_am_sgd(), optax.scale_by_learning_rate(0.1))
+    >>> state = tx.init(params)
+    >>> for g in ([1.0, 0.5], [0.2, 0.6]):
+    ...   updates, state = tx.update({"w": jnp.array(g)}, state, params)
+    >>> [round(float(u), 4) for u in updates["w"]]  # as rllc.am_sgd(0.1)
+    [-0.0692, -0.0538]
   """
   policy = BetaPolicy(beta_max, beta_min, reset_threshold, reset_high, reset_low)
   return _am_momentum(None, lam, policy, per_leaf, deterministic=False)
@@ -285,6 +310,18 @@ def am_sgd(
 
   Returns:
     The transformation; `state.beta` is beta_t.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import rllc
+    >>> params = {"w": jnp.array([1.0, -2.0])}
+    >>> tx = rllc.am_sgd(0.1)
+    >>> state = tx.init(params)
+    >>> for g in ([1.0, 0.5], [0.2, 0.6]):
+    ...   updates, state = tx.update({"w": jnp.array(g)}, state, params)
+    >>> round(float(state.beta), 4)  # (2 lam g.d + |g|^2 - lam |d|^2) / ||d - g||^2 = 0.375 / 0.65
+    0.5769
   """
   policy = BetaPolicy(beta_max, beta_min, reset_threshold, reset_high, reset_low)
   return _am_momentum(learning_rate, lam, policy, per_leaf, deterministic=False)
@@ -313,6 +350,16 @@ def am_mgd(
 
   Returns:
     The transformation; `state.beta` is beta_t.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import rllc
+    >>> tx = rllc.am_mgd(0.1)
+    >>> state = tx.init({"w": jnp.array([1.0, -2.0])})
+    >>> for g, loss in (([1.0, 0.5], 1.0), ([0.2, 0.6], 0.97)):
+    ...   updates, state = tx.update({"w": jnp.array(g)}, state, value=loss)
+    >>> round(float(state.beta), 4)  # (0.03 (lam + 1) / eta - 0.175) / 0.65
+    0.2385
   """
   policy = BetaPolicy(1.0, beta_min, reset_threshold, reset_high, reset_low)
   return _am_momentum(learning_rate, lam, policy, per_leaf=False, deterministic=True)
@@ -459,14 +506,12 @@ def scale_by_am_adamw(
            / ||d - g||^2_{P̃^{-1}}
 
   so `weight_decay` must be the mu that the chain decays by (it enters beta);
-  with mu = 0 the chain is `am_adamw(eta, weight_decay=0)` bit for bit in
-  float32, and with mu > 0 its updates differ from `am_adamw`'s by a relative
-  O(mu eta) (tests bound it).
+  with mu = 0 the chain is `am_adamw(eta, weight_decay=0)` bit for bit in float32,
+  and with mu > 0 its updates differ from `am_adamw`'s by a relative O(mu eta).
 
   References:
-    Topollai and Choromanska, "Adaptive Memory Momentum via a Model-Based
-    Framework for Deep Learning Optimization", section 3.3, eq. (14), and
-    footnote 2.
+    Topollai and Choromanska, "Adaptive Memory Momentum via a Model-Based Framework
+    for Deep Learning Optimization", section 3.3, eq. (14), and footnote 2.
 
   Args:
     b1, b2, eps, lam, beta_max, beta_min, reset_threshold, reset_high,
@@ -475,6 +520,19 @@ def scale_by_am_adamw(
 
   Returns:
     The transformation; `update` needs params; its state is an AMAdamWState.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import rllc
+    >>> params = {"w": jnp.array([1.0, -2.0])}
+    >>> decay, scale = optax.add_decayed_weights(1e-4), optax.scale_by_learning_rate(1e-2)
+    >>> tx = optax.chain(rllc.scale_by_am_adamw(weight_decay=1e-4), decay, scale)
+    >>> state = tx.init(params)
+    >>> for g in ([1.0, 0.5], [0.2, 0.6]):
+    ...   updates, state = tx.update({"w": jnp.array(g)}, state, params)
+    >>> [round(float(u), 4) for u in updates["w"]]  # am_adamw(1e-2)'s to first order in mu eta
+    [-0.008, -0.0099]
   """
   policy = BetaPolicy(beta_max, beta_min, reset_threshold, reset_high, reset_low)
   return _am_adamw(None, b1, b2, eps, weight_decay, lam, policy, per_leaf)
@@ -497,38 +555,19 @@ def am_adamw(
 ) -> optax.GradientTransformationExtraArgs:
   """AM-AdamW (section 3.3): adaptive memory in Adam's metric, decoupled decay.
 
-  With the diagonal preconditioner P_t of the paper, at step t (1-indexed),
+  With Adam's diagonal P_t = (1 - b1^t) diag(eps + sqrt(v_t / (1 - b2^t))) at step t
+  (1-indexed), v_t = b2 v_{t-1} + (1 - b2) g^2, d_0 = 0 (as Adam's m, so P^{-1} d is
+  Adam's step when d is an EMA) and P̃ = (I + lam P) P, the update of eq. (14) is
 
-    v_t = b2 v_{t-1} + (1 - b2) g^2
-    P_t = (1 - b1^t) diag(eps + sqrt(v_t / (1 - b2^t)))
-
-  (so P^{-1} d is Adam's bias-corrected step when d is an EMA started at 0:
-  d_0 = 0 here, as Adam's m), and P̃ = (I + lam P) P, the update of eq. (14)
-  is
-
+    beta    = Clip_[0, beta_max]( [ (1 + mu eta) g^T (P^{-1} d + mu x)
+              - <d - g, g + lam P d>_{P̃^{-1}} - mu <x, d - g> ] / ||d - g||^2_{P̃^{-1}} )
     d_{t+1} = (lam P + I)^{-1} ((beta I + lam P) d_t + (1 - beta) g_t)
-    x_{t+1} = (x_t - eta P^{-1} d_{t+1}) / (1 + mu eta).
+    x_{t+1} = (x_t - eta P^{-1} d_{t+1}) / (1 + mu eta),
 
-  The coefficient, derived again from the dual of eq. (14): with
-  r(beta) = g + lam P d + mu P̃ x + beta (d - g), the dual is
-  (1-beta) f + beta f̂ - eta/(2(1 + mu eta)) ||r(beta)||^2_{P̃^{-1}}, whose
-  maximizer is
-
-    beta = [ (1 + mu eta)(f̂ - f)/eta - <d - g, g + lam P d>_{P̃^{-1}} - mu <x, d - g> ]
-           / ||d - g||^2_{P̃^{-1}}.
-
-  The paper prints +mu <x, d - g>; the derivation gives the minus sign, and a
-  test checks it against a brute-force maximization of the dual. As in AM-SGD,
-  f̂ - f = f(x_{t-1}) - f(x_t) is replaced by g^T (x_{t-1} - x_t)
-  = eta g^T (P_{t-1}^{-1} d_t + mu x_t), with P_t standing in for P_{t-1}
-  (not stored: Adam's v moves slowly), and beta is clipped to [0, beta_max].
-  With P = I and mu = 0 this is AM-SGD's formula.
-
-  It keeps this folded form: the exact decay divides by 1 + mu eta after the
-  step is scaled by eta, and eta is inside beta, so no learning-rate-free
-  transformation chained with `optax.add_decayed_weights` and
-  `optax.scale_by_learning_rate` gives its bits. `scale_by_am_adamw` is the
-  chain's form, to first order in mu eta (equal at mu = 0).
+  with f̂ - f estimated to first order as in AM-SGD; the module docstring derives
+  beta (the sign of its mu term is not the paper's). It keeps this folded form:
+  eta is inside beta and the decay divides by 1 + mu eta, so no chain gives its
+  bits; `scale_by_am_adamw` is the chain's form, to first order in mu eta.
 
   References:
     Topollai and Choromanska, "Adaptive Memory Momentum via a Model-Based
@@ -545,6 +584,17 @@ def am_adamw(
 
   Returns:
     The transformation; `update` needs params; `state.beta` is beta_t.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import rllc
+    >>> tx = rllc.am_adamw(1e-2)
+    >>> params = {"w": jnp.array([1.0, -2.0])}
+    >>> state = tx.init(params)
+    >>> for g in ([1.0, 0.5], [0.2, 0.6]):
+    ...   updates, state = tx.update({"w": jnp.array(g)}, state, params)
+    >>> [round(float(u), 4) for u in updates["w"]], round(float(state.beta), 4)  # at beta_max
+    ([-0.008, -0.0099], 0.9)
   """
   policy = BetaPolicy(beta_max, beta_min, reset_threshold, reset_high, reset_low)
   return _am_adamw(learning_rate, b1, b2, eps, weight_decay, lam, policy, per_leaf)
@@ -569,6 +619,17 @@ def ema_momentum(learning_rate, beta) -> optax.GradientTransformation:
 
   Returns:
     The transformation; its state is an EMAMomentumState.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import rllc
+    >>> params = {"w": jnp.array([1.0, -2.0])}
+    >>> tx = rllc.ema_momentum(0.1, beta=0.9)
+    >>> state = tx.init(params)
+    >>> for g in ([1.0, 0.5], [0.2, 0.6]):
+    ...   updates, state = tx.update({"w": jnp.array(g)}, state, params)
+    >>> [round(float(u), 4) for u in updates["w"]]  # -eta (0.9 g_0 + 0.1 g_1), d_0 = g_0
+    [-0.092, -0.051]
   """
 
   def init_fn(params):
