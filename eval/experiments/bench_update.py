@@ -4,7 +4,9 @@ Each optimizer is compared, on the same ~1M-parameter float32 pytree (an
 MLP's shapes), with the reference it extends: RLLC with optax.adam, AM-SGD
 with optax.sgd(momentum=0.9), AM-AdamW with optax.adamw. Columns:
 
-- `update/vs`: one jitted `tx.update(grads, state, params)` call.
+- `update/vs`: one jitted `tx.update(grads, state, params)` call; `cpu`: the
+  same in the process's CPU time, which a loaded machine disturbs less than
+  wall time (descheduling does not count in it).
 - `passes` and `bound`: the parameter-sized buffers the update must read and
   write, and their ratio to the reference's: the memory-traffic bound of a
   perfect compiler. Adam reads g, mu, nu and writes mu, nu and the update
@@ -31,10 +33,12 @@ update: AM-AdamW's sums for beta and its step with beta given, AM-SGD's dot
 products, the sums of two materialized buffers, and a copy.
 
 Timings are interleaved over repeats and the median is taken, so the noise of
-a shared machine falls on all optimizers alike.
+a shared machine falls on all optimizers alike. `--at COMMIT` adds AM-SGD and
+AM-AdamW as rllc/adaptive_memory.py was at a git commit (rows "am-sgd@COMMIT"):
+a change's before and after, timed in the same process and rounds.
 
   python -m eval.experiments.bench_update [--repeats 15] [--optimizers am-sgd,am-adamw]
-    [--update-only] [--out reports/bench_update.txt]
+    [--update-only] [--at COMMIT] [--out reports/bench_update.txt]
 """
 
 import argparse
@@ -43,8 +47,10 @@ import math
 import os
 import re
 import statistics
+import subprocess
 import sys
 import time
+import types
 
 import jax
 import jax.numpy as jnp
@@ -66,19 +72,19 @@ SPECS = {1: "M(0.9)", 2: "M(0.9)+M(0)", 3: "M(0.9)+M2(0.6)", 4: "M(0.9)+M(0)+M2(
 CALLS = 10  # update calls, or scanned steps, per timed round
 
 
-def _update_timer(tx, params, grads):
-  """Seconds per jitted update call, chaining the state."""
+def _update_timer(tx, params, grads, clock=time.perf_counter):
+  """Seconds per jitted update call, chaining the state: wall time, or `clock`'s (CPU time)."""
   update = jax.jit(tx.update)
   state = tx.init(params)
   jax.block_until_ready(update(grads, state, params))
 
   def run():
     nonlocal state
-    start = time.perf_counter()
+    start = clock()
     for _ in range(CALLS):
       out, state = update(grads, state, params)
     jax.block_until_ready((out, state))
-    return (time.perf_counter() - start) / CALLS
+    return (clock() - start) / CALLS
 
   return run
 
@@ -256,6 +262,25 @@ def _rows() -> dict:
   }
 
 
+def _rows_at(commit: str) -> dict:
+  """AM-SGD's and AM-AdamW's rows with rllc/adaptive_memory.py as it was at a git commit.
+
+  The file is read with `git show` and run as a module of its own, so that the
+  code before a change is timed in the same process and rounds as after it.
+  """
+  shown = subprocess.run(
+    ["git", "show", f"{commit}:rllc/adaptive_memory.py"], capture_output=True, text=True
+  )
+  if shown.returncode:
+    raise ValueError(shown.stderr.strip() or f"git show {commit} failed")
+  module = types.ModuleType(f"adaptive_memory_at_{commit}")
+  exec(compile(shown.stdout, f"{commit}:rllc/adaptive_memory.py", "exec"), module.__dict__)
+  return {
+    f"am-sgd@{commit}": (module.am_sgd(0.1), 6, "momentum"),
+    f"am-adamw@{commit}": (module.am_adamw(1e-3, weight_decay=1e-4), 11, "adamw"),
+  }
+
+
 def _kernels(params, grads, repeats: int) -> dict:
   """Median seconds of the AM kernels alone, by (kernel, "call" | "scan")."""
   moments = (grads, params, jax.tree.map(jnp.abs, grads), params)  # g, d, v >= 0, x
@@ -285,7 +310,7 @@ def _table(rows: dict, n: int, update: dict, xla: dict, step: dict, mlp_step: di
   """The optimizer table: ratios to each row's reference, bounds from the pass counts."""
   copy_bandwidth = 2 * 4 * n / update["copy"]
   lines = [
-    f"{'optimizer':30s} {'vs':>9s} {'update/vs':>10s} {'passes':>7s} {'bound':>6s}"
+    f"{'optimizer':30s} {'vs':>9s} {'update/vs':>10s} {'cpu':>5s} {'passes':>7s} {'bound':>6s}"
     f" {'XLA passes':>11s} {'XLA bound':>10s} {'bandwidth/copy':>15s}"
     f" {'train step/vs':>14s} {'MLP step/vs':>12s}"
   ]
@@ -293,7 +318,8 @@ def _table(rows: dict, n: int, update: dict, xla: dict, step: dict, mlp_step: di
     bandwidth = passes * 4 * n / update[name] / copy_bandwidth
     scanned = [f"{t[name] / t[ref]:.2f}" if t else "-" for t in (step, mlp_step)]
     lines.append(
-      f"{name:30s} {ref:>9s} {update[name] / update[ref]:10.2f} {passes:7d}"
+      f"{name:30s} {ref:>9s} {update[name] / update[ref]:10.2f}"
+      f" {update[name, 'cpu'] / update[ref, 'cpu']:5.2f} {passes:7d}"
       f" {passes / rows[ref][1]:6.2f} {xla[name]:11.1f} {xla[name] / xla[ref]:10.2f}"
       f" {bandwidth:15.2f} {scanned[0]:>14s} {scanned[1]:>12s}"
     )
@@ -305,6 +331,7 @@ def main(argv=None) -> None:
   parser.add_argument("--repeats", type=int, default=15, help="timed rounds (median taken)")
   parser.add_argument("--optimizers", help="comma-separated rows to time (their references too)")
   parser.add_argument("--update-only", action="store_true", help="the update column only")
+  parser.add_argument("--at", help="also time AM-SGD and AM-AdamW as they were at this git commit")
   parser.add_argument("--out", help="also write the table to this file")
   args = parser.parse_args(argv)
   rows = _rows()
@@ -316,14 +343,23 @@ def main(argv=None) -> None:
     rows = {name: row for name, row in rows.items() if name in wanted}
   if args.repeats < 1:
     parser.error(f"--repeats must be at least 1, not {args.repeats}")
+  if args.at:
+    try:
+      at = _rows_at(args.at)
+    except ValueError as error:
+      parser.error(f"--at {args.at}: not a commit with rllc/adaptive_memory.py ({error})")
+    rows |= {name: row for name, row in at.items() if row[2] in rows}
 
   params, grads, grad_steps, batches = _trees()
   n = sum(p.size for p in jax.tree.leaves(params))
   xla = {
     name: hlo_passes(tx.update, grads, tx.init(params), params) for name, (tx, *_) in rows.items()
   }
-  timers = {name: _update_timer(tx, params, grads) for name, (tx, _, _) in rows.items()}
-  update = _medians({"copy": _copy_timer(params)} | timers, args.repeats)
+  timers = {"copy": _copy_timer(params)}
+  for name, (tx, _, _) in rows.items():
+    timers[name] = _update_timer(tx, params, grads)
+    timers[name, "cpu"] = _update_timer(tx, params, grads, time.process_time)
+  update = _medians(timers, args.repeats)
   step = mlp_step = kernels = None
   if not args.update_only:
     step, mlp_step = (

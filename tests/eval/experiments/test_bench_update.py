@@ -4,6 +4,8 @@ No timing is asserted: the tests check the pass counter against programs whose
 memory traffic is known by hand, and that the table is made as described.
 """
 
+import subprocess
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -57,18 +59,37 @@ def test_update_table_has_the_rows_asked_for_their_references_and_bounds(tmp_pat
   assert capsys.readouterr().out == text
   rows = {line.split()[0]: line.split() for line in text.splitlines()[3:]}
   assert set(rows) == {"momentum", "am-sgd"}
-  # name, vs, update/vs, passes, bound, XLA passes, XLA bound, ...
+  # name, vs, update/vs, cpu, passes, bound, XLA passes, XLA bound, ...
   assert rows["am-sgd"][1] == "momentum"
-  assert rows["am-sgd"][3:5] == ["6", "1.50"]  # (2 + 4) / 4 passes
-  assert rows["momentum"][2] == "1.00"
-  xla_bound = float(rows["am-sgd"][5]) / float(rows["momentum"][5])
-  assert float(rows["am-sgd"][6]) == pytest.approx(xla_bound, abs=0.01)
+  assert rows["am-sgd"][4:6] == ["6", "1.50"]  # (2 + 4) / 4 passes
+  assert rows["momentum"][2:4] == ["1.00", "1.00"]
+  xla_bound = float(rows["am-sgd"][6]) / float(rows["momentum"][6])
+  assert float(rows["am-sgd"][7]) == pytest.approx(xla_bound, abs=0.01)
   assert rows["am-sgd"][-2:] == ["-", "-"]  # no scanned steps with --update-only
+
+
+@pytest.mark.skipif(
+  subprocess.run(["git", "cat-file", "-e", "379c067"], capture_output=True).returncode != 0,
+  reason="a checkout without the history of 379c067",
+)
+def test_at_a_commit_adds_its_am_rows_with_their_own_pass_counts(capsys):
+  """--at times AM as it was at a commit: 379c067's AM-AdamW made 26 XLA passes (see rllc)."""
+  bench_update.main(
+    ["--repeats", "1", "--update-only", "--optimizers", "am-adamw", "--at", "379c067"]
+  )
+  rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[3:]}
+  assert set(rows) == {"adamw", "am-adamw", "am-adamw@379c067"}
+  assert rows["am-adamw@379c067"][1] == "adamw"
+  assert float(rows["am-adamw@379c067"][6]) > float(rows["am-adamw"][6])
 
 
 @pytest.mark.parametrize(
   "argv, culprit",
-  [(["--optimizers", "am-sgd,lion"], "lion"), (["--repeats", "0"], "--repeats")],
+  [
+    (["--optimizers", "am-sgd,lion"], "lion"),
+    (["--repeats", "0"], "--repeats"),
+    (["--at", "no-such-commit"], "no-such-commit"),
+  ],
 )
 def test_bad_arguments_exit_2_naming_the_culprit(argv, culprit, capsys):
   with pytest.raises(SystemExit) as exit_:
