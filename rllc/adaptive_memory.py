@@ -24,7 +24,20 @@ variable, solved in closed form at every step:
   clipped to [0, beta_max]. The sums g^T d and |g|^2 take one pass over g
   and d; |d_{t+1}|^2 = keep^2 |d|^2 + 2 keep take g^T d + take^2 |g|^2 (with
   keep, take the two coefficients of eq. 13) needs none, and is carried.
-- AM-AdamW (section 3.3): see `am_adamw`.
+- AM-AdamW (section 3.3, `am_adamw`): the coefficient, derived again from
+  the dual of eq. (14): with r(beta) = g + lam P d + mu P̃ x + beta (d - g),
+  the dual is (1-beta) f + beta f̂ - eta/(2(1 + mu eta)) ||r(beta)||^2_{P̃^{-1}},
+  whose maximizer is
+
+    beta = [ (1 + mu eta)(f̂ - f)/eta - <d - g, g + lam P d>_{P̃^{-1}} - mu <x, d - g> ]
+           / ||d - g||^2_{P̃^{-1}}.
+
+  The paper prints +mu <x, d - g>; the derivation gives the minus sign, and a
+  test checks it against a brute-force maximization of the dual. As in
+  AM-SGD, f̂ - f = f(x_{t-1}) - f(x_t) is replaced by g^T (x_{t-1} - x_t)
+  = eta g^T (P_{t-1}^{-1} d_t + mu x_t), with P_t standing in for P_{t-1}
+  (not stored: Adam's v moves slowly). With P = I and mu = 0 this is
+  AM-SGD's formula.
 - `scale_by_am_sgd` and `scale_by_am_adamw` are their directions without the
   learning rate (and decay), to chain with `optax.scale_by_learning_rate` and
   `optax.add_decayed_weights` the optax way; see each for how they relate to
@@ -50,6 +63,7 @@ Choices where the paper is silent (all named arguments):
   beta per leaf (per layer), which the paper leaves to future work.
 """
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -128,6 +142,48 @@ def _per_leaf(beta, treedef, per_leaf: bool):
   return beta if per_leaf else treedef.unflatten([beta] * treedef.num_leaves)
 
 
+def _am_init(params, policy: BetaPolicy, per_leaf: bool) -> AMState:
+  """AMState before any step: d_0 = 0 (g_0 is used at the first step), beta_0 from the policy."""
+  # Distinct scalar buffers, so a training loop may donate the whole state.
+  zero = lambda _=None: jnp.zeros([], accumulation_dtype(params))  # noqa: E731
+  beta0 = lambda _=None: policy.initial(zero())  # noqa: E731
+  return AMState(
+    direction=optax.tree.zeros_like(params),
+    direction_sq=jax.tree.map(zero, params),
+    beta=jax.tree.map(beta0, params) if per_leaf else beta0(),
+    prev_loss=zero(),
+    count=jnp.zeros([], jnp.int32),
+  )
+
+
+def _am_sums(g, d, dd, *, first, acc):
+  """g^T d, |g|^2 and |d|^2 of one leaf: two dot products, |d|^2 carried (d_0 = g_0 at first)."""
+  g, d = g.reshape(-1), d.reshape(-1)
+  gd = jnp.dot(g, d, preferred_element_type=acc)
+  gg = jnp.dot(g, g, preferred_element_type=acc)
+  return jnp.where(first, gg, gd), gg, jnp.where(first, gg, dd)
+
+
+def _am_beta(gd, gg, dd, prev, *, gain, lam, policy: BetaPolicy, deterministic: bool):
+  """beta_t of eq. (12) from the sums; the previous beta where ||d - g||^2 is rounding noise."""
+  den = dd - 2 * gd + gg  # ||d - g||^2
+  # AM-MGD: (f̂ - f)(lam + 1)/eta - <d - g, g + lam d>; AM-SGD: (lam + 1) g.d - <d - g, g + lam d>.
+  sgd_num = 2 * lam * gd + gg - lam * dd
+  num = gain - (gd + lam * dd - gg - lam * gd) if deterministic else sgd_num
+  reliable = den > 8 * jnp.finfo(den.dtype).eps * (dd + gg)
+  return policy.select(num / jnp.where(reliable, den, 1.0), reliable, prev)
+
+
+def _am_step(g, d, gd, gg, dd, beta, *, first, lam, learning_rate, acc):
+  """Eq. (13) on one leaf: the update, d_{t+1}, and |d_{t+1}|^2 from this step's sums."""
+  keep, take = (beta + lam) / (1 + lam), (1 - beta) / (1 + lam)
+  new_d = keep * jnp.where(first, g, d).astype(acc) + take * g.astype(acc)
+  # |d_{t+1}|^2 from this step's sums: no pass over d_{t+1} needed.
+  new_dd = keep**2 * dd + 2 * keep * take * gd + take**2 * gg
+  update = new_d if learning_rate is None else -learning_rate * new_d
+  return update.astype(g.dtype), new_d.astype(d.dtype), new_dd
+
+
 def _am_momentum(eta, lam, policy: BetaPolicy, per_leaf, deterministic):
   """AM-SGD (first-order estimate of f̂ - f) or AM-MGD (f̂(x_t) = f(x_{t-1})).
 
@@ -135,61 +191,27 @@ def _am_momentum(eta, lam, policy: BetaPolicy, per_leaf, deterministic):
   chain to scale; else it is -eta d_{t+1}, computed in the accumulation dtype.
   """
 
-  def init_fn(params):
-    # Distinct scalar buffers, so a training loop may donate the whole state.
-    zero = lambda _=None: jnp.zeros([], accumulation_dtype(params))  # noqa: E731
-    beta0 = lambda _=None: policy.initial(zero())  # noqa: E731
-    return AMState(
-      direction=optax.tree.zeros_like(params),
-      direction_sq=jax.tree.map(zero, params),
-      beta=jax.tree.map(beta0, params) if per_leaf else beta0(),
-      prev_loss=zero(),
-      count=jnp.zeros([], jnp.int32),
-    )
-
   def update_fn(updates, state, params=None, *, value=None, **extra_args):
     del params, extra_args
     if deterministic and value is None:
       raise ValueError("AM-MGD needs the loss f(x_t): call update(..., value=loss)")
     acc = accumulation_dtype(updates)
     learning_rate = None if eta is None else schedule.value_at(eta, state.count)
-    treedef = jax.tree.structure(updates)
     first = state.count == 0
-
-    def sums(g, d, dd):
-      g, d = g.reshape(-1), d.reshape(-1)
-      gd = jnp.dot(g, d, preferred_element_type=acc)
-      gg = jnp.dot(g, g, preferred_element_type=acc)
-      # d_0 = g_0: at the first step the previous direction is the gradient.
-      return jnp.where(first, gg, gd), gg, jnp.where(first, gg, dd)
-
+    sums = functools.partial(_am_sums, first=first, acc=acc)
     leaf_sums = tree_lib.map_leaves(sums, updates, state.direction, state.direction_sq)
     gain = 0.0
     if deterministic:
       # (f̂ - f)(lam + 1)/eta with f̂(x_t) = f(x_{t-1}), eq. (12).
       gain = (state.prev_loss - jnp.asarray(value, acc)) * (lam + 1) / learning_rate
-
-    def coefficient(gd, gg, dd, prev):
-      den = dd - 2 * gd + gg  # ||d - g||^2
-      if deterministic:
-        num = gain - (gd + lam * dd - gg - lam * gd)  # ... - <d - g, g + lam d>
-      else:
-        num = 2 * lam * gd + gg - lam * dd  # (lam + 1) g.d - <d - g, g + lam d>
-      reliable = den > 8 * jnp.finfo(acc).eps * (dd + gg)
-      return policy.select(num / jnp.where(reliable, den, 1.0), reliable, prev)
-
-    beta = _coefficient(coefficient, leaf_sums, state.beta, per_leaf)
-
-    def step(g, d, gd, gg, dd, beta):
-      keep, take = (beta + lam) / (1 + lam), (1 - beta) / (1 + lam)
-      new_d = keep * jnp.where(first, g, d).astype(acc) + take * g.astype(acc)
-      # |d_{t+1}|^2 from this step's sums: no pass over d_{t+1} needed.
-      new_dd = keep**2 * dd + 2 * keep * take * gd + take**2 * gg
-      update = new_d if learning_rate is None else -learning_rate * new_d
-      return update.astype(g.dtype), new_d.astype(d.dtype), new_dd
-
+    beta_of = functools.partial(
+      _am_beta, gain=gain, lam=lam, policy=policy, deterministic=deterministic
+    )
+    beta = _coefficient(beta_of, leaf_sums, state.beta, per_leaf)
+    step = functools.partial(_am_step, first=first, lam=lam, learning_rate=learning_rate, acc=acc)
+    betas = _per_leaf(beta, jax.tree.structure(updates), per_leaf)
     new_updates, direction, direction_sq = tree_lib.map_leaves(
-      step, updates, state.direction, *leaf_sums, _per_leaf(beta, treedef, per_leaf)
+      step, updates, state.direction, *leaf_sums, betas
     )
     new_state = AMState(
       direction=direction,
@@ -200,6 +222,7 @@ def _am_momentum(eta, lam, policy: BetaPolicy, per_leaf, deterministic):
     )
     return new_updates, new_state
 
+  init_fn = functools.partial(_am_init, policy=policy, per_leaf=per_leaf)
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
@@ -235,6 +258,18 @@ def scale_by_am_sgd(
 
   Returns:
     The transformation; its state is an AMState, `state.beta` is beta_t.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import rllc
+    >>> params = {"w": jnp.array([1.0, -2.0])}
+    >>> tx = optax.chain(rllc.scale_by_am_sgd(), optax.scale_by_learning_rate(0.1))
+    >>> state = tx.init(params)
+    >>> for g in ([1.0, 0.5], [0.2, 0.6]):
+    ...   updates, state = tx.update({"w": jnp.array(g)}, state, params)
+    >>> [round(float(u), 4) for u in updates["w"]]  # as rllc.am_sgd(0.1)
+    [-0.0692, -0.0538]
   """
   policy = BetaPolicy(beta_max, beta_min, reset_threshold, reset_high, reset_low)
   return _am_momentum(None, lam, policy, per_leaf, deterministic=False)
@@ -275,6 +310,18 @@ def am_sgd(
 
   Returns:
     The transformation; `state.beta` is beta_t.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import rllc
+    >>> params = {"w": jnp.array([1.0, -2.0])}
+    >>> tx = rllc.am_sgd(0.1)
+    >>> state = tx.init(params)
+    >>> for g in ([1.0, 0.5], [0.2, 0.6]):
+    ...   updates, state = tx.update({"w": jnp.array(g)}, state, params)
+    >>> round(float(state.beta), 4)  # (2 lam g.d + |g|^2 - lam |d|^2) / ||d - g||^2 = 0.375 / 0.65
+    0.5769
   """
   policy = BetaPolicy(beta_max, beta_min, reset_threshold, reset_high, reset_low)
   return _am_momentum(learning_rate, lam, policy, per_leaf, deterministic=False)
@@ -303,22 +350,109 @@ def am_mgd(
 
   Returns:
     The transformation; `state.beta` is beta_t.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import rllc
+    >>> tx = rllc.am_mgd(0.1)
+    >>> state = tx.init({"w": jnp.array([1.0, -2.0])})
+    >>> for g, loss in (([1.0, 0.5], 1.0), ([0.2, 0.6], 0.97)):
+    ...   updates, state = tx.update({"w": jnp.array(g)}, state, value=loss)
+    >>> round(float(state.beta), 4)  # (0.03 (lam + 1) / eta - 0.175) / 0.65
+    0.2385
   """
   policy = BetaPolicy(1.0, beta_min, reset_threshold, reset_high, reset_low)
   return _am_momentum(learning_rate, lam, policy, per_leaf=False, deterministic=True)
 
 
-def _am_adamw(eta, b1, b2, eps, mu, lam, policy: BetaPolicy, per_leaf):
-  """AM-AdamW's transformation: the folded step of eq. (14) with eta, or P^{-1} d_{t+1} without."""
+class _Preconditioner(NamedTuple):
+  """Adam's diagonal P_t at step t (1-indexed), for AM-AdamW (section 3.3)."""
 
-  def init_fn(params):
-    beta0 = lambda _=None: policy.initial(jnp.zeros([], accumulation_dtype(params)))  # noqa: E731
-    return AMAdamWState(
-      direction=optax.tree.zeros_like(params),
-      nu=optax.tree.zeros_like(params),
-      beta=jax.tree.map(beta0, params) if per_leaf else beta0(),
-      count=jnp.zeros([], jnp.int32),
-    )
+  b2: float  # Adam's beta2
+  eps: float  # Adam's epsilon, inside P_t
+  correction1: jax.Array  # 1 - b1^t
+  correction2: jax.Array  # 1 - b2^t
+
+  def diagonal(self, v):
+    """P_t = (1 - b1^t) (eps + sqrt(v_t / (1 - b2^t))), from v_t."""
+    return self.correction1 * (self.eps + jnp.sqrt(v / self.correction2))
+
+  def moments(self, g, v):
+    """v_t = b2 v_{t-1} + (1 - b2) g^2, and P_t."""
+    v = self.b2 * v + (1 - self.b2) * g * g
+    return v, self.diagonal(v)
+
+
+def _am_adamw_init(params, policy: BetaPolicy, per_leaf: bool) -> AMAdamWState:
+  """AMAdamWState before any step: d_0 = v_0 = 0 (as Adam's moments), beta_0 from the policy."""
+  beta0 = lambda _=None: policy.initial(jnp.zeros([], accumulation_dtype(params)))  # noqa: E731
+  return AMAdamWState(
+    direction=optax.tree.zeros_like(params),
+    nu=optax.tree.zeros_like(params),
+    beta=jax.tree.map(beta0, params) if per_leaf else beta0(),
+    count=jnp.zeros([], jnp.int32),
+  )
+
+
+def _am_adamw_sums(g, d, v, x, *, pre: _Preconditioner, lam, mu, learning_rate, acc):
+  """The numerator and denominator of beta (see `am_adamw`), each summed over one leaf."""
+  g, d, v, x = (y.astype(acc) for y in (g, d, v, x))
+  _, p = pre.moments(g, v)
+  w = 1 / ((1 + lam * p) * p)  # diagonal of P̃^{-1}
+  e = d - g
+  # (1 + mu eta)(f̂ - f)/eta; the chain's first-order form drops the 1 + mu eta.
+  slope = d / p + mu * x
+  gain = g * slope if learning_rate is None else (1 + mu * learning_rate) * g * slope
+  num = gain - w * e * (g + lam * p * d) - mu * x * e
+  # The two summands as the halves of one buffer, written by one loop that
+  # computes P once per element, then summed column-wise in one reduction.
+  # Asked for separately, XLA:CPU splits the summands into loops that pass P,
+  # P̃^{-1} and d - g to each other through memory (README, Speed).
+  columns = x.shape[-1] if x.ndim else 1
+  summands = jnp.stack([num.reshape(-1, columns), (w * e * e).reshape(-1, columns)])
+  num, den = jnp.sum(jnp.sum(summands, axis=1), axis=1)
+  return num, den
+
+
+def _am_adamw_step(g, d, v, x, beta, *, pre: _Preconditioner, lam, mu, learning_rate, acc):
+  """Eq. (14) on one leaf with beta given: the update, d_{t+1} and v_t.
+
+  Three loops: v_t; d_{t+1} from g, d, v; the update from d_{t+1}, v_t and x
+  as written. The barriers keep XLA from sharing P with the sums' loop or
+  between the two, which it would pass through memory (a square root and a
+  division are too costly for it to compute twice): recomputing P from a
+  buffer already read costs less than writing and reading P.
+  """
+  dtypes = g.dtype, d.dtype, v.dtype
+  g, d, v, x, beta = jax.lax.optimization_barrier((g, d, v, x, beta))
+  g, d, v, x = (y.astype(acc) for y in (g, d, v, x))
+  v, p = pre.moments(g, v)
+  new_d = ((beta + lam * p) * d + (1 - beta) * g) / (1 + lam * p)
+  new_d, v = jax.lax.optimization_barrier((new_d, v))
+  p = pre.diagonal(v)
+  if learning_rate is None:
+    update = new_d / p  # P^{-1} d_{t+1}: the chain adds mu x and scales by -eta
+  else:
+    # x_{t+1} - x_t, with x_{t+1} = (x_t - eta P^{-1} d_{t+1}) / (1 + mu eta).
+    update = -learning_rate * (new_d / p + mu * x) / (1 + mu * learning_rate)
+  return tuple(y.astype(dtype) for y, dtype in zip((update, new_d, v), dtypes, strict=True))
+
+
+def _am_adamw_beta(num, den, prev, *, policy: BetaPolicy):
+  """beta_t = num / den, clipped; the previous beta where ||d - g||^2 = 0.
+
+  ||d - g||^2 is summed directly here, so only an exact 0 is unreliable.
+  """
+  reliable = den > 0
+  return policy.select(num / jnp.where(reliable, den, 1.0), reliable, prev)
+
+
+def _am_adamw(eta, b1, b2, eps, mu, lam, policy: BetaPolicy, per_leaf):
+  """AM-AdamW's transformation: the folded step of eq. (14) with eta, or P^{-1} d_{t+1} without.
+
+  Two passes over the leaves: the sums for beta, then the step, which needs
+  beta, a quotient of the finished sums.
+  """
 
   def update_fn(updates, state, params=None, **extra_args):
     del extra_args
@@ -326,64 +460,20 @@ def _am_adamw(eta, b1, b2, eps, mu, lam, policy: BetaPolicy, per_leaf):
       raise ValueError("AM-AdamW needs params (decoupled weight decay): update(g, s, params)")
     acc = accumulation_dtype(updates)
     learning_rate = None if eta is None else schedule.value_at(eta, state.count)
-    treedef = jax.tree.structure(updates)
     count = optax.safe_increment(state.count)
     t = count.astype(acc)
-    correction1 = 1 - b1**t
-    correction2 = 1 - b2**t
-
-    def moments(g, d, v, x):
-      g, d, v, x = (y.astype(acc) for y in (g, d, v, x))
-      v = b2 * v + (1 - b2) * g * g
-      p = correction1 * (eps + jnp.sqrt(v / correction2))
-      return g, d, v, x, p
-
-    def sums(g, d, v, x):
-      """The numerator and denominator of beta, each summed over the leaf in one pass."""
-      g, d, v, x, p = moments(g, d, v, x)
-      w = 1 / ((1 + lam * p) * p)  # diagonal of P̃^{-1}
-      e = d - g
-      # (1 + mu eta)(f̂ - f)/eta; the chain's first-order form drops the 1 + mu eta.
-      slope = d / p + mu * x
-      gain = g * slope if learning_rate is None else (1 + mu * learning_rate) * g * slope
-      num = gain - w * e * (g + lam * p * d) - mu * x * e
-      # The two summands as the halves of one buffer: XLA then writes it in
-      # one loop and sums its columns in one reduction, then the column sums.
-      # Asked for separately, XLA:CPU splits the summands into several loops
-      # that pass their temporaries (p, w, ...) through memory, rather than
-      # compute a square root or a division twice, and sums each on its own:
-      # the update was 1.6x slower (README, Speed).
-      columns = x.shape[-1] if x.ndim else 1
-      summands = jnp.stack([num.reshape(-1, columns), (w * e * e).reshape(-1, columns)])
-      num, den = jnp.sum(jnp.sum(summands, axis=1), axis=1)
-      return num, den
-
+    pre = _Preconditioner(b2, eps, 1 - b1**t, 1 - b2**t)
+    args = dict(pre=pre, lam=lam, mu=mu, learning_rate=learning_rate, acc=acc)
     trees = (updates, state.direction, state.nu, params)
+    leaf_sums = tree_lib.map_leaves(functools.partial(_am_adamw_sums, **args), *trees)
+    beta_of = functools.partial(_am_adamw_beta, policy=policy)
+    beta = _coefficient(beta_of, leaf_sums, state.beta, per_leaf)
+    betas = _per_leaf(beta, jax.tree.structure(updates), per_leaf)
+    step = functools.partial(_am_adamw_step, **args)
+    new_updates, direction, nu = tree_lib.map_leaves(step, *trees, betas)
+    return new_updates, AMAdamWState(direction=direction, nu=nu, beta=beta, count=count)
 
-    def coefficient(num, den, prev):
-      # ||d - g||^2 is summed directly here, so only an exact 0 is unreliable.
-      reliable = den > 0
-      return policy.select(num / jnp.where(reliable, den, 1.0), reliable, prev)
-
-    beta = _coefficient(coefficient, tree_lib.map_leaves(sums, *trees), state.beta, per_leaf)
-
-    def step(g, d, v, x, beta):
-      dtypes = g.dtype, d.dtype, v.dtype
-      g, d, v, x, p = moments(g, d, v, x)
-      new_d = ((beta + lam * p) * d + (1 - beta) * g) / (1 + lam * p)
-      if learning_rate is None:
-        update = new_d / p  # P^{-1} d_{t+1}: the chain adds mu x and scales by -eta
-      else:
-        # x_{t+1} - x_t, with x_{t+1} = (x_t - eta P^{-1} d_{t+1}) / (1 + mu eta).
-        update = -learning_rate * (new_d / p + mu * x) / (1 + mu * learning_rate)
-      return tuple(y.astype(dtype) for y, dtype in zip((update, new_d, v), dtypes, strict=True))
-
-    new_updates, direction, nu = tree_lib.map_leaves(
-      step, *trees, _per_leaf(beta, treedef, per_leaf)
-    )
-    new_state = AMAdamWState(direction=direction, nu=nu, beta=beta, count=count)
-    return new_updates, new_state
-
+  init_fn = functools.partial(_am_adamw_init, policy=policy, per_leaf=per_leaf)
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
@@ -416,14 +506,12 @@ def scale_by_am_adamw(
            / ||d - g||^2_{P̃^{-1}}
 
   so `weight_decay` must be the mu that the chain decays by (it enters beta);
-  with mu = 0 the chain is `am_adamw(eta, weight_decay=0)` bit for bit in
-  float32, and with mu > 0 its updates differ from `am_adamw`'s by a relative
-  O(mu eta) (tests bound it).
+  with mu = 0 the chain is `am_adamw(eta, weight_decay=0)` bit for bit in float32,
+  and with mu > 0 its updates differ from `am_adamw`'s by a relative O(mu eta).
 
   References:
-    Topollai and Choromanska, "Adaptive Memory Momentum via a Model-Based
-    Framework for Deep Learning Optimization", section 3.3, eq. (14), and
-    footnote 2.
+    Topollai and Choromanska, "Adaptive Memory Momentum via a Model-Based Framework
+    for Deep Learning Optimization", section 3.3, eq. (14), and footnote 2.
 
   Args:
     b1, b2, eps, lam, beta_max, beta_min, reset_threshold, reset_high,
@@ -432,6 +520,19 @@ def scale_by_am_adamw(
 
   Returns:
     The transformation; `update` needs params; its state is an AMAdamWState.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import rllc
+    >>> params = {"w": jnp.array([1.0, -2.0])}
+    >>> decay, scale = optax.add_decayed_weights(1e-4), optax.scale_by_learning_rate(1e-2)
+    >>> tx = optax.chain(rllc.scale_by_am_adamw(weight_decay=1e-4), decay, scale)
+    >>> state = tx.init(params)
+    >>> for g in ([1.0, 0.5], [0.2, 0.6]):
+    ...   updates, state = tx.update({"w": jnp.array(g)}, state, params)
+    >>> [round(float(u), 4) for u in updates["w"]]  # am_adamw(1e-2)'s to first order in mu eta
+    [-0.008, -0.0099]
   """
   policy = BetaPolicy(beta_max, beta_min, reset_threshold, reset_high, reset_low)
   return _am_adamw(None, b1, b2, eps, weight_decay, lam, policy, per_leaf)
@@ -454,38 +555,19 @@ def am_adamw(
 ) -> optax.GradientTransformationExtraArgs:
   """AM-AdamW (section 3.3): adaptive memory in Adam's metric, decoupled decay.
 
-  With the diagonal preconditioner P_t of the paper, at step t (1-indexed),
+  With Adam's diagonal P_t = (1 - b1^t) diag(eps + sqrt(v_t / (1 - b2^t))) at step t
+  (1-indexed), v_t = b2 v_{t-1} + (1 - b2) g^2, d_0 = 0 (as Adam's m, so P^{-1} d is
+  Adam's step when d is an EMA) and P̃ = (I + lam P) P, the update of eq. (14) is
 
-    v_t = b2 v_{t-1} + (1 - b2) g^2
-    P_t = (1 - b1^t) diag(eps + sqrt(v_t / (1 - b2^t)))
-
-  (so P^{-1} d is Adam's bias-corrected step when d is an EMA started at 0:
-  d_0 = 0 here, as Adam's m), and P̃ = (I + lam P) P, the update of eq. (14)
-  is
-
+    beta    = Clip_[0, beta_max]( [ (1 + mu eta) g^T (P^{-1} d + mu x)
+              - <d - g, g + lam P d>_{P̃^{-1}} - mu <x, d - g> ] / ||d - g||^2_{P̃^{-1}} )
     d_{t+1} = (lam P + I)^{-1} ((beta I + lam P) d_t + (1 - beta) g_t)
-    x_{t+1} = (x_t - eta P^{-1} d_{t+1}) / (1 + mu eta).
+    x_{t+1} = (x_t - eta P^{-1} d_{t+1}) / (1 + mu eta),
 
-  The coefficient, derived again from the dual of eq. (14): with
-  r(beta) = g + lam P d + mu P̃ x + beta (d - g), the dual is
-  (1-beta) f + beta f̂ - eta/(2(1 + mu eta)) ||r(beta)||^2_{P̃^{-1}}, whose
-  maximizer is
-
-    beta = [ (1 + mu eta)(f̂ - f)/eta - <d - g, g + lam P d>_{P̃^{-1}} - mu <x, d - g> ]
-           / ||d - g||^2_{P̃^{-1}}.
-
-  The paper prints +mu <x, d - g>; the derivation gives the minus sign, and a
-  test checks it against a brute-force maximization of the dual. As in AM-SGD,
-  f̂ - f = f(x_{t-1}) - f(x_t) is replaced by g^T (x_{t-1} - x_t)
-  = eta g^T (P_{t-1}^{-1} d_t + mu x_t), with P_t standing in for P_{t-1}
-  (not stored: Adam's v moves slowly), and beta is clipped to [0, beta_max].
-  With P = I and mu = 0 this is AM-SGD's formula.
-
-  It keeps this folded form: the exact decay divides by 1 + mu eta after the
-  step is scaled by eta, and eta is inside beta, so no learning-rate-free
-  transformation chained with `optax.add_decayed_weights` and
-  `optax.scale_by_learning_rate` gives its bits. `scale_by_am_adamw` is the
-  chain's form, to first order in mu eta (equal at mu = 0).
+  with f̂ - f estimated to first order as in AM-SGD; the module docstring derives
+  beta (the sign of its mu term is not the paper's). It keeps this folded form:
+  eta is inside beta and the decay divides by 1 + mu eta, so no chain gives its
+  bits; `scale_by_am_adamw` is the chain's form, to first order in mu eta.
 
   References:
     Topollai and Choromanska, "Adaptive Memory Momentum via a Model-Based
@@ -502,6 +584,17 @@ def am_adamw(
 
   Returns:
     The transformation; `update` needs params; `state.beta` is beta_t.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import rllc
+    >>> tx = rllc.am_adamw(1e-2)
+    >>> params = {"w": jnp.array([1.0, -2.0])}
+    >>> state = tx.init(params)
+    >>> for g in ([1.0, 0.5], [0.2, 0.6]):
+    ...   updates, state = tx.update({"w": jnp.array(g)}, state, params)
+    >>> [round(float(u), 4) for u in updates["w"]], round(float(state.beta), 4)  # at beta_max
+    ([-0.008, -0.0099], 0.9)
   """
   policy = BetaPolicy(beta_max, beta_min, reset_threshold, reset_high, reset_low)
   return _am_adamw(learning_rate, b1, b2, eps, weight_decay, lam, policy, per_leaf)
@@ -526,6 +619,17 @@ def ema_momentum(learning_rate, beta) -> optax.GradientTransformation:
 
   Returns:
     The transformation; its state is an EMAMomentumState.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import rllc
+    >>> params = {"w": jnp.array([1.0, -2.0])}
+    >>> tx = rllc.ema_momentum(0.1, beta=0.9)
+    >>> state = tx.init(params)
+    >>> for g in ([1.0, 0.5], [0.2, 0.6]):
+    ...   updates, state = tx.update({"w": jnp.array(g)}, state, params)
+    >>> [round(float(u), 4) for u in updates["w"]]  # -eta (0.9 g_0 + 0.1 g_1), d_0 = g_0
+    [-0.092, -0.051]
   """
 
   def init_fn(params):

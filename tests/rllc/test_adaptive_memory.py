@@ -21,6 +21,10 @@ The references take the formulas in their direct form (inner products of
 d - g), not the expanded sums an implementation may use.
 """
 
+import doctest
+import importlib.util
+import pathlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -28,6 +32,7 @@ import optax
 import pytest
 
 import rllc
+import rllc.adaptive_memory
 
 # f(x) = 0.5 x^T A x - b^T x, A SPD with condition number ~8.4.
 A = np.array([[6.0, 2.0, 0.5], [2.0, 4.0, 1.0], [0.5, 1.0, 1.2]])
@@ -967,3 +972,58 @@ def test_masked_decay_in_the_am_sgd_chain_decays_only_the_masked_leaves():
     np.testing.assert_array_equal(update["v"], -eta * d["v"])  # no decay: -eta d_{t+1}
     np.testing.assert_allclose(update["u"], -eta * (d["u"] + mu * params["u"]), rtol=1e-6)
     params = optax.apply_updates(params, update)
+
+
+# ---------------------------------------------------------------------------
+# Bits: the golden of tests/rllc/golden/make_am_golden.py.
+
+_GOLDEN_PATH = pathlib.Path(__file__).parent / "golden" / "make_am_golden.py"
+_GOLDEN_SPEC = importlib.util.spec_from_file_location("make_am_golden", _GOLDEN_PATH)
+am_golden = importlib.util.module_from_spec(_GOLDEN_SPEC)
+_GOLDEN_SPEC.loader.exec_module(am_golden)
+GOLDEN_TOLERANCE_ULP = 64  # across machine classes, as tests/rllc/test_memory_golden.py
+
+
+@pytest.fixture(scope="module")
+def am_golden_arrays() -> dict:
+  """This machine class's AM golden, or another class's; "meta/exact" says which (bits or ulp)."""
+  own = am_golden.path_for(am_golden.machine_key())
+  path = own if own.exists() else sorted(own.parent.glob("am_golden.*.npz"))[0]
+  with np.load(path) as data:
+    arrays = {k: v for k, v in data.items() if not k.startswith("meta/")}
+  return {**arrays, "meta/exact": own.exists()}
+
+
+@pytest.mark.parametrize("name", list(am_golden.cases()))
+def test_am_optimizers_give_the_golden_bits(am_golden_arrays, name):
+  """Updates, states and params of 4 steps: bit for bit on the golden's machine class and jaxlib.
+
+  Elsewhere within GOLDEN_TOLERANCE_ULP units in the last place at each
+  array's scale, counts exactly. am_golden.x86_64-edd41b56-jaxlib0.12.0.1.npz
+  was made by the commit that added it (after 67ef6d5) on an Intel Xeon class
+  (family 6, model 167, AVX-512). Against the code of 379c067, before
+  AM-AdamW's step went behind barriers (fb37c00), it was measured: AM-SGD,
+  its chain, AM-MGD and EMA momentum bit-identical; AM-AdamW's and its
+  chain's beta, d and v bit-identical, their updates (and so the params)
+  within 2 ulp. The update is now the stored d_{t+1} divided by P, where XLA
+  had folded (A / (1 + lam P)) / P into one division of the unrounded A.
+  """
+  tx, takes_loss = am_golden.cases()[name]
+  got = am_golden.run(name, tx, takes_loss, am_golden_arrays)
+  expected = {k: v for k, v in am_golden_arrays.items() if k.startswith(name + "/")}
+  assert sorted(got) == sorted(expected)
+  for key, want in expected.items():
+    assert got[key].dtype == want.dtype, key
+    if am_golden_arrays["meta/exact"] or want.dtype != np.float32:
+      diff = np.max(np.abs(got[key] - want), initial=0)
+      assert np.array_equal(got[key], want), f"{key}: max |diff| {diff} (bits of this machine)"
+    else:
+      scale = np.spacing(np.float32(np.max(np.abs(want))))
+      ulps = float(np.max(np.abs(got[key].astype(np.float64) - want), initial=0.0) / scale)
+      assert ulps <= GOLDEN_TOLERANCE_ULP, f"{key}: {ulps:.1f} ulp from the golden's machine"
+
+
+def test_docstring_examples_run():
+  """The Examples of the public AM optimizers' docstrings, as doctests."""
+  result = doctest.testmod(rllc.adaptive_memory, raise_on_error=False)
+  assert result.attempted >= 6 and result.failed == 0, result
