@@ -28,9 +28,6 @@ MODULES = sorted(
 )
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 EXAMPLE = re.compile(r"^Examples?:$(.*)", re.MULTILINE | re.DOTALL)  # the section, to the end
-# Helper D's branch of issue 31 writes rllc/adaptive_memory.py's References and
-# Examples; these xfail strictly until it lands, then fail, so the mark goes.
-PENDING = "rllc.adaptive_memory"
 
 
 def _catalog_factories() -> set[str]:
@@ -47,12 +44,6 @@ def _public_optimizers() -> list[str]:
     f"rllc.{module}:{name}" for name, module in _EXPORTS.items() if name.startswith("scale_by_")
   }
   return sorted(_catalog_factories() | chains)
-
-
-def _marks(factory: str):
-  if factory.startswith(PENDING + ":"):
-    return pytest.mark.xfail(strict=True, reason="rllc/adaptive_memory.py is helper D's (issue 31)")
-  return ()
 
 
 def _function(factory: str):
@@ -76,9 +67,7 @@ def _section(doc: str, *titles: str) -> str | None:
   return None
 
 
-@pytest.mark.parametrize(
-  "factory", [pytest.param(f, marks=_marks(f)) for f in _public_optimizers()]
-)
+@pytest.mark.parametrize("factory", _public_optimizers())
 def test_a_public_optimizer_has_a_references_line_and_a_runnable_example(factory):
   doc = inspect.getdoc(_function(factory)) or ""
   assert _section(doc, "References"), f"{factory}: no 'References:' naming a paper"
