@@ -109,6 +109,7 @@ __all__ = [
   "default_strategy",
   "device_memory_bytes",
   "find_quantities",
+  "member_arrays",
   "member_functions",
   "one_device_per_core",
   "split_hparams",
@@ -335,6 +336,11 @@ def train_grid(
   )
   if on_layout is not None:
     on_layout(layout)
+  return _train_groups(task, optimizer, members, resolved, schedule, devices, layout, progress)
+
+
+def _train_groups(task, optimizer, members, resolved, schedule, devices, layout, progress):
+  """Each group of members (split_hparams) in its own programs, chunk by chunk: a GridResult."""
   groups, vectorized = split_hparams(members)
   results: list[dict] = [{} for _ in members]
   parts, order = [], []
@@ -352,20 +358,30 @@ def train_grid(
       for j, i in enumerate(chunk):
         results[i] = _member_result(optimizer, members[i][1], resolved[i], host, j, schedule)
       count = len(chunk)  # the padding dropped
-      parts.append(
-        jax.tree.map(lambda x, n=count: np.asarray(x)[:n], (carry.params, carry.model_state))
-      )
+      kept = (carry.params, carry.model_state)
+      parts.append(jax.tree.map(lambda x, n=count: np.asarray(x)[:n], kept))
       order.extend(chunk)
   inverse = np.argsort(np.asarray(order))
   params, model_state = jax.tree.map(lambda *xs: np.concatenate(xs)[inverse], *parts)
   return GridResult(members=results, params=params, model_state=model_state, layout=layout)
 
 
+def member_arrays(
+  members: Sequence[tuple[dict, int]], vectorized: Sequence[str]
+) -> tuple[dict, jax.Array]:
+  """The members' varying hyperparameters (float32) and seeds, as arrays of the member axis.
+
+  `vectorized`: the names that vary (split_hparams); the others are the
+  program's constants.
+  """
+  hps = {k: jnp.asarray([hp[k] for hp, _ in members], jnp.float32) for k in vectorized}
+  return hps, jnp.asarray([seed for _, seed in members], jnp.int32)
+
+
 def _run_chunk(programs, members, chunk, vectorized, devices, progress) -> tuple[dict, Carry]:
   """One chunk of member indices, padded to a multiple of `devices` with its first, trained."""
   padded = chunk + [chunk[0]] * (-len(chunk) % devices)
-  hps = {k: jnp.asarray([members[i][0][k] for i in padded], jnp.float32) for k in vectorized}
-  seeds = jnp.asarray([members[i][1] for i in padded], jnp.int32)
+  hps, seeds = member_arrays([members[i] for i in padded], vectorized)
 
   def report(length):
     if progress is not None:
