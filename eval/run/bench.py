@@ -69,6 +69,20 @@ class Job:
   def lock_id(self) -> str:
     return store_lib.digest([self.task, self.optimizer, self.protocol.training_fields()])[:24]
 
+  def __reduce__(self):
+    """Pickled (a Ray worker's copy) without its entry, looked up by name again on unpickling.
+
+    An entry holds a sentinel (catalog.REQUIRED, compared by identity) and
+    closures that a pickled copy would not keep as themselves, so the worker
+    takes its process's own entry, as it did before jobs carried theirs.
+    """
+    fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "entry"}
+    return _unpickled_job, (fields,)
+
+
+def _unpickled_job(fields: dict[str, Any]) -> Job:
+  return Job(**fields, entry=catalog.lookup(fields["optimizer"]))
+
 
 def plan(protocol: protocol_lib.Protocol, env: dict[str, Any]) -> list[Job]:
   """Every job of a protocol, tasks outermost, and the record key of each run.

@@ -150,10 +150,11 @@ class GridResult:
 class Programs:
   """The compiled functions of one group of members, in one layout, reused by its chunks.
 
-  `strategy` names the layout (eval.run.strategies.BY_NAME); the strategy
-  object compiles the group's member functions (member_functions) for it,
-  and `run` trains one chunk through its interface: start, then advance and
-  evaluate once per evaluation interval of the schedule.
+  The `strategy` argument names the layout (eval.run.strategies.BY_NAME);
+  the attribute `strategy` is that layout's Strategy object, which compiles
+  the group's member functions (member_functions) for it (n members a chunk:
+  `width`). `run` trains one chunk through its interface: start, then
+  advance and evaluate once per evaluation interval of the schedule.
   """
 
   def __init__(

@@ -1,9 +1,9 @@
 """The interface of a layout strategy: how the members of a group share programs and devices.
 
-A strategy is built for one group of members (members_functions' functions
+A strategy is built for one group of members (member_functions' functions
 of one static setting, eval.run.member) and reused by its chunks:
 
-  strategy = Strategy(functions, schedule, devices, width=members per chunk)
+  strategy = Strategy(functions, task.splits, schedule.intervals(), devices, width=n)
   chunk = strategy.start(hps, seeds)            # initialized on the devices
   strategy.compile(chunk, length)               # optional: ahead of time
   losses, quantities = strategy.advance(chunk, t0, length)

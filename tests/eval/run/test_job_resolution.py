@@ -11,6 +11,7 @@ eval.run.bench.plan at 379c067, before this change.
 import collections
 import functools
 import json
+import pickle
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,16 @@ def test_the_plan_keeps_its_identities_hyperparameters_and_keys(golden):
     # The key the plan gives is the same function of the identity, at the job's code hash.
     job_env = {**env, "code": job.code["code"]}
     assert list(job.keys) == [bench.record_key(i, job_env) for i in job.identities], where
+
+
+def test_a_pickled_job_is_the_same_job_with_its_processs_own_entry():
+  """A Ray worker gets a pickled job: its entry is looked up again there, not copied (a copy's
+  REQUIRED sentinel would not be catalog.REQUIRED, and its closures would not pickle)."""
+  protocol = protocol_lib.resolve(
+    "quick", tasks=["digits-mlp"], optimizers=["am-sgd", "momentum+cosine(0.05)"], seeds=1
+  )
+  for job in bench.plan(protocol, {"backend": "cpu", "devices": 1, "versions": {}}):
+    copy = pickle.loads(pickle.dumps(job))
+    assert copy == job
+    assert copy.entry is not job.entry and copy.entry == catalog.lookup(job.optimizer)
+    assert [h.default for h in copy.entry.hyperparameters].count(catalog.REQUIRED) >= 1
