@@ -50,9 +50,11 @@ class Job:
   """One (task, optimizer) of a protocol and its runs, resolved once (by `plan`).
 
   A job carries what its names resolve to: the optimizer's catalog entry,
-  each member's resolved hyperparameters, the task's batch size, each run's
-  identity and key, and the code hash. train_job and the engine take these
-  objects; nothing downstream looks a name up again.
+  each member's resolved hyperparameters, each run's identity (with the
+  batch size the task trains with) and key, and the code hash. train_job,
+  the engine and the record builder take these objects; the one name
+  train_job still uses is the task's, to build the task (it loads data,
+  in the process that trains).
   """
 
   task: str  # the task's name (built once per job, by train_job: it loads data)

@@ -332,6 +332,8 @@ def train_grid(
   devices = list(devices if devices is not None else jax.local_devices())
   if resolved is None:
     resolved = [optimizer.resolve(hp) for hp, _ in members]  # validates every member
+  elif len(resolved) != len(members):
+    raise ValueError(f"{len(resolved)} resolved settings for {len(members)} members")
   layout = choose_layout(
     task, optimizer, members, devices, max_members=max_members, strategy=strategy
   )

@@ -101,8 +101,11 @@ def test_a_pickled_job_is_the_same_job_with_its_processs_own_entry():
   protocol = protocol_lib.resolve(
     "quick", tasks=["digits-mlp"], optimizers=["am-sgd", "momentum+cosine(0.05)"], seeds=1
   )
-  for job in bench.plan(protocol, {"backend": "cpu", "devices": 1, "versions": {}}):
-    copy = pickle.loads(pickle.dumps(job))
-    assert copy == job
-    assert copy.entry is not job.entry and copy.entry == catalog.lookup(job.optimizer)
+  jobs = bench.plan(protocol, {"backend": "cpu", "devices": 1, "versions": {}})
+  assert [job.entry.factory for job in jobs] == ["rllc.adaptive_memory:am_sgd", "optax:sgd"]
+  for job in jobs:
+    data = pickle.dumps(job)
+    assert job.entry.factory.encode() not in data  # the entry is not in the pickle
+    copy = pickle.loads(data)
+    assert copy == job and copy.entry == catalog.lookup(job.optimizer)
     assert [h.default for h in copy.entry.hyperparameters].count(catalog.REQUIRED) >= 1
