@@ -552,7 +552,21 @@ def build_parser() -> argparse.ArgumentParser:
     help=f"an error raises, with its traceback, instead of one line (also: {DEBUG_VARIABLE}=1)",
   )
   commands = parser.add_subparsers(dest="command", required=True)
+  _add_bench(commands)
+  _add_report(commands)
+  _add_store(commands)
+  optimizers = commands.add_parser("optimizers", help="list the optimizers and default grids")
+  optimizers.set_defaults(run=_optimizers)
+  tasks = commands.add_parser("tasks", help="list the tasks and the state of their data")
+  tasks.add_argument("--data-dir", help="where data files not yet imported may be")
+  tasks.set_defaults(run=_tasks)
+  _add_analyze(commands)
+  _add_data(commands)
+  return parser
 
+
+def _add_bench(commands) -> None:
+  """`rllc bench`."""
   bench = commands.add_parser(
     "bench", help="train a protocol's grids into a store (the main job)", description=__doc__
   )
@@ -583,6 +597,9 @@ def build_parser() -> argparse.ArgumentParser:
   )
   bench.set_defaults(run=_bench)
 
+
+def _add_report(commands) -> None:
+  """`rllc report`."""
   report = commands.add_parser(
     "report",
     help="tables, significance tests and figures of a store",
@@ -604,6 +621,9 @@ def build_parser() -> argparse.ArgumentParser:
   report.add_argument("--out", help="the report directory (default: STORE/report)")
   report.set_defaults(run=_report)
 
+
+def _add_store(commands) -> None:
+  """`rllc store list|show|export|verify`."""
   store = commands.add_parser(
     "store", help="a store's records: list, show one, export, verify here"
   )
@@ -638,13 +658,9 @@ def build_parser() -> argparse.ArgumentParser:
   verify.add_argument("--data-dir", help="where data files not yet imported may be")
   verify.set_defaults(run=_store_verify)
 
-  optimizers = commands.add_parser("optimizers", help="list the optimizers and default grids")
-  optimizers.set_defaults(run=_optimizers)
 
-  tasks = commands.add_parser("tasks", help="list the tasks and the state of their data")
-  tasks.add_argument("--data-dir", help="where data files not yet imported may be")
-  tasks.set_defaults(run=_tasks)
-
+def _add_analyze(commands) -> None:
+  """`rllc analyze`."""
   analyze = commands.add_parser(
     "analyze",
     help="effective learning rate and implicit penalty of a fixed law",
@@ -658,6 +674,9 @@ def build_parser() -> argparse.ArgumentParser:
   analyze.add_argument("--lr", type=float, help="the learning rate h")
   analyze.set_defaults(run=_analyze)
 
+
+def _add_data(commands) -> None:
+  """`rllc data status|import`."""
   data = commands.add_parser("data", help="data sets: import, status")
   data_commands = data.add_subparsers(dest="data_command", required=True)
   status = data_commands.add_parser("status", help="the state of every data set")
@@ -671,7 +690,6 @@ def build_parser() -> argparse.ArgumentParser:
   source.add_argument("--from", dest="source", help="directory of the files")
   source.add_argument("--download", action="store_true", help="through tensorflow-datasets")
   importer.set_defaults(run=_data_import)
-  return parser
 
 
 # The domain errors a command may raise: (module, class, exit status; None: the error's own

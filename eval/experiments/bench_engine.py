@@ -76,6 +76,7 @@ CPU one measures the GPU gain.
 """
 
 import argparse
+import dataclasses
 import itertools
 import math
 import os
@@ -91,6 +92,7 @@ import optax
 import rllc
 from eval.experiments import torch_peer
 from eval.run import engine
+from eval.run.strategies import base
 from eval.store import store
 from rllc import catalog
 from rllc.catalog import PAPER_RLLC_LAW_LR, PAPER_RLLC_LR
@@ -225,9 +227,10 @@ def _counted_flop(task) -> float:
   return float((cost[0] if isinstance(cost, list) else cost)["flops"])
 
 
-def _programs(task, members, steps, devices, strategy):
-  """engine.Programs for `members` of OPTIMIZER, one chunk of intervals of `steps`, and the
-  members' varying hyperparameters and seeds as arrays of the member axis (unplaced).
+def _programs(task, members, steps, devices, strategy) -> tuple[base.Strategy, dict, jax.Array]:
+  """The engine's strategy object for `members` of OPTIMIZER (engine.Programs), one chunk of
+  intervals of `steps`, and the members' varying hyperparameters and seeds as arrays of the
+  member axis (engine.member_arrays, unplaced).
 
   Raises:
     ValueError: members whose fixed hyperparameters differ (more than one program).
@@ -249,9 +252,8 @@ def _programs(task, members, steps, devices, strategy):
     width=len(members),
     strategy=strategy,
   )
-  hps = {k: jnp.asarray([hp[k] for hp, _ in members], jnp.float32) for k in vectorized}
-  seeds = jnp.asarray([seed for _, seed in members], jnp.int32)
-  return programs, hps, seeds
+  hps, seeds = engine.member_arrays(members, vectorized)
+  return programs.strategy, hps, seeds
 
 
 def _engine_program(task, members, steps, devices, strategy="vmap"):
@@ -259,22 +261,21 @@ def _engine_program(task, members, steps, devices, strategy="vmap"):
 
   One chunk over `devices`, its members laid out by `strategy`: the members'
   hyperparameters that vary are arrays of the member axis
-  (engine.split_hparams), sharded over the devices.
+  (engine.split_hparams), sharded over the devices. The interval program is
+  compiled ahead of time (Strategy.compile), then run once before timing.
 
   Returns:
     (seconds-per-step timer, compile seconds, seconds of one evaluation timer).
   """
-  programs, hps, seeds = _programs(task, members, steps, devices, strategy)
-  hps, seeds = programs.place(hps, seeds)
-  state = {"carry": programs.init(hps, seeds)}
-  t0 = jnp.int32(0)
+  runner, hps, seeds = _programs(task, members, steps, devices, strategy)
+  chunk = runner.start(hps, seeds)
   start = time.perf_counter()
-  compiled = programs.interval[steps].lower(state["carry"], hps, t0, programs.splits).compile()
+  runner.compile(chunk, steps)
   compile_seconds = time.perf_counter() - start
 
   def advance():  # the carry is donated: each call continues from the last
-    state["carry"], _ = compiled(state["carry"], hps, t0, programs.splits)
-    jax.block_until_ready(state["carry"])
+    runner.advance(chunk, 0, steps)
+    jax.block_until_ready(chunk.carries)
 
   advance()  # first execution: allocations
 
@@ -284,9 +285,9 @@ def _engine_program(task, members, steps, devices, strategy="vmap"):
     return (time.perf_counter() - start) / steps
 
   def evaluation():
-    jax.block_until_ready(programs.evaluate(state["carry"], programs.splits))  # compiles
+    jax.block_until_ready(runner.evaluate(chunk))  # compiles
     start = time.perf_counter()
-    jax.block_until_ready(programs.evaluate(state["carry"], programs.splits))
+    jax.block_until_ready(runner.evaluate(chunk))
     return time.perf_counter() - start
 
   return timer, compile_seconds, evaluation
@@ -407,17 +408,17 @@ def _bare_with_state(task, hp, seed, steps):
 
 
 def _chunk_timer(task, members, steps, devices, strategy):
-  """Seconds per step of the engine's programs for `members` (Programs.start / advance).
+  """Seconds per step of the engine's programs for `members` (Strategy.start / advance).
 
   Compiled and run once before timing; the chunk carries on from call to call.
   Returns (timer, seconds of the first call: compilation and one run).
   """
-  programs, hps, seeds = _programs(task, members, steps, devices, strategy)
-  chunk = programs.start(hps, seeds)
+  runner, hps, seeds = _programs(task, members, steps, devices, strategy)
+  chunk = runner.start(hps, seeds)
 
   def timer():
     start = time.perf_counter()
-    jax.block_until_ready(programs.advance(chunk, 0, steps))
+    jax.block_until_ready(runner.advance(chunk, 0, steps))
     jax.block_until_ready(chunk.carries)
     return (time.perf_counter() - start) / steps
 
@@ -471,24 +472,12 @@ def _conv_rows(name, args, devices) -> tuple[list[str], dict[str, float]]:
   chosen = engine.default_strategy(task, jax.default_backend())
   alternatives = name in args.conv_alternatives.split(",")
   others = [s for s in engine.STRATEGIES if s != chosen] if alternatives else []
-  steps = args.conv_steps
+  layouts = {"f" + "'" * i: strategy for i, strategy in enumerate(others)}
   _log(f"{name}: compiling and a first run of each row ...")
-  timers, first = {}, {}
-  labels = {"e": f"(e) engine's layout: {chosen}, {len(members)} runs"}
-  timers["e"], first["e"] = _chunk_timer(task, members, steps, devices, chosen)
-  layouts = {}  # row -> strategy of the other layouts
-  for i, strategy in enumerate(others):
-    key = "f" + "'" * i
-    layouts[key] = strategy
-    labels[key] = f"({key}) other layout: {strategy}, {len(members)} runs"
-    timers[key], first[key] = _chunk_timer(task, members, steps, devices, strategy)
-  labels["g"] = "(g) members one by one (engine, 1 run)"
-  timers["g"], first["g"] = _chunk_timer(task, members[:1], steps, devices[:1], chosen)
-  labels["h"] = "(h) bare loop, jitted step, 1 run"
-  timers["h"] = _bare_step_loop(task, SINGLE, 0, steps)
+  timers, first, labels = _conv_timers(task, members, devices, args.conv_steps, chosen, layouts)
   if alternatives:
     labels["h'"] = "(h') bare scanned loop, 1 run"
-    timers["h'"] = _bare_with_state(task, SINGLE, 0, steps)
+    timers["h'"] = _bare_with_state(task, SINGLE, 0, args.conv_steps)
   _log(f"{name}: timing {args.conv_repeats} rounds ...")
   samples = _samples(timers, args.conv_repeats)
   runs = {k: len(members) if k[0] in "ef" else 1 for k in timers}
@@ -497,7 +486,7 @@ def _conv_rows(name, args, devices) -> tuple[list[str], dict[str, float]]:
   flop = _counted_flop(task)
   lines = [
     "",
-    f"task {name} (batch {BATCH}), optimizer {OPTIMIZER}, {steps} steps a call",
+    f"task {name} (batch {BATCH}), optimizer {OPTIMIZER}, {args.conv_steps} steps a call",
     f"data: {note}",
     f"FLOP per training step (XLA's count of value and gradient): {flop / 1e9:.2f} G",
     f"{'':42s} {'runs':>4s} {'ms/cfg-st':>10s} {'(best)':>9s} {'cfg-st/s':>9s} {'GFLOP/s':>8s}"
@@ -509,24 +498,45 @@ def _conv_rows(name, args, devices) -> tuple[list[str], dict[str, float]]:
       f"{labels[k]:42s} {runs[k]:4d} {1e3 * per_config[k]:10.2f} {1e3 * best[k]:9.2f}"
       f" {rate:9.2f} {rate * flop / 1e9:8.2f} {rate * flop / args.peak:6.3f}"
     )
+  lines += _conv_ratios(per_config, layouts, alternatives)
+  lines.append(
+    "first call (compile + one run): " + ", ".join(f"({k}) {first[k]:.1f} s" for k in first)
+  )
+  return lines, per_config
+
+
+def _conv_timers(task, members, devices, steps, chosen, layouts) -> tuple[dict, dict, dict]:
+  """Rows (e), (f...), (g) and (h) of a conv task: (timers, first-call seconds, labels)."""
+  timers, first = {}, {}
+  labels = {"e": f"(e) engine's layout: {chosen}, {len(members)} runs"}
+  timers["e"], first["e"] = _chunk_timer(task, members, steps, devices, chosen)
+  for key, strategy in layouts.items():
+    labels[key] = f"({key}) other layout: {strategy}, {len(members)} runs"
+    timers[key], first[key] = _chunk_timer(task, members, steps, devices, strategy)
+  labels["g"] = "(g) members one by one (engine, 1 run)"
+  timers["g"], first["g"] = _chunk_timer(task, members[:1], steps, devices[:1], chosen)
+  labels["h"] = "(h) bare loop, jitted step, 1 run"
+  timers["h"] = _bare_step_loop(task, SINGLE, 0, steps)
+  return timers, first, labels
+
+
+def _conv_ratios(per_config: dict, layouts: dict, alternatives: bool) -> list[str]:
+  """The ratio lines of a conv task's rows."""
 
   def vs(a, b):
     return per_config[b] / per_config[a]
 
-  lines.append(
+  lines = [
     f"(e)/(g) grid vs its members one by one:      {vs('e', 'g'):6.2f}x"
     f"   (aim >= 1.0x: {'met' if vs('e', 'g') >= 1.0 else 'not met'})"
-  )
+  ]
   for k, strategy in layouts.items():
     lines.append(f"{f'({k})/(g) {strategy} grid vs one by one:':44s} {vs(k, 'g'):6.2f}x")
   lines.append(f"(g)/(h) engine vs bare loop, one run:        {vs('g', 'h'):6.3f}")
   if alternatives:
     scanned = vs("h'", "h")
     lines.append(f"(h')/(h) scanned vs per-step bare loop:      {scanned:6.3f}")
-  lines.append(
-    "first call (compile + one run): " + ", ".join(f"({k}) {first[k]:.1f} s" for k in first)
-  )
-  return lines, per_config
+  return lines
 
 
 def _torch_rows(mlp_seconds: float, conv_seconds: float | None) -> list[str]:
@@ -576,7 +586,7 @@ def _samples(timers: dict, repeats: int) -> dict[str, list[float]]:
   return samples
 
 
-def main(argv=None) -> None:
+def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--steps", type=int, default=200, help="steps of (a), (b) (default 200)")
   parser.add_argument(
@@ -608,36 +618,49 @@ def main(argv=None) -> None:
   )
   parser.add_argument("--conv-repeats", type=int, default=3, help="timed rounds of (e)-(h)")
   parser.add_argument("--out", help="also write the table to this file")
+  return parser
+
+
+def _arguments(argv) -> argparse.Namespace:
+  """The command line, checked (argparse's error, exit 2, naming the flag); --single-steps
+  resolved to its default, --conv-tasks to a list."""
+  parser = _parser()
   args = parser.parse_args(argv)
-  conv_tasks = [name for name in args.conv_tasks.split(",") if name]
-  for name in conv_tasks:
+  args.conv_tasks = [name for name in args.conv_tasks.split(",") if name]
+  for name in args.conv_tasks:
     if name not in task_registry.TASKS:
       parser.error(f"unknown task {name!r} in --conv-tasks")
-  single_steps = args.single_steps or 5 * args.steps
+  args.single_steps = args.single_steps or 5 * args.steps
   if not 1 <= args.settings <= len(GRID) or not 1 <= args.sequential_settings <= len(GRID):
     parser.error(f"--settings and --sequential-settings must be in 1..{len(GRID)}")
-  if min(args.steps, single_steps, args.seeds, args.repeats) < 1:
+  if min(args.steps, args.single_steps, args.seeds, args.repeats) < 1:
     parser.error("--steps, --single-steps, --seeds and --repeats must be positive")
   if min(args.conv_members, args.conv_steps, args.conv_repeats) < 1:
     parser.error("--conv-members, --conv-steps and --conv-repeats must be positive")
+  return args
 
-  engine.one_device_per_core()  # as rllc bench (XLA_FLAGS set by hand wins)
-  device = jax.devices()[0]
-  task, data_note = _task(TASK, args.synthetic)
-  seeds = range(args.seeds)
-  members = [(hp, s) for hp in _spread(GRID, args.settings) for s in seeds]
-  sequential_runs = [(hp, s) for hp in _spread(GRID, args.sequential_settings) for s in seeds]
-  flop, flop_exact = _step_flop(task)
 
-  _log("GEMM and copy peaks ...")
-  peak = args.peak = _gemm_peak()
-  copy_peak = _copy_peak()
-  _log(f"(a) compiling the engine's program of {len(members)} members ...")
-  devices = jax.local_devices()  # as train_grid: the member axis sharded over all of them
+@dataclasses.dataclass
+class _MlpRows:
+  """What the mnist-mlp rows (a) to (d) measured, keyed by row."""
+
+  labels: dict[str, str]  # row -> its label
+  layouts: dict[str, str]  # row of the grid in a layout, (a), (a'), ... -> its strategy
+  runs: dict[str, int]  # row -> runs it times
+  steps: dict[str, int]  # row -> steps a call
+  samples: dict[str, list[float]]  # row -> seconds per step of all its runs, one per round
+  checks: dict[str, tuple[float, float]]  # row -> train_grid's (seconds per step, fixed seconds)
+  compile: dict[str, float]  # row -> compile seconds
+  evaluation: float  # seconds of (a)'s evaluation
+
+
+def _measure_mlp(args, task, members, sequential_runs, devices) -> _MlpRows:
+  """Compiles, then times rows (a), (a') ..., (b), (c) and (d) in turns; the train_grid check."""
   chosen = engine.default_strategy(task, jax.default_backend())
   others = {
     "a" + "'" * (i + 1): s for i, s in enumerate(x for x in engine.STRATEGIES if x != chosen)
   }
+  _log(f"(a) compiling the engine's program of {len(members)} members ...")
   grid_timer, grid_compile, grid_evaluation = _engine_program(
     task, members, args.steps, devices, chosen
   )
@@ -648,9 +671,9 @@ def main(argv=None) -> None:
   _log(f"(b) compiling {args.sequential_settings} per-setting steps ...")
   seq_timer, seq_compile = _sequential(task, sequential_runs, args.steps)
   _log("(c) compiling the engine's program of one member ...")
-  one_timer, one_compile, _ = _engine_program(task, [(SINGLE, 0)], single_steps, [device])
+  one_timer, one_compile, _ = _engine_program(task, [(SINGLE, 0)], args.single_steps, devices[:1])
   _log("(d) compiling the bare loop ...")
-  bare_timer = _bare(task, SINGLE, 0, single_steps)
+  bare_timer = _bare(task, SINGLE, 0, args.single_steps)
   _log(f"timing {args.repeats} rounds ...")
   samples = _samples(
     {"a": grid_timer, **other_timers, "b": seq_timer, "c": one_timer, "d": bare_timer},
@@ -662,25 +685,51 @@ def main(argv=None) -> None:
   if not args.no_train_grid:
     _log("train_grid checks ...")
     checks["a"] = _train_grid_difference(task, members, args.steps)
-
   runs = {"a": len(members), **dict.fromkeys(others, len(members))}
   runs.update({"b": len(sequential_runs), "c": 1, "d": 1})
-  per_step = {k: statistics.median(v) for k, v in samples.items()}  # seconds, all the runs
-  per_config = {k: per_step[k] / runs[k] for k in runs}  # seconds per config-step
-  best_config = {k: min(samples[k]) / runs[k] for k in runs}
-  steps_of = {"a": args.steps, **dict.fromkeys(others, other_steps), "b": args.steps}
-  steps_of.update({"c": single_steps, "d": single_steps})
-  labels = {
-    "a": f"(a) engine, {chosen} layout, {len(members)} run" + "s" * (len(members) > 1),
-    **{
-      k: f"({k}) engine, {s} layout, {len(members)} run" + "s" * (len(members) > 1)
-      for k, s in others.items()
-    },
-    "b": f"(b) sequential per-step jit, {len(sequential_runs)} run"
-    + "s" * (len(sequential_runs) > 1),
-    "c": "(c) engine, 1 run",
-    "d": "(d) bare scan loop, 1 run",
-  }
+  steps = {"a": args.steps, **dict.fromkeys(others, other_steps), "b": args.steps}
+  steps.update({"c": args.single_steps, "d": args.single_steps})
+  labels = {k: f"({k}) engine, {s} layout, {_runs(len(members))}" for k, s in others.items()}
+  labels = {"a": f"(a) engine, {chosen} layout, {_runs(len(members))}", **labels}
+  labels["b"] = f"(b) sequential per-step jit, {_runs(len(sequential_runs))}"
+  labels.update({"c": "(c) engine, 1 run", "d": "(d) bare scan loop, 1 run"})
+  compile_seconds = {"a": grid_compile, "b": seq_compile, "c": one_compile}
+  layouts = {"a": chosen, **others}
+  return _MlpRows(labels, layouts, runs, steps, samples, checks, compile_seconds, evaluation)
+
+
+def _runs(n: int) -> str:
+  return f"{n} run" + "s" * (n > 1)
+
+
+def _mlp_header(args, argv, devices, data_note, flop, flop_exact, copy_peak) -> list[str]:
+  """The command, the stack and devices, the task and data, and the peaks."""
+  command = "$ python -m eval.experiments.bench_engine " + " ".join(
+    sys.argv[1:] if argv is None else argv
+  )
+  return [
+    command.rstrip(),
+    f"jax {jax.__version__}, backend {jax.default_backend()}, {len(devices)} x"
+    f" {devices[0].device_kind} device(s) for (a), {os.cpu_count()} CPUs; {args.repeats}"
+    " interleaved rounds, median (and best) shown",
+    f"task {TASK} (MLP 784-128-128-128-10, batch {BATCH}), optimizer {OPTIMIZER}",
+    f"data: {data_note}",
+    f"FLOP per training step: 3 x forward = {flop / 1e6:.1f} M (used below; without the"
+    f" data's gradient {flop_exact / 1e6:.1f} M)",
+    f"GEMM peak: {GEMM_N}x{GEMM_N} float32 matmul, best of {GEMM_REPEATS}:"
+    f" {args.peak / 1e9:.2f} GFLOP/s; copy peak: {COPY_BYTES >> 20} MiB float32 x + 1,"
+    f" {copy_peak / 1e9:.2f} GB/s",
+    "",
+    f"{'':42s} {'runs':>4s} {'steps':>5s} {'ms/step':>9s} {'ms/cfg-st':>9s} {'(best)':>9s}"
+    f" {'cfg-st/s':>9s} {'GFLOP/s':>7s} {'/peak':>6s}",
+  ]
+
+
+def _mlp_table(rows: _MlpRows, flop: float, peak: float) -> tuple[list[str], dict[str, float]]:
+  """The rows (a) to (d) and the check row: (lines, seconds per config-step of each row)."""
+  per_step = {k: statistics.median(v) for k, v in rows.samples.items()}  # seconds, all the runs
+  per_config = {k: per_step[k] / rows.runs[k] for k in rows.runs}  # seconds per config-step
+  best_config = {k: min(rows.samples[k]) / rows.runs[k] for k in rows.runs}
 
   def row(label, runs, steps, seconds, best):
     rate = runs / seconds  # config-steps per second
@@ -690,42 +739,35 @@ def main(argv=None) -> None:
       f" {best_text} {rate:9.1f} {rate * flop / 1e9:7.2f} {rate * flop / peak:6.3f}"
     )
 
+  lines = [
+    row(rows.labels[k], rows.runs[k], rows.steps[k], per_step[k], best_config[k]) for k in rows.runs
+  ]
+  for k, (seconds, fixed) in rows.checks.items():
+    label = f"  check (a): train_grid, {_runs(rows.runs[k])}"
+    line = row(label, rows.runs[k], rows.steps[k], seconds, None)
+    lines.append(line + f"  +{fixed:.1f} s/call")
+  return lines, per_config
+
+
+def _mlp_summary(args, rows: _MlpRows, per_config, flop, members, sequential_runs) -> list[str]:
+  """The ratios of the mnist-mlp rows against their aims, compile times, and the settings."""
+
   def ratio(a, b):  # throughput of row a over row b
     return per_config[b] / per_config[a]
 
-  command = "$ python -m eval.experiments.bench_engine " + " ".join(
-    sys.argv[1:] if argv is None else argv
-  )
-  lines = [
-    command.rstrip(),
-    f"jax {jax.__version__}, backend {jax.default_backend()}, {len(devices)} x"
-    f" {device.device_kind} device(s) for (a), {os.cpu_count()} CPUs; {args.repeats}"
-    " interleaved rounds, median (and best) shown",
-    f"task {TASK} (MLP 784-128-128-128-10, batch {BATCH}), optimizer {OPTIMIZER}",
-    f"data: {data_note}",
-    f"FLOP per training step: 3 x forward = {flop / 1e6:.1f} M (used below; without the"
-    f" data's gradient {flop_exact / 1e6:.1f} M)",
-    f"GEMM peak: {GEMM_N}x{GEMM_N} float32 matmul, best of {GEMM_REPEATS}:"
-    f" {peak / 1e9:.2f} GFLOP/s; copy peak: {COPY_BYTES >> 20} MiB float32 x + 1,"
-    f" {copy_peak / 1e9:.2f} GB/s",
-    "",
-    f"{'':42s} {'runs':>4s} {'steps':>5s} {'ms/step':>9s} {'ms/cfg-st':>9s} {'(best)':>9s}"
-    f" {'cfg-st/s':>9s} {'GFLOP/s':>7s} {'/peak':>6s}",
-  ]
-  for k in runs:
-    lines.append(row(labels[k], runs[k], steps_of[k], per_step[k], best_config[k]))
-  for k, (seconds, fixed) in checks.items():
-    label = f"  check (a): train_grid, {runs[k]} run" + "s" * (runs[k] > 1)
-    lines.append(row(label, runs[k], steps_of[k], seconds, None) + f"  +{fixed:.1f} s/call")
-  a_peak = flop / per_config["a"] / peak
-  lines += [
+  chosen = rows.layouts["a"]
+  a_peak = flop / per_config["a"] / args.peak
+  per_step_a = statistics.median(rows.samples["a"])
+  return [
     "",
     f"(a)/(b) vectorized vs sequential per-step loop: {ratio('a', 'b'):6.2f}x"
     f"   (aim >= 1.6x: {'met' if ratio('a', 'b') >= 1.6 else 'not met'})",
     f"(a)/(d) vectorized vs bare loop of one run:     {ratio('a', 'd'):6.2f}x"
     f"   (aim >= 1.2x: {'met' if ratio('a', 'd') >= 1.2 else 'not met'})",
     *(
-      f"{f'(a)/({k}) {chosen} vs {s} layout:':48s}{ratio('a', k):6.2f}x" for k, s in others.items()
+      f"{f'(a)/({k}) {chosen} vs {s} layout:':48s}{ratio('a', k):6.2f}x"
+      for k, s in rows.layouts.items()
+      if k != "a"
     ),
     f"(c)/(d) engine vs bare loop, one run:           {ratio('c', 'd'):6.3f}"
     f"   (per-run overhead {per_config['c'] / per_config['d'] - 1:+.1%},"
@@ -733,10 +775,10 @@ def main(argv=None) -> None:
     f"(a) FLOP/s / GEMM peak:                         {a_peak:6.3f}"
     f"   (aim >= 0.65: {'met' if a_peak >= 0.65 else 'not met'})",
     "",
-    f"compile: (a) {grid_compile:.1f} s, (b) {seq_compile:.1f} s for"
-    f" {args.sequential_settings} setting(s), (c) {one_compile:.1f} s",
-    f"(a) evaluation of valid + test, {len(members)} members: {evaluation:.2f} s"
-    f" = {evaluation / per_step['a']:.0f} training steps",
+    f"compile: (a) {rows.compile['a']:.1f} s, (b) {rows.compile['b']:.1f} s for"
+    f" {args.sequential_settings} setting(s), (c) {rows.compile['c']:.1f} s",
+    f"(a) evaluation of valid + test, {len(members)} members: {rows.evaluation:.2f} s"
+    f" = {rows.evaluation / per_step_a:.0f} training steps",
     "",
     "Engine rows: the engine's compiled interval program, timed after compiling and one",
     "run (no compilation, no evaluation). Check row: (t(N2) - t(N1)) / (N2 - N1) of two",
@@ -745,11 +787,35 @@ def main(argv=None) -> None:
     f"(a) settings (learning_rate, law_learning_rate): {_settings_text(members)}",
     f"(b) settings: {_settings_text(sequential_runs)}; (c), (d): {_settings_text([(SINGLE, 0)])}",
   ]
+
+
+def _mlp_section(args, argv) -> tuple[str, dict[str, float]]:
+  """The mnist-mlp section's text, and its seconds per config-step of each row."""
+  task, data_note = _task(TASK, args.synthetic)
+  seeds = range(args.seeds)
+  members = [(hp, s) for hp in _spread(GRID, args.settings) for s in seeds]
+  sequential_runs = [(hp, s) for hp in _spread(GRID, args.sequential_settings) for s in seeds]
+  flop, flop_exact = _step_flop(task)
+  _log("GEMM and copy peaks ...")
+  args.peak = _gemm_peak()
+  copy_peak = _copy_peak()
+  devices = jax.local_devices()  # as train_grid: the member axis sharded over all of them
+  rows = _measure_mlp(args, task, members, sequential_runs, devices)
+  lines = _mlp_header(args, argv, devices, data_note, flop, flop_exact, copy_peak)
+  table, per_config = _mlp_table(rows, flop, args.peak)
+  lines += table + _mlp_summary(args, rows, per_config, flop, members, sequential_runs)
+  return "\n".join(lines) + "\n", per_config
+
+
+def main(argv=None) -> None:
+  args = _arguments(argv)
+  engine.one_device_per_core()  # as rllc bench (XLA_FLAGS set by hand wins)
+  text, per_config = _mlp_section(args, argv)
   # Each section as soon as it is measured: a conv task takes minutes.
-  text = "\n".join(lines) + "\n"
   sys.stdout.write(text)
   conv_seconds = None
-  for name in conv_tasks:
+  devices = jax.local_devices()
+  for name in args.conv_tasks:
     if args.out:
       store.atomic_write(args.out, text)  # whole sections or not at all
     rows, per_conv = _conv_rows(name, args, devices)

@@ -39,6 +39,7 @@ from pathlib import Path
 TABLE1_TASKS = ("mnist-mlp", "fmnist-mlp")
 ENGINE_TESTS = (
   "tests/eval/run/test_engine.py",
+  "tests/eval/run/test_strategies.py",
   "tests/eval/run/test_bench.py",
   "tests/tasks/test_interface.py",
   "tests/tasks/test_models.py",

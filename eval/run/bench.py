@@ -47,52 +47,104 @@ from tasks import registry as task_registry
 
 @dataclasses.dataclass(frozen=True)
 class Job:
-  """One (task, optimizer) of a protocol and the runs it still has to do."""
+  """One (task, optimizer) of a protocol and its runs, resolved once (by `plan`).
 
-  task: str
+  A job carries what its names resolve to: the optimizer's catalog entry,
+  each member's resolved hyperparameters, each run's identity (with the
+  batch size the task trains with) and key, and the code hash. train_job,
+  the engine and the record builder take these objects; the one name
+  train_job still uses is the task's, to build the task (it loads data,
+  in the process that trains).
+  """
+
+  task: str  # the task's name (built once per job, by train_job: it loads data)
   optimizer: str  # registry name or canonical spec
   protocol: protocol_lib.Protocol
   members: tuple[tuple[dict, int], ...]  # (hyperparameters as given in the grid, seed)
   keys: tuple[str, ...]  # the record key of each member
   identities: tuple[dict, ...]  # what each member is (records.identity_of its record)
   code: dict[str, str]  # the code it runs: eval.store.code.job_code
+  entry: catalog.Entry  # the optimizer's catalog entry (catalog.lookup(optimizer))
+  hparams: tuple[dict, ...]  # each member's hyperparameters, resolved (entry.resolve)
 
   @property
   def lock_id(self) -> str:
     return store_lib.digest([self.task, self.optimizer, self.protocol.training_fields()])[:24]
 
+  def __reduce__(self):
+    """Pickled (a Ray worker's copy) without its entry, looked up by name again on unpickling.
+
+    An entry holds a sentinel (catalog.REQUIRED, compared by identity) and
+    closures that a pickled copy would not keep as themselves, so the worker
+    takes its process's own entry, as it did before jobs carried theirs.
+    """
+    fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "entry"}
+    return _unpickled_job, (fields,)
+
+
+def _unpickled_job(fields: dict[str, Any]) -> Job:
+  return Job(**fields, entry=catalog.lookup(fields["optimizer"]))
+
 
 def plan(protocol: protocol_lib.Protocol, env: dict[str, Any]) -> list[Job]:
-  """Every job of a protocol, tasks outermost, and the record key of each run."""
+  """Every job of a protocol, tasks outermost, and the record key of each run.
+
+  Each name is resolved once here: an optimizer's catalog entry and its
+  settings once per protocol, a task's batch size once per task, a job's
+  code hash and each run's identity once per job.
+  """
+  entries = {opt.name: catalog.lookup(opt.name) for opt in protocol.optimizers}
+  resolved = {opt.name: _resolve_settings(entries[opt.name], opt) for opt in protocol.optimizers}
   jobs = []
   for task in protocol.tasks:
+    batch_size = task_registry.batch_size_of(task, protocol.batch_size)
     for opt in protocol.optimizers:
-      entry = catalog.lookup(opt.name)
+      entry = entries[opt.name]
       code = code_lib.job_code(task, entry)
       job_env = {**env, "code": code["code"]}
-      members, keys, identities = [], [], []
-      for setting in opt.settings():
-        hparams = entry.resolve(setting)
-        entry.transformation(**hparams)  # built once here: a bad value fails before training
+      members, hparams, keys, identities = [], [], [], []
+      for setting, resolved_setting in zip(opt.settings(), resolved[opt.name], strict=True):
         for seed in protocol.seeds:
-          identity = _identity(task, opt.name, hparams, seed, protocol)
+          identity = _identity(task, opt.name, resolved_setting, seed, protocol, batch_size)
           members.append((setting, seed))
+          hparams.append(resolved_setting)
           keys.append(record_key(identity, job_env))
           identities.append(identity)
-      jobs.append(Job(task, opt.name, protocol, *map(tuple, (members, keys, identities)), code))
+      jobs.append(
+        Job(
+          task,
+          opt.name,
+          protocol,
+          *map(tuple, (members, keys, identities)),
+          code,
+          entry,
+          tuple(hparams),
+        )
+      )
   return jobs
 
 
-def _identity(task, optimizer, hparams, seed, protocol) -> dict[str, Any]:
+def _resolve_settings(entry: catalog.Entry, opt: protocol_lib.OptimizerPlan) -> list[dict]:
+  """Each setting of an optimizer's grid, resolved (entry.resolve), in the grid's order."""
+  resolved = []
+  for setting in opt.settings():
+    hparams = entry.resolve(setting)
+    entry.transformation(**hparams)  # built once here: a bad value fails before training
+    resolved.append(hparams)
+  return resolved
+
+
+def _identity(task, optimizer, hparams, seed, protocol, batch_size) -> dict[str, Any]:
   """What makes a run's numbers; its digest is the run's key. The batch size is the one the
-  task trains with: a learned_optimization task keeps its own (None: its iterators' or none)."""
+  task trains with (tasks.registry.batch_size_of): a learned_optimization task keeps its own
+  (None: its iterators' or none)."""
   fields = protocol.training_fields()
   return {
     "task": task,
     "optimizer": optimizer,
     "hparams": _jsonable(hparams),
     "seed": seed,
-    "protocol": {**fields, "batch_size": task_registry.batch_size_of(task, fields["batch_size"])},
+    "protocol": {**fields, "batch_size": batch_size},
   }
 
 
@@ -119,10 +171,11 @@ def _nbytes(tree) -> int:
   return sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(tree))
 
 
-def _memory(task, entry: catalog.Entry, setting: dict) -> dict[str, int]:
-  """Bytes of one run's parameters and of its optimizer's state, from shapes alone."""
+def _memory(task, entry: catalog.Entry, hparams: dict) -> dict[str, int]:
+  """Bytes of one run's parameters and of its optimizer's state (its resolved hyperparameters),
+  from shapes alone."""
   params = _param_shapes(task)
-  tx = optax.with_extra_args_support(entry.transformation(**entry.resolve(setting)))
+  tx = optax.with_extra_args_support(entry.transformation(**hparams))
   return {"param_bytes": _nbytes(params), "state_bytes": _nbytes(jax.eval_shape(tx.init, params))}
 
 
@@ -156,15 +209,15 @@ def train_job(
       ' (quick does; in a TOML profile, select = "valid_loss")'
     )
   schedule = engine.Schedule(job.protocol.steps, job.protocol.eval_every, job.protocol.log_every)
-  entry = catalog.lookup(job.optimizer)
   result = engine.train_grid(
     task,
-    entry,
+    job.entry,
     list(job.members),
     schedule,
     max_members=job.protocol.max_members,
     progress=progress,
     on_layout=on_layout,
+    resolved=job.hparams,
   )
   environment = {
     **env,
@@ -173,19 +226,18 @@ def train_job(
     "layout": dataclasses.asdict(result.layout),
     "machine": machine.fingerprint(),  # this process's: a Ray worker's own
   }
-  records = []
-  for key, member, (setting, _) in zip(job.keys, result.members, job.members, strict=True):
-    identity = _identity(job.task, job.optimizer, member["hparams"], member["seed"], job.protocol)
-    record = records_lib.build(
+  runs = zip(job.identities, job.keys, job.hparams, result.members, strict=True)
+  return [
+    records_lib.build(
       identity,
       key=key,
-      family=entry.family,
+      family=job.entry.family,
       member=member,
-      memory=_memory(task, entry, setting),
+      memory=_memory(task, job.entry, hparams),
       environment=environment,
     )
-    records.append(record)
-  return records
+    for identity, key, hparams, member in runs
+  ]
 
 
 @dataclasses.dataclass

@@ -554,7 +554,30 @@ def _check_runs(plans: list[OptimizerPlan], fields: dict[str, Any]) -> None:
 
 
 def _validate(fields: dict[str, Any], grids_of: str) -> Protocol:
+  """The Protocol of a profile's fields, each checked: ProtocolError naming what is wrong."""
   _check_sizes(fields)
+  _check_options(fields)
+  _check_tasks(fields)
+  plans = _plans(fields, grids_of)
+  _check_runs(plans, fields)
+  for plan in plans:
+    _build_each(plan)
+  return Protocol(
+    name=fields["name"],
+    tasks=tuple(fields["tasks"]),
+    optimizers=tuple(plans),
+    seeds=tuple(fields["seeds"]),
+    steps=fields["steps"],
+    batch_size=fields["batch_size"],
+    eval_every=fields["eval_every"],
+    log_every=fields["log_every"],
+    max_members=fields["max_members"],
+    select=fields["select"],
+  )
+
+
+def _check_options(fields: dict[str, Any]) -> None:
+  """max_members and the selection rule; intervals longer than the run capped at its length."""
   members = fields["max_members"]
   if members is not None and (
     not isinstance(members, int) or isinstance(members, bool) or members < 1
@@ -567,6 +590,10 @@ def _validate(fields: dict[str, Any], grids_of: str) -> Protocol:
   # Intervals longer than the run mean: evaluate and log at its end.
   fields["eval_every"] = min(fields["eval_every"], fields["steps"])
   fields["log_every"] = min(fields["log_every"], fields["steps"])
+
+
+def _check_tasks(fields: dict[str, Any]) -> None:
+  """Every task known, none twice, and each suite task's train split at least a batch."""
   for task in fields["tasks"]:
     if task in task_registry.TASKS:
       continue
@@ -595,6 +622,10 @@ def _validate(fields: dict[str, Any], grids_of: str) -> Protocol:
         f"batch_size {fields['batch_size']:,} is larger than the train split of {task}"
         f" ({size:,} images of {dataset}); give batch_size <= {size:,}"
       )
+
+
+def _plans(fields: dict[str, Any], grids_of: str) -> list[OptimizerPlan]:
+  """Each optimizer's grid: its family's default under `grids_of`, updated by the profile's."""
   plans = []
   for given in fields["optimizers"]:
     name = canonical_name(given)
@@ -609,21 +640,7 @@ def _validate(fields: dict[str, Any], grids_of: str) -> Protocol:
     plans.append(plan)
   if not plans:
     raise ProtocolError("no optimizers; valid names: " + ", ".join(catalog.active()))
-  _check_runs(plans, fields)
-  for plan in plans:
-    _build_each(plan)
-  return Protocol(
-    name=fields["name"],
-    tasks=tuple(fields["tasks"]),
-    optimizers=tuple(plans),
-    seeds=tuple(fields["seeds"]),
-    steps=fields["steps"],
-    batch_size=fields["batch_size"],
-    eval_every=fields["eval_every"],
-    log_every=fields["log_every"],
-    max_members=fields["max_members"],
-    select=fields["select"],
-  )
+  return plans
 
 
 def _build_each(plan: OptimizerPlan) -> None:

@@ -140,15 +140,18 @@ def rerun(sample: Sample, env: dict[str, Any], data_dir: str | None = None) -> C
     log_every=sample.protocol["log_every"],
     max_members=layout.get("max_members"),
   )
-  code = code_lib.job_code(sample.task, catalog.lookup(sample.optimizer))
+  entry = catalog.lookup(sample.optimizer)
+  code = code_lib.job_code(sample.task, entry)
   job = bench.Job(
     sample.task,
     sample.optimizer,
     protocol,
-    tuple((r["hparams"], r["seed"]) for r in sample.records),
-    tuple(r["key"] for r in sample.records),
-    tuple(records_lib.identity_of(r) for r in sample.records),
-    code,
+    members=tuple((r["hparams"], r["seed"]) for r in sample.records),
+    keys=tuple(r["key"] for r in sample.records),
+    identities=tuple(records_lib.identity_of(r) for r in sample.records),
+    code=code,
+    entry=entry,
+    hparams=tuple(entry.resolve(r["hparams"]) for r in sample.records),
   )
   fresh = bench.train_job(job, env, data_dir=data_dir)
   largest = dict.fromkeys((*METRICS, "curves"), 0.0)
