@@ -67,6 +67,8 @@ class Report:
   records: list[dict]  # the current records (superseded ones left out)
   tables: list[comparison.Comparison]  # one per protocol and rule
   reviews: list[robustness.Review]  # one per table
+  overhead: list[dict]  # comparison.overhead's rows
+  missing: list[str]  # what the store lacks, or a line saying nothing is missing
 
   @property
   def figures(self) -> tuple[document.FigureSpec, ...]:
@@ -281,7 +283,7 @@ def build(
     "provenance": _provenance(records),
   }
   body = _sections(title, tables, reviews, records, frame, parts)
-  return Report(title, body, records, tables, reviews)
+  return Report(title, body, records, tables, reviews, parts["overhead"], parts["missing"])
 
 
 def _unplanned(first: list[comparison.Comparison], planned: set) -> list[str]:

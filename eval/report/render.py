@@ -194,8 +194,9 @@ def page(report) -> str:
     f"<title>Results: {esc(report.title)}</title><style>{_STYLE}</style></head><body>",
   ]
   for section in report.sections:
-    title = "".join(
-      f"<code>{esc(p)}</code>" if isinstance(p, Code) else esc(p) for p in section.title
+    title = "".join(  # quotes stay as they are in text: "The paper's claims"
+      f"<code>{esc(p)}</code>" if isinstance(p, Code) else esc(p, quote=False)
+      for p in section.title
     )
     lines.append(f"<h{section.level}>{title}</h{section.level}>")
     for block in section.blocks:
