@@ -69,6 +69,7 @@ class Report:
   reviews: list[robustness.Review]  # one per table
   overhead: list[dict]  # comparison.overhead's rows
   missing: list[str]  # what the store lacks, or a line saying nothing is missing
+  provenance: list[str]  # where the numbers come from: commits, versions, machines
 
   @property
   def figures(self) -> tuple[document.FigureSpec, ...]:
@@ -283,7 +284,9 @@ def build(
     "provenance": _provenance(records),
   }
   body = _sections(title, tables, reviews, records, frame, parts)
-  return Report(title, body, records, tables, reviews, parts["overhead"], parts["missing"])
+  return Report(
+    title, body, records, tables, reviews, parts["overhead"], parts["missing"], parts["provenance"]
+  )
 
 
 def _unplanned(first: list[comparison.Comparison], planned: set) -> list[str]:

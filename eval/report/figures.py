@@ -46,16 +46,20 @@ def specs(records: list[dict], selected: list[Selected], overhead: list[dict]) -
   names = {r["optimizer"] for r in records} | {s.optimizer for s in selected}
   names = tuple(sorted(names | {row["optimizer"] for row in overhead}))
   tasks = sorted({r["task"] for r in records} | {row["task"] for row in overhead})
+  of_task = defaultdict(list)  # each kind looks among its task's records only
+  for r in records:
+    of_task[r["task"]].append(r)
   figures = []
   for task in tasks:
     rows = [s for s in selected if s.task == task]
+    runs = of_task[task]
     drawn = {
-      "accuracy": accuracy(records, rows, names),
-      "step": step(records, rows, names),
-      "law": law(records, rows),
-      "memory": memory(records, rows),
-      "beta": beta(records, rows, names),
-      "sensitivity": sensitivity(records, task, names),
+      "accuracy": accuracy(runs, rows, names),
+      "step": step(runs, rows, names),
+      "law": law(runs, rows),
+      "memory": memory(runs, rows),
+      "beta": beta(runs, rows, names),
+      "sensitivity": sensitivity(runs, task, names),
       "overhead": overhead_plot([row for row in overhead if row["task"] == task], names),
     }
     for kind in KINDS:

@@ -89,6 +89,6 @@ def test_the_dummy_figure_is_drawn_from_its_spec(written):
 
 def test_a_section_renders_by_its_blocks_alone():
   """Every block type is known to every renderer: no section needs code of its own."""
-  fake = report.Report("T", (DUMMY,), [], [], [], [], [])
+  fake = report.Report("T", (DUMMY,), [], [], [], [], [], [])
   assert "Dummy" in render.markdown(fake) and "Dummy" in render.page(fake)
   assert r"\caption{Dummy table" in render.latex(fake)
