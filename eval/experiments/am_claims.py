@@ -31,8 +31,8 @@ The problems, runs and their per-cell analysis are in `eval.experiments.am_exper
 the figure in `eval.experiments.am_claims_figure`; this module writes the tables and
 verdicts and is the command.
 
-writes `am_claims.md` (tables and verdicts) and `am_claims.png` / `.svg`
-(figure) into `--out`, each written whole or not at all. `--quick` is a tiny
+writes `am_claims.md` (tables and verdicts) and `am_claims.svg` (figure) into
+`--out`, each written whole or not at all. `--quick` is a tiny
 grid for the tests; it writes the same files.
 """
 
@@ -46,7 +46,7 @@ import time
 import jax
 import numpy as np
 
-from eval.experiments.am_claims_figure import figure_files, kappa_label
+from eval.experiments.am_claims_figure import figure_file, kappa_label
 from eval.experiments.am_experiments import (
   AM_LAMS,
   BETAS,
@@ -276,15 +276,11 @@ def _versions() -> str:
   return f"Python {platform.python_version()}, " + ", ".join(parts)
 
 
-def markdown(cfg: Config, argv: list[str], quad: dict, logreg: dict) -> str:
-  """The whole report."""
-  qcells = quadratic_cells(cfg, quad)
-  lcells = logistic_cells(cfg, logreg)
-  lam = lambda_equivalence(quad, logreg)
+def _preamble(cfg: Config, argv: list[str], lam: dict) -> list[str]:
+  """The title, the command and versions, the claim, what is compared, and lambda 0 vs 0.1."""
   command = " ".join(["python -m eval.experiments.am_claims", *argv])
-  n_runs = len(cfg.kappas) * len(cfg.quad_etas) * len(cfg.seeds) * (len(BETAS) + len(AM_LAMS))
   betas = ", ".join(f"{b:g}" for b in BETAS)
-  lines = [
+  return [
     "# Does adaptive memory beat every fixed momentum? (AM paper, figures 1 and 3)",
     "",
     f"Made by `{command}` (CPU, float64). {_versions()}.",
@@ -312,6 +308,13 @@ def markdown(cfg: Config, argv: list[str], quad: dict, logreg: dict) -> str:
     f" {lam['clip']:.3f}; the λ = 0 runs had β_t below that at {100 * lam['below']:.2f}% of"
     " their steps t ≥ 1. Every statement below about λ = 0 holds for λ = 0.1.",
     "",
+  ]
+
+
+def _quadratic_section(cfg: Config, qcells: list[dict]) -> list[str]:
+  """The quadratics: the problem, the rule, and their three tables."""
+  n_runs = len(cfg.kappas) * len(cfg.quad_etas) * len(cfg.seeds) * (len(BETAS) + len(AM_LAMS))
+  return [
     "## Quadratics",
     "",
     f"f(x) = ½ xᵀAx − bᵀx + c in dimension {DIM}, A = Q diag(λ_i) Qᵀ with λ_i = L κ^(−i/(d−1)),"
@@ -326,6 +329,15 @@ def markdown(cfg: Config, argv: list[str], quad: dict, logreg: dict) -> str:
     "",
     *quadratic_tables(cfg, qcells),
     "",
+  ]
+
+
+def _logistic_section(cfg: Config, logreg: dict, lcells: list[dict]) -> list[str]:
+  """Logistic regression: the problem, the rule, its table and the reference minima."""
+  minima = "; ".join(
+    f"{name} f* = {r['f_star']:.12f} (Newton {r['f_ref']:.12f})" for name, r in logreg.items()
+  )
+  return [
     "## Logistic regression",
     "",
     f"mean log(1 + exp(−y xᵀw)) + ({L2:g}/2) ‖w‖², features standardized (scikit-learn"
@@ -339,12 +351,14 @@ def markdown(cfg: Config, argv: list[str], quad: dict, logreg: dict) -> str:
     "",
     *logistic_table(cfg, logreg, lcells),
     "",
-    "Reference minima: "
-    + "; ".join(
-      f"{name} f* = {r['f_star']:.12f} (Newton {r['f_ref']:.12f})" for name, r in logreg.items()
-    )
-    + ".",
+    f"Reference minima: {minima}.",
     "",
+  ]
+
+
+def _verdict_section(cfg: Config, qcells: list[dict], lcells: list[dict]) -> list[str]:
+  """The verdicts per kappa and per data set, the re-derivation check, and the overall one."""
+  lines = [
     "## Verdict",
     "",
     "Quadratics (AM-MGD λ = 0; λ = 0.1 is the same, above):",
@@ -355,34 +369,48 @@ def markdown(cfg: Config, argv: list[str], quad: dict, logreg: dict) -> str:
   check = rederivation_check(cfg, qcells)
   if check:
     lines += ["Against the earlier re-derivation (same setting, seeds 0..4):", "", *check, ""]
-  lines += [
+  return lines + [
     "Logistic regression (AM-MGD λ = 0, as in the paper's figure 3):",
     "",
     *logistic_verdicts(lcells),
     "",
     overall_verdict(cfg, qcells, lcells),
     "",
-    "## Caveats",
-    "",
-    "- A win is a final-gap comparison at one horizon T; the horizon tables and the curves in"
-    " `am_claims.png` show where the ordering changes during the run.",
-    "- The fixed-β grid is coarse (four values), which favours AM: a finer grid can only lower"
-    " the best fixed β's gap, so where AM loses here it loses to a finer grid too, and its wins"
-    " are upper bounds.",
-    "- Both methods share η; neither is tuned per method. The paper does not state the step"
-    " size of figure 1, and its figure 3 uses LIBSVM data sets, not these.",
-    "- The fixed-β runs start from d_0 = g_0 like AM (Algorithm 1); from d_0 = 0 the first"
-    " steps of large-β runs would be shorter.",
-    "",
+  ]
+
+
+CAVEATS = [
+  "## Caveats",
+  "",
+  "- A win is a final-gap comparison at one horizon T; the horizon tables and the curves in"
+  " `am_claims.svg` show where the ordering changes during the run.",
+  "- The fixed-β grid is coarse (four values), which favours AM: a finer grid can only lower"
+  " the best fixed β's gap, so where AM loses here it loses to a finer grid too, and its wins"
+  " are upper bounds.",
+  "- Both methods share η; neither is tuned per method. The paper does not state the step"
+  " size of figure 1, and its figure 3 uses LIBSVM data sets, not these.",
+  "- The fixed-β runs start from d_0 = g_0 like AM (Algorithm 1); from d_0 = 0 the first"
+  " steps of large-β runs would be shorter.",
+  "",
+]
+
+
+def markdown(cfg: Config, argv: list[str], quad: dict, logreg: dict) -> str:
+  """The whole report."""
+  qcells = quadratic_cells(cfg, quad)
+  lcells = logistic_cells(cfg, logreg)
+  lines = [
+    *_preamble(cfg, argv, lambda_equivalence(quad, logreg)),
+    *_quadratic_section(cfg, qcells),
+    *_logistic_section(cfg, logreg, lcells),
+    *_verdict_section(cfg, qcells, lcells),
+    *CAVEATS,
   ]
   return "\n".join(lines)
 
 
-# ----------------------------------------------------------------------------- figure
-
-
 def main(argv: list[str] | None = None) -> None:
-  """Runs the grid and writes am_claims.md, .png and .svg into --out."""
+  """Runs the grid and writes am_claims.md and am_claims.svg into --out."""
   parser = argparse.ArgumentParser(
     prog="python -m eval.experiments.am_claims", description=__doc__.splitlines()[0]
   )
@@ -396,8 +424,10 @@ def main(argv: list[str] | None = None) -> None:
   with jax.enable_x64(True):
     quad = run_quadratics(cfg)
     logreg = run_logistic(cfg)
-  outputs = {"am_claims.md": markdown(cfg, argv, quad, logreg).encode()}
-  outputs.update(figure_files(cfg, quad, logreg))
+  outputs = {
+    "am_claims.md": markdown(cfg, argv, quad, logreg).encode(),
+    "am_claims.svg": figure_file(cfg, quad, logreg),
+  }
   os.makedirs(args.out, exist_ok=True)
   for name, data in outputs.items():
     store_lib.atomic_write(os.path.join(args.out, name), data)

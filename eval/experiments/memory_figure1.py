@@ -29,7 +29,7 @@ floating-point noise: the true trajectory once more on the same examples in anot
 
   python -m eval.experiments.memory_figure1 [--steps N] [--hidden W] [--out-dir reports] [--x64]
 
-writes memory_figure1.png, memory_figure1.svg and memory_figure1.md in the output directory.
+writes memory_figure1.svg and memory_figure1.md in the output directory.
 """
 
 import argparse
@@ -226,9 +226,9 @@ def summary(curves: Sequence[Curves]) -> str:
   return f"{verdict} Per configuration: {'; '.join(sentences)}."
 
 
-def plot(curves: Sequence[Curves], out_dir: Path) -> list[Path]:
-  """memory_figure1.png and .svg: one panel per optimizer, distances against the iteration."""
-  paths = [Path(out_dir) / f"{STEM}.png", Path(out_dir) / f"{STEM}.svg"]
+def plot(curves: Sequence[Curves], out_dir: Path) -> Path:
+  """memory_figure1.svg: one panel per optimizer, distances against the iteration."""
+  path = Path(out_dir) / f"{STEM}.svg"
   with matplotlib.rc_context(STYLE):
     fig = Figure(figsize=(9.6, 3.6))
     FigureCanvasAgg(fig)
@@ -246,9 +246,8 @@ def plot(curves: Sequence[Curves], out_dir: Path) -> list[Path]:
       ax.legend()
     np.atleast_1d(axes)[0].set_ylabel("l-inf distance to the true trajectory")
     fig.tight_layout()
-    fig.savefig(paths[0], dpi=100, metadata={"Software": None})
-    fig.savefig(paths[1], metadata={"Date": None, "Creator": None})
-  return paths
+    fig.savefig(path, metadata={"Date": None, "Creator": None})
+  return path
 
 
 def write_markdown(curves: Sequence[Curves], command: str, setup: str, out_dir: Path) -> Path:
@@ -259,7 +258,7 @@ def write_markdown(curves: Sequence[Curves], command: str, setup: str, out_dir: 
     "",
     "# Memory paper, figure 1: distance of the memoryless iterations to the true trajectory",
     "",
-    f"![figure 1]({STEM}.png)",
+    f"![figure 1]({STEM}.svg)",
     "",
     "l-infinity distance between the true trajectory and (i) the first-order memoryless "
     "iteration, (ii) the second-order one (with the correction M of Theorem 3.2); the rounding "
@@ -312,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> None:
   )
   args.out_dir.mkdir(parents=True, exist_ok=True)
   markdown = write_markdown(curves, command, setup, args.out_dir)
-  for path in [*plot(curves, args.out_dir), markdown]:
+  for path in (plot(curves, args.out_dir), markdown):
     print(path)
 
 

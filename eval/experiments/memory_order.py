@@ -152,10 +152,9 @@ def _held(fitted: np.ndarray) -> bool:
   return bool(fitted[0] <= 1.2 and fitted[1] >= 1.8)
 
 
-def report(results: dict[str, np.ndarray], sensitivity: list[np.ndarray], command: str) -> str:
-  """The markdown report: a table per optimizer, the slopes, the sensitivity runs, the outcome."""
-  fitted = {name: slopes(RATES, errors) for name, errors in results.items()}
-  lines = [
+def _preamble(command: str) -> list[str]:
+  """The title, the command, the claim, the problem and the optimizers."""
+  return [
     "# Order of accuracy of the memoryless approximations (memory paper, Corollary 3.3)",
     "",
     f"Made by `{command}` (CPU, float64).",
@@ -186,6 +185,11 @@ def report(results: dict[str, np.ndarray], sensitivity: list[np.ndarray], comman
     "[Sensitivity](#sensitivity).",
     "",
   ]
+
+
+def _error_tables(results: dict[str, np.ndarray]) -> list[str]:
+  """One table per optimizer: the errors of both iterations at each h of the ladder."""
+  lines = []
   for name, errors in results.items():
     label, _ = OPTIMIZERS[name]
     lines += [
@@ -199,7 +203,12 @@ def report(results: dict[str, np.ndarray], sensitivity: list[np.ndarray], comman
       for h, (first, second) in zip(RATES, errors, strict=True)
     ]
     lines.append("")
-  lines += [
+  return lines
+
+
+def _slope_table(fitted: dict[str, np.ndarray]) -> list[str]:
+  """The fitted slopes of the main runs, one row per optimizer."""
+  lines = [
     "## Slopes",
     "",
     "| optimizer | hyperparameters | slope uncorrected | slope corrected |",
@@ -209,8 +218,12 @@ def report(results: dict[str, np.ndarray], sensitivity: list[np.ndarray], comman
     f"| {name} | {OPTIMIZERS[name][0]} | {first:.2f} | {second:.2f} |"
     for name, (first, second) in fitted.items()
   ]
-  lines += [
-    "",
+  return lines
+
+
+def _sensitivity_table(sensitivity: list[np.ndarray]) -> list[str]:
+  """The sensitivity runs: slopes and errors at the smallest h of each ladder."""
+  lines = [
     "## Sensitivity",
     "",
     "The same problem and horizon; errors at the smallest h of each ladder.",
@@ -225,7 +238,22 @@ def report(results: dict[str, np.ndarray], sensitivity: list[np.ndarray], comman
       f"| {name} | {label} | {', '.join(map(str, rates))} | {first:.2f} | {second:.2f} "
       f"| {errors[-1, 0]:.3e} | {errors[-1, 1]:.3e} |"
     )
-  lines += ["", summary(fitted, sensitivity), ""]
+  return lines
+
+
+def report(results: dict[str, np.ndarray], sensitivity: list[np.ndarray], command: str) -> str:
+  """The markdown report: a table per optimizer, the slopes, the sensitivity runs, the outcome."""
+  fitted = {name: slopes(RATES, errors) for name, errors in results.items()}
+  lines = [
+    *_preamble(command),
+    *_error_tables(results),
+    *_slope_table(fitted),
+    "",
+    *_sensitivity_table(sensitivity),
+    "",
+    summary(fitted, sensitivity),
+    "",
+  ]
   return "\n".join(lines)
 
 

@@ -30,9 +30,10 @@ def _table_rows(text: str, header_start: str) -> list[str]:
 
 def test_quick_report_files_tables_and_determinism(tmp_path):
   am_claims.main(["--quick", "--out", str(tmp_path)])
-  names = ("am_claims.md", "am_claims.png", "am_claims.svg")
+  names = ("am_claims.md", "am_claims.svg")
   for name in names:
     assert (tmp_path / name).stat().st_size > 0
+  assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)  # SVG only: no PNG
   assert not list(tmp_path.glob("*.tmp"))
   first = {name: (tmp_path / name).read_bytes() for name in names}
   text = first["am_claims.md"].decode()
@@ -49,6 +50,7 @@ def test_quick_report_files_tables_and_determinism(tmp_path):
   for section in ("## Quadratics", "## Logistic regression", "## Verdict", "## Caveats"):
     assert f"\n{section}\n" in text
   assert "**Overall.**" in text
+  assert "`am_claims.svg`" in text and ".png" not in text  # the caveat names the file written
   assert "- **κ = 100.**" in text and "- **breast_cancer.**" in text
 
   # Every number in the two main tables is finite (a diverged run would read "diverged").

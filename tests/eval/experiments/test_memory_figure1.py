@@ -60,18 +60,20 @@ def test_second_order_stays_closer(curves):
 
 def test_outputs(curves, tmp_path):
   results = curves[2]
-  paths = figure1.plot(results, tmp_path)
+  svg = figure1.plot(results, tmp_path)
   command = "python -m eval.experiments.memory_figure1"
   markdown = figure1.write_markdown(results, command, "setup", tmp_path)
-  assert all(path.stat().st_size > 0 for path in paths)
+  assert svg == tmp_path / "memory_figure1.svg" and svg.stat().st_size > 0
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["memory_figure1.md", "memory_figure1.svg"]
   text = markdown.read_text()
   assert text.splitlines()[0] == f"`{command}`"
+  assert "![figure 1](memory_figure1.svg)" in text
   assert figure1.TABLE_HEADER in text
   rows = [line for line in text.splitlines() if line.startswith("| adamw") or "| lion_k" in line]
   assert len(rows) == len(results) * len(figure1.checkpoints(STEPS))
-  first = paths[1].read_bytes()
+  first = svg.read_bytes()
   figure1.plot(results, tmp_path)
-  assert paths[1].read_bytes() == first  # deterministic SVG
+  assert svg.read_bytes() == first  # deterministic SVG
 
 
 def test_mnist_subset():
