@@ -95,8 +95,3 @@ class Section:
 def heading(level: int, *parts: str, blocks=()) -> Section:
   """A section from its heading's parts (strings, or Code) and its blocks."""
   return Section(level, tuple(parts), tuple(blocks))
-
-
-def plain(title: tuple[str, ...]) -> str:
-  """A heading's text without its code marks."""
-  return "".join(title)
