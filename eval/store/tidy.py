@@ -194,7 +194,7 @@ def report_frame(records: list[dict]):
   for r in records:
     final = records_lib.final_metrics(r)
     row = {
-      "key": r["key"],
+      "key": r.get("key"),  # None for a record not yet stored (a bench's own summary)
       "task": r["task"],
       "optimizer": r["optimizer"],
       "family": r.get("family"),

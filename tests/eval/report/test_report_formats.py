@@ -554,6 +554,20 @@ def test_report_writes_the_formats_asked_for(small_store, tmp_path, capsys, form
   assert sorted(re.findall(r"wrote \S+/(report\.\w+)", printed)) == sorted(expected)
 
 
+@pytest.mark.parametrize("png", [False, True])
+def test_figures_are_svg_and_png_only_on_demand(small_store, tmp_path, capsys, png):
+  out = tmp_path / "out"
+  assert cli.main(["report", str(small_store), "--out", str(out), *(["--png"] * png)]) == 0
+  svg = sorted(p.stem for p in (out / "figures").glob("*.svg"))
+  made = sorted(p.stem for p in (out / "figures").glob("*.png"))
+  assert svg and made == (svg if png else [])
+  assert all(path.read_bytes().startswith(PNG) for path in (out / "figures").glob("*.png"))
+  linked = re.findall(r"\]\(figures/([^)]+)\.svg\)", (out / "report.md").read_text())
+  assert sorted(linked) == svg  # the md links every SVG, and no PNG
+  assert ".png" not in (out / "report.md").read_text()
+  assert f"({len(svg)} as SVG{' and PNG' * png})" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("formats", ["pdf", "md,pdf", "", "md;tex"])
 def test_report_refuses_an_unknown_format(small_store, tmp_path, capsys, formats):
   out = tmp_path / "out"
