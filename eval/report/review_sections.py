@@ -234,25 +234,21 @@ def _review_section(rev: Review, names: tuple[str, ...]) -> list[doc.Section]:
   if not rev.profiles:
     blocks = [doc.Paragraph(note), doc.Paragraph(f"{where}: {note}", ("tex",))]
     return sections + [doc.heading(4, "Performance profiles", blocks=blocks)] + _budgets(rev, names)
-  table = doc.Table(
-    tuple(PROFILE_HEAD),
-    tuple(map(tuple, profile_rows(rev))),
-    f"{where}. Performance profiles. {note}",
-  )
-  blocks = [doc.Paragraph(note), _profile_figure(rev, names), _columns(table)]
+  table = _table(PROFILE_HEAD, profile_rows(rev), f"{where}. Performance profiles. {note}")
+  blocks = [doc.Paragraph(note), _profile_figure(rev, names), table]
   sections.append(doc.heading(4, "Performance profiles", blocks=blocks))
   for i, aggregate in enumerate(rev.aggregates):
     title = f"Aggregate over tasks x seeds: {COSTS[aggregate.cost]}"
     note = aggregate_note(rev, aggregate, first=i == 0)
-    rows = tuple(map(tuple, aggregate_rows(aggregate)))
-    table = doc.Table(tuple(AGGREGATE_HEAD), rows, f"{where}. {title}. {note}")
-    sections.append(doc.heading(4, title, blocks=[doc.Paragraph(note), _columns(table)]))
+    table = _table(AGGREGATE_HEAD, aggregate_rows(aggregate), f"{where}. {title}. {note}")
+    sections.append(doc.heading(4, title, blocks=[doc.Paragraph(note), table]))
   return sections + _budgets(rev, names)
 
 
-def _columns(table: doc.Table) -> doc.Table:
-  """The review's LaTeX columns: two of text, then numbers."""
-  return doc.Table(table.head, table.rows, table.caption, "ll" + "r" * (len(table.head) - 2))
+def _table(head: list[str], rows: list[list[str]], caption: str) -> doc.Table:
+  """A review table; its LaTeX columns are two of text, then numbers."""
+  columns = "ll" + "r" * (len(head) - 2)
+  return doc.Table(tuple(head), tuple(map(tuple, rows)), caption, columns)
 
 
 def _budgets(rev: Review, names: tuple[str, ...]) -> list[doc.Section]:
@@ -261,18 +257,14 @@ def _budgets(rev: Review, names: tuple[str, ...]) -> list[doc.Section]:
   where = f"Review of protocol {rev.protocol}, selected by {rev.rule}"
   note = budget_note(rev)
   title = "Tuning budget: test loss"
-  loss = doc.Table(tuple(_budget_head("Loss")), _rows(rev, "loss"), f"{where}. {title}. {note}")
-  blocks = [doc.Paragraph(note), *_budget_figures(rev, names), _columns(loss)]
+  loss = _table(_budget_head("Loss"), budget_rows(rev, "loss"), f"{where}. {title}. {note}")
+  blocks = [doc.Paragraph(note), *_budget_figures(rev, names), loss]
   title = "Tuning budget: test accuracy (%)"
-  acc = doc.Table(tuple(_budget_head("Acc")), _rows(rev, "acc"), f"{where}. {title}.")
+  acc = _table(_budget_head("Acc"), budget_rows(rev, "acc"), f"{where}. {title}.")
   return [
     doc.heading(4, "Tuning budget: test loss", blocks=blocks),
-    doc.heading(4, title, blocks=[_columns(acc)]),
+    doc.heading(4, title, blocks=[acc]),
   ]
-
-
-def _rows(rev: Review, key: str) -> tuple[tuple[str, ...], ...]:
-  return tuple(map(tuple, budget_rows(rev, key)))
 
 
 def sections(reviews: list[Review], names: tuple[str, ...]) -> list[doc.Section]:
