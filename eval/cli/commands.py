@@ -266,10 +266,10 @@ def _report(args) -> int:
       " e.g. --out /tmp/report"
     )
   with store_lib.naming(out):  # a write refused (disk full) names the report's directory
-    written = report_lib.write(report, out, args.format or report_lib.FORMATS)
+    written = report_lib.write(report, out, args.format or report_lib.FORMATS, args.png)
   for path in written:
     print(f"wrote {path}")
-  print(f"figures: {out}/figures ({len(report.figures)} as PNG and SVG)")
+  print(f"figures: {out}/figures ({len(report.figures)} as SVG{' and PNG' * args.png})")
   return 0
 
 
@@ -619,6 +619,11 @@ def _add_report(commands) -> None:
     " (default: the rule the store's protocol names, valid_loss unless its TOML says select)",
   )
   report.add_argument("--out", help="the report directory (default: STORE/report)")
+  report.add_argument(
+    "--png",
+    action="store_true",
+    help="PNG files beside the SVG figures (not linked; default: SVG only)",
+  )
   report.set_defaults(run=_report)
 
 

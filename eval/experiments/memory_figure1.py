@@ -49,7 +49,7 @@ from jax.flatten_util import ravel_pytree
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from eval.report import figures
+from eval.report import draw
 from rllc.analysis import corrections
 
 Array = jax.Array
@@ -67,7 +67,7 @@ STEM = "memory_figure1"
 TABLE_HEADER = (
   "| optimizer | h | n | (i) first order | (ii) second order | (ii) / (i) | rounding floor |"
 )
-STYLE = {**figures.STYLE, "legend.fontsize": 7, "svg.hashsalt": STEM}  # the report's, small legend
+STYLE = {**draw.STYLE, "legend.fontsize": 7, "svg.hashsalt": STEM}  # the report's, small legend
 
 
 @dataclasses.dataclass(frozen=True)

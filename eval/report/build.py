@@ -4,12 +4,15 @@
   rllc report runs/quick --format md --out reports/quick
 
 Reads the records, plan.json (the runs the benches meant to have) and
-log.jsonl (job times) of a store; trains nothing and needs no network. It
-writes report.md, report.tex and report.html (those asked for) and the
-figures (PNG and SVG, eval.report.figures) into a fresh directory, then puts it in
-place of `out` in one rename, so an interrupted or failed report leaves
-nothing half-written. A store that is missing, empty or holds a corrupt
-record is refused with a message, before anything is written.
+log.jsonl (job times) of a store once; trains nothing and needs no network.
+`build` is pure: it returns the Report, whose sections (eval.report.document)
+hold every table, note and figure spec, and writes nothing. `write` draws the
+figures (SVG, eval.report.draw; PNG beside them with `png`) and renders
+report.md, report.tex and report.html (those asked for, eval.report.render)
+into a fresh directory, then puts it in place of `out` in one rename, so an
+interrupted or failed report leaves nothing half-written. A store that is
+missing, empty or holds a corrupt record is refused with a message, before
+anything is written.
 
 A store with part of its grid still running gives a report of what is there,
 and lists what is missing: planned runs without a record, and seeds a
@@ -24,8 +27,18 @@ import os
 import shutil
 from pathlib import Path
 
-from eval.report import comparison, figures, render, robustness, selection
-from eval.store import configs, machine, samples
+from eval.report import (
+  comparison,
+  document,
+  draw,
+  figures,
+  render,
+  review_sections,
+  robustness,
+  sections,
+  selection,
+)
+from eval.store import configs, machine, samples, tidy
 from eval.store import records as records_lib
 from eval.store import store as store_lib
 from tasks import registry as task_registry
@@ -33,17 +46,6 @@ from tasks import registry as task_registry
 FORMATS = ("md", "tex", "html")
 _SUFFIX = {"md": "report.md", "tex": "report.tex", "html": "report.html"}
 _OURS = ("report.md", "report.tex", "report.html", "figures")  # what a report directory holds
-
-OVERHEAD_NOTE = (
-  "Buffers k: parameter-sized buffers the optimizer's state keeps. State / params: bytes of one"
-  " run's optimizer state over its parameters' (from shapes, recorded at training; n/a for"
-  " records made before sizes were recorded). Step time / Adam: wall time of the optimizer's"
-  " benchmark job per run and step (compilation and evaluations included; its grid runs as one"
-  " vectorized program), over that of Adam's job on the same task; n/a without an Adam job. It"
-  " varies with the machine's load, and a bench's first job also pays the process's start-up;"
-  " `python -m eval.experiments.bench_update` measures the updates alone."
-)
-
 
 _NOTHING_MISSING = "nothing: every planned run has a record"
 _NO_PLAN = (
@@ -56,19 +58,23 @@ class ReportError(Exception):
   """A store that cannot give a report, or an output that cannot be written."""
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Report:
+  """A store's report: its sections to render, and the data they were written from."""
+
   title: str
-  summary: str
+  sections: tuple[document.Section, ...]  # what every format renders, in order
   records: list[dict]  # the current records (superseded ones left out)
-  tables: list[comparison.Comparison]  # one per protocol
-  overhead: list[dict]
-  overhead_note: str
-  missing: list[str]
-  provenance: list[str]
-  figures: list = dataclasses.field(default_factory=list)  # figures.Figure, once written
-  reviews: list = dataclasses.field(default_factory=list)  # robustness.Review, one per table
-  review_figures: dict = dataclasses.field(default_factory=dict)  # robustness's, once written
+  tables: list[comparison.Comparison]  # one per protocol and rule
+  reviews: list[robustness.Review]  # one per table
+  overhead: list[dict]  # comparison.overhead's rows
+  missing: list[str]  # what the store lacks, or a line saying nothing is missing
+  provenance: list[str]  # where the numbers come from: commits, versions, machines
+
+  @property
+  def figures(self) -> tuple[document.FigureSpec, ...]:
+    """Every figure of the report, in the order the sections show them."""
+    return tuple(f for s in self.sections for f in s.figures)
 
 
 def _read(root: Path) -> tuple[list[dict], dict, list[dict]]:
@@ -266,22 +272,65 @@ def build(
   ]
   tables = robustness.adjust(tables)  # Holm over all tests, intervals, seeds for power
   first = [t for t in tables if t.rule == chosen_rules[t.protocol][0]]
-  for table in first:  # cells nobody planned nor ran (the plan's own gaps are listed above)
-    for opt in table.optimizers:
-      for task in table.tasks:
-        absent = table.cells[opt, task, "loss"].state == "missing"
-        if absent and (table.protocol, task, opt) not in planned:
-          missing.append(f"protocol {table.protocol}, {task}, {opt}: no record")
+  missing += _unplanned(first, planned)
+  frame = tidy.report_frame(records)
+  grids = robustness.grids_of(frame)
+  reviews = [robustness.review(table, grids) for table in tables]
+  title = " + ".join(_shown(root.resolve().name) for root in roots)
+  parts = {
+    "summary": _summary(records, chosen_rules),
+    "overhead": comparison.overhead(records, log),
+    "missing": missing or [_NOTHING_MISSING if plan else _NO_PLAN],
+    "provenance": _provenance(records),
+  }
+  body = _sections(title, tables, reviews, records, frame, parts)
   return Report(
-    title=" + ".join(_shown(root.resolve().name) for root in roots),
-    summary=_summary(records, chosen_rules),
-    records=records,
-    tables=tables,
-    reviews=[robustness.review(table, records) for table in tables],
-    overhead=comparison.overhead(records, log),
-    overhead_note=OVERHEAD_NOTE,
-    missing=missing or [_NOTHING_MISSING if plan else _NO_PLAN],
-    provenance=_provenance(records),
+    title, body, records, tables, reviews, parts["overhead"], parts["missing"], parts["provenance"]
+  )
+
+
+def _unplanned(first: list[comparison.Comparison], planned: set) -> list[str]:
+  """Cells nobody planned nor ran, in each protocol's first table (the plan's own gaps are
+  listed by _current)."""
+  return [
+    f"protocol {table.protocol}, {task}, {opt}: no record"
+    for table in first
+    for opt in table.optimizers
+    for task in table.tasks
+    if table.cells[opt, task, "loss"].state == "missing"
+    and (table.protocol, task, opt) not in planned
+  ]
+
+
+def _axes(records: list[dict]) -> dict:
+  """(optimizer, task) -> the hyperparameters its grid varies (comparison.grid_axes), one
+  pass over the records of each pair."""
+  by_pair = collections.defaultdict(list)
+  for r in records:
+    by_pair[r["optimizer"], r["task"]].append(r)
+  return {pair: comparison.grid_axes(runs, *pair) for pair, runs in by_pair.items()}
+
+
+def _sections(title, tables, reviews, records, frame, parts) -> tuple[document.Section, ...]:
+  """The document: summary, comparison tables, review, overhead, figures, missing, provenance.
+
+  The figures show the settings of each protocol's first rule.
+  """
+  first = {}
+  for table in tables:
+    first.setdefault(table.protocol, table)
+  selected = [s for table in first.values() for s in table.selected.values()]
+  specs = figures.specs(records, selected, parts["overhead"])
+  names = tuple(sorted(frame["optimizer"].unique()))
+  axes = _axes(records)
+  head = document.heading(1, f"Results: {title}", blocks=[document.Paragraph(parts["summary"])])
+  return (
+    head,
+    document.heading(2, "Comparison"),
+    *(s for table in tables for s in sections.comparison_sections(table, axes)),
+    *review_sections.sections(reviews, names),
+    sections.overhead_section(parts["overhead"]),
+    *sections.closing_sections(specs, parts["missing"], parts["provenance"]),
   )
 
 
@@ -291,8 +340,9 @@ def _shown(name: str) -> str:
   return os.fsencode(name).decode("utf-8", "replace")
 
 
-def write(report: Report, out: str | os.PathLike, formats=FORMATS) -> list[Path]:
-  """Writes the report into `out` (replacing an earlier report there) in one rename."""
+def write(report: Report, out: str | os.PathLike, formats=FORMATS, png: bool = False) -> list[Path]:
+  """Draws the report's figures (SVG; PNG too with `png`) and renders the formats asked for
+  into `out`, replacing an earlier report there, in one rename; returns the documents."""
   out = Path(out)
   if out.exists() and (not out.is_dir() or set(os.listdir(out)) - set(_OURS)):
     raise ReportError(f"{out} exists and is not a report directory; give --out a new path")
@@ -302,19 +352,11 @@ def write(report: Report, out: str | os.PathLike, formats=FORMATS) -> list[Path]
   shutil.rmtree(staging, ignore_errors=True)
   staging.mkdir()
   try:
-    first = {}  # the figures show the settings of each protocol's first rule
-    for table in report.tables:
-      first.setdefault(table.protocol, table)
-    selected = [s for table in first.values() for s in table.selected.values()]
-    report.figures = figures.write_figures(report.records, selected, report.overhead, staging)
-    report.review_figures = robustness.write_figures(report.reviews, report.records, staging)
-    texts = {
-      "md": lambda: render.markdown(report),
-      "tex": lambda: render.latex(report),
-      "html": lambda: render.page(report, staging),
-    }
+    (staging / "figures").mkdir()
+    draw.write(report.figures, staging, png)
+    texts = {"md": render.markdown, "tex": render.latex, "html": render.page}
     for name in formats:
-      (staging / _SUFFIX[name]).write_text(texts[name](), encoding="utf-8")
+      (staging / _SUFFIX[name]).write_text(texts[name](report), encoding="utf-8")
     if out.exists():
       os.replace(out, old)
     os.replace(staging, out)

@@ -1,9 +1,10 @@
 """The report's review sections (issue 18): are the comparison's wins robust?
 
-From a store's records and the comparison tables (eval.report.comparison), with the
-mathematics of eval.report.statistics; this module gathers the inputs, and renders
-and draws the results. Per comparison table (a protocol under a selection
-rule):
+From the comparison tables (eval.report.comparison) and the report's tidy frame
+(eval.store.tidy.report_frame), with the mathematics of eval.report.statistics;
+this module computes, eval.report.review_sections writes the sections and
+eval.report.draw draws the figures. Per comparison table (a protocol under a
+selection rule):
 
 - Performance profiles over the table's tasks, of the selected setting's
   mean test loss and mean test error (1 - accuracy): ratio to the best
@@ -25,22 +26,13 @@ arm that would detect it with 80% power; eval.report.render shows them in the
 significance tables and marks ‡ by the adjusted p.
 """
 
-import base64
 import dataclasses
-import html
 import math
 import re
-from collections import defaultdict
-from pathlib import Path
 
-import matplotlib
 import numpy as np
-from matplotlib import ticker
 
 from eval.report import comparison, selection, statistics
-from eval.report import figures as figures_lib
-from eval.store import records as records_lib
-from eval.store import store as store_lib
 
 TAU_MAX = 2.0  # the profiles' range and the area score's upper limit
 TAUS = np.linspace(1.0, TAU_MAX, 401)  # where the figure evaluates rho
@@ -137,8 +129,12 @@ class Review:
     return re.sub(r"[^\w.-]+", "-", f"{self.protocol}_{self.rule}").strip("-")
 
 
-def review(table: comparison.Comparison, records: list[dict]) -> Review:
-  """The review sections of a comparison table, from it and the store's records."""
+def review(table: comparison.Comparison, grids: dict) -> Review:
+  """The review sections of a comparison table, from it and the runs of each grid.
+
+  grids: (task, optimizer, protocol) -> that grid's rows of the report's
+  tidy frame (eval.store.tidy.report_frame), as `grids_of` groups them.
+  """
   several = len(table.tasks) >= 2
   return Review(
     protocol=table.protocol,
@@ -147,8 +143,13 @@ def review(table: comparison.Comparison, records: list[dict]) -> Review:
     seeds=table.seeds,
     profiles=tuple(_profile(table, key) for key in COSTS) if several else (),
     aggregates=tuple(_aggregate(table, key) for key in COSTS) if several else (),
-    budgets=_budgets(table, records),
+    budgets=_budgets(table, grids),
   )
+
+
+def grids_of(frame) -> dict:
+  """The tidy frame's rows by grid, (task, optimizer, protocol) -> rows, in one pass."""
+  return dict(tuple(frame.groupby(["task", "optimizer", "protocol"], sort=False)))
 
 
 def _profile(table: comparison.Comparison, key: str) -> Profile:
@@ -231,43 +232,36 @@ def _aggregate(table: comparison.Comparison, key: str) -> Aggregate:
   )
 
 
-def grid_points(
-  records: list[dict], task: str, optimizer: str, protocol: str, rule: str, accuracy: bool = True
-):
+def grid_points(runs, rule: str, accuracy: bool = True):
   """(validation scores, lower is better, inf if a seed diverged; mean test loss; mean test
-  accuracy, NaN without `accuracy`) of every setting of an optimizer's grid on a task, in
-  canonical setting order."""
+  accuracy, NaN without `accuracy`) of every setting of one grid, in canonical setting order.
+
+  runs: the grid's rows of the tidy frame. A setting counts only if every seed
+  finished with the metrics needed (the rule's, test loss, and test accuracy
+  with `accuracy`), as in selection.
+  """
   how = selection.rule_of(rule)
   sign = 1.0 if how.lower_is_better else -1.0
-  settings = defaultdict(list)
-  for r in records:
-    if records_lib.group(r) == (task, optimizer, protocol):
-      settings[store_lib.canonical_json(r["hparams"])].append(r)
-  has_accuracy, accuracy = accuracy, []
-  valid, loss = [], []
-  for _, runs in sorted(settings.items()):
-    finals = [records_lib.final_metrics(r) for r in runs]
-    needed = (how.name, "test_loss") + (("test_accuracy",) if has_accuracy else ())
-    ok = all(r["status"] == "ok" for r in runs) and all(
-      f[name] is not None for f in finals for name in needed
-    )
-    valid.append(sign * float(np.mean([f[how.name] for f in finals])) if ok else math.inf)
-    loss.append(float(np.mean([f["test_loss"] for f in finals])) if ok else math.nan)
-    measured = ok and has_accuracy
-    accuracy.append(float(np.mean([f["test_accuracy"] for f in finals])) if measured else math.nan)
-  return np.array(valid), np.array(loss), np.array(accuracy)
+  needed = [how.name, "test_loss", *(["test_accuracy"] if accuracy else [])]
+  valid, loss, acc = [], [], []
+  for _, setting in runs.groupby("setting", sort=True):
+    ok = bool((setting["status"] == "ok").all() and setting[needed].notna().all(axis=None))
+    valid.append(sign * float(np.mean(setting[how.name].to_numpy())) if ok else math.inf)
+    loss.append(float(np.mean(setting["test_loss"].to_numpy())) if ok else math.nan)
+    measured = ok and accuracy
+    acc.append(float(np.mean(setting["test_accuracy"].to_numpy())) if measured else math.nan)
+  return np.array(valid), np.array(loss), np.array(acc)
 
 
-def _budgets(table: comparison.Comparison, records: list[dict]) -> tuple[Budget, ...]:
+def _budgets(table: comparison.Comparison, grids: dict) -> tuple[Budget, ...]:
   budgets = []
   for task in table.tasks:
     for opt in table.optimizers:
       if (opt, task) not in table.selected:
         continue
       has_accuracy = task not in table.without_accuracy
-      valid, loss, accuracy = grid_points(
-        records, task, opt, table.protocol, table.rule, has_accuracy
-      )
+      runs = grids[task, opt, table.protocol]
+      valid, loss, accuracy = grid_points(runs, table.rule, has_accuracy)
       expected_loss, diverged = statistics.budget_curve(valid, loss)
       if has_accuracy:
         expected_accuracy, _ = statistics.budget_curve(valid, accuracy)
@@ -333,369 +327,3 @@ def _seeds_needed(ours, baseline, metric: comparison.Metric) -> str:
   favourable = -difference if metric.lower_is_better else difference
   n = statistics.seeds_for_power(favourable, sd_a, sd_b, comparison.ALPHA, POWER, POWER_LIMIT)
   return f"not reachable below {POWER_LIMIT:,}" if n is None else str(n)
-
-
-# ---------------------------------------------------------------- figures
-
-
-def _styles(records: list[dict]) -> dict:
-  """Each optimizer's color and line style, as eval.report.figures gives them (the same names)."""
-  names = sorted({r["optimizer"] for r in records})
-  palette = matplotlib.colormaps["tab10" if len(names) <= 10 else "tab20"].colors
-  return {
-    name: {"color": palette[i % len(palette)], "ls": figures_lib.LINE_STYLES[i // len(palette) % 3]}
-    for i, name in enumerate(names)
-  }
-
-
-def _save(fig, out_dir: Path, stem: str, title: str) -> None:
-  fig.suptitle(title)
-  fig.savefig(out_dir / f"{stem}.png", dpi=figures_lib.DPI, metadata={"Software": None})
-  fig.savefig(out_dir / f"{stem}.svg", metadata={"Date": None, "Creator": None})
-
-
-def write_figures(reviews: list[Review], records: list[dict], out_dir: Path) -> dict:
-  """The profile figure of each review with profiles and the budget figure of each of its
-  tasks, as PNG and SVG under out_dir/figures; returns {(slug, kind, task): Figure}."""
-  (Path(out_dir) / "figures").mkdir(parents=True, exist_ok=True)
-  styles = _styles(records)
-  written = {}
-  with matplotlib.rc_context(figures_lib.STYLE):
-    for rev in reviews:
-      if rev.profiles:
-        stem = f"figures/profile_{rev.slug}"
-        _save(_profile_figure(rev, styles), Path(out_dir), stem, f"{rev.slug}: profiles")
-        caption = (
-          f"Performance profiles over {len(rev.tasks)} tasks: the fraction of tasks on which an"
-          f" optimizer's selected mean test loss (left) or test error (right) is within a factor"
-          f" tau of the best optimizer's; higher and further left is better."
-        )
-        written[rev.slug, "profile", ""] = figures_lib.Figure("profile", "all tasks", stem, caption)
-      for task in rev.tasks:
-        budgets = [b for b in rev.budgets if b.task == task]
-        if not budgets:
-          continue
-        stem = f"figures/budget_{rev.slug}_{task}"
-        _save(_budget_figure(budgets, styles), Path(out_dir), stem, f"{task}: tuning budget")
-        caption = (
-          f"{task}: expected test loss (left) and accuracy (right) of the setting {rev.rule}"
-          " selects among n grid points drawn at random, n = 1 to the grid's size (exact)."
-        )
-        written[rev.slug, "budget", task] = figures_lib.Figure("budget", task, stem, caption)
-  return written
-
-
-def _width(index: int, count: int) -> float:
-  """Line widths from 3 down to 1 in drawing order, so that a line drawn over an equal one
-  leaves it visible around it (ties are common in profiles and budgets)."""
-  return 1.0 + 2.0 * (count - 1 - index) / max(count - 1, 1)
-
-
-def _profile_figure(rev: Review, styles: dict):
-  fig, axes = figures_lib._new(2)
-  for ax, profile in zip(axes, rev.profiles, strict=True):
-    if not len(profile.ratios):  # no task reports accuracy: an empty error panel
-      ax.set(title=f"{COSTS[profile.cost]}: no task reports accuracy")
-      continue
-    rho = statistics.performance_profile(profile.ratios, TAUS)
-    for s, opt in enumerate(profile.optimizers):
-      style = styles.get(opt, {"color": "0.3", "ls": "-"})
-      label = opt if ax is axes[0] else None
-      width = _width(s, len(profile.optimizers))
-      ax.step(TAUS, rho[s], where="post", lw=width, label=label, **style)
-    ax.set(
-      xlabel="tau (ratio to the best on the task)",
-      ylabel="fraction of tasks rho(tau)",
-      title=COSTS[profile.cost],
-      xlim=(1.0, TAU_MAX),
-      ylim=(-0.03, 1.03),
-    )
-  figures_lib._legend_below(fig, axes[0])
-  fig.set_size_inches(2 * figures_lib.PANEL[0], fig.get_size_inches()[1])
-  return fig
-
-
-def _budget_figure(budgets: list[Budget], styles: dict):
-  fig, axes = figures_lib._new(2)
-  for i, budget in enumerate(budgets):
-    n = np.arange(1, budget.points + 1)
-    style = styles.get(budget.optimizer, {"color": "0.3", "ls": "-"})
-    width = _width(i, len(budgets))
-    axes[0].plot(n, budget.loss, marker="o", ms=3, lw=width, label=budget.optimizer, **style)
-    axes[1].plot(n, budget.accuracy, marker="o", ms=3, lw=width, **style)
-  axes[0].set(xlabel="grid points drawn n", ylabel="expected test loss")
-  axes[1].set(xlabel="grid points drawn n", ylabel="expected test accuracy (%)")
-  for ax in axes:
-    ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
-  figures_lib._legend_below(fig, axes[0])
-  fig.set_size_inches(2 * figures_lib.PANEL[0], fig.get_size_inches()[1])
-  return fig
-
-
-# ---------------------------------------------------------------- text
-
-
-def _interval_text(value: statistics.Interval | None, decimals: int = 3) -> str:
-  if value is None:
-    return "n/a"
-  return f"{value.point:.{decimals}f} [{value.low:.{decimals}f}, {value.high:.{decimals}f}]"
-
-
-def _seeds_text(counts: tuple[int, ...]) -> str:
-  return " or ".join(map(str, counts)) or "0"
-
-
-def profile_note(rev: Review) -> str:
-  if not rev.profiles:
-    return (
-      f"Performance profiles and aggregates compare optimizers across tasks and need two or"
-      f" more; this table has {len(rev.tasks)}."
-    )
-  return (
-    f"Over {len(rev.tasks)} tasks ({', '.join(rev.tasks)}). Per task, each optimizer's mean"
-    " test loss and mean test error (1 - accuracy) of its selected setting is divided by the"
-    " best optimizer's on that task, a ratio r of at least 1; rho(tau) is the fraction of tasks"
-    " with r at most tau (Dolan & Moré 2002; AlgoPerf, Dahl et al. 2023). Area: the integral of rho"
-    f" over [1, {TAU_MAX:g}]"
-    f" over {TAU_MAX - 1:g}, exact (1: the best on every task; 0: never within a factor"
-    f" {TAU_MAX:g}). AlgoPerf integrates time ratios to 4; final losses of tuned optimizers"
-    f" rarely differ by a factor 2, so the range here is [1, {TAU_MAX:g}]. Best on: rho(1)."
-    " A task without a result (missing, or every setting diverged) counts as never within"
-    " any tau; the Tasks column says how many tasks each optimizer has." + _error_tasks_note(rev)
-  )
-
-
-def _error_tasks_note(rev: Review) -> str:
-  """Which tasks the error profile leaves out: those that report no accuracy."""
-  error = next(p for p in rev.profiles if p.cost == "error")
-  if len(error.ratios) == len(rev.tasks):
-    return ""
-  return (
-    f" The error profile is over the {len(error.ratios)} of {len(rev.tasks)} tasks that"
-    " report an accuracy."
-  )
-
-
-PROFILE_HEAD = ["Optimizer", "Tasks", "Best on (loss)", "Area (loss)", "Best on (error)"]
-PROFILE_HEAD += ["Area (error)"]
-
-
-def _fraction(value: float, decimals: int) -> str:
-  return "n/a" if math.isnan(value) else f"{value:.{decimals}f}"
-
-
-def profile_rows(rev: Review) -> list[list[str]]:
-  loss, error = rev.profiles
-  return [
-    [
-      opt,
-      f"{int(loss.results[s])}/{len(rev.tasks)}",
-      _fraction(loss.best_on[s], 2),
-      _fraction(loss.area[s], 3),
-      _fraction(error.best_on[s], 2),
-      _fraction(error.area[s], 3),
-    ]
-    for s, opt in enumerate(loss.optimizers)
-  ]
-
-
-def aggregate_note(rev: Review, aggregate: Aggregate, first: bool = True) -> str:
-  """What the aggregate table holds; the second cost's note only says what differs."""
-  left = (
-    f" Left out (no accuracy, or a best mean of 0): {', '.join(aggregate.left_out)}."
-    if aggregate.left_out
-    else ""
-  )
-  baseline = aggregate.baseline or "none (no baseline has a result on every task)"
-  shape = f"over {len(aggregate.tasks)} tasks x {_seeds_text(rev.seeds)} seeds"
-  if not first:
-    return (
-      f"{COSTS[aggregate.cost].capitalize()}, normalized and aggregated as above, {shape};"
-      f" P(better than {baseline})." + left
-    )
-  few = (
-    " With this few seeds per task the resamples take few distinct values: read the"
-    " intervals as the spread over seeds and tasks, not as coverage guarantees."
-    if max(rev.seeds, default=0) <= 5
-    else ""
-  )
-  return (
-    f"{COSTS[aggregate.cost].capitalize()}, normalized: each seed's value over the best"
-    f" optimizer's mean on its task (the profile's ratio, run by run; 1 is the best"
-    f" optimizer's level, lower is better), {shape}. Mean: the mean over tasks of the mean"
-    " over seeds; IQM: the mean of the middle 50% of all runs (rliable)."
-    f" P(better than {baseline}), the best baseline by mean: the chance that a random seed of"
-    " the row has the lower value than a random seed of it on the same task, ties 1/2, averaged"
-    " over tasks (0.5: no difference). Brackets:"
-    f" {CONFIDENCE:.0%} stratified-bootstrap percentile intervals, {RESAMPLES:,} resamples of"
-    f" the seeds within each task (numpy PCG64, seed {BOOTSTRAP_SEED}), the references held"
-    " fixed." + few + left
-  )
-
-
-AGGREGATE_HEAD = ["Optimizer", "Mean [95% CI]", "IQM [95% CI]", "P(better) [95% CI]"]
-
-
-def aggregate_rows(aggregate: Aggregate) -> list[list[str]]:
-  rows = []
-  for row in aggregate.rows:
-    if row.mean is None:
-      rows.append([row.optimizer, f"n/a: {row.why}", "", ""])
-      continue
-    improvement = _interval_text(row.improvement, 2) if row.ours else ""
-    rows.append([row.optimizer, _interval_text(row.mean), _interval_text(row.iqm), improvement])
-  return rows
-
-
-def budget_note(rev: Review) -> str:
-  return (
-    f"Per task and optimizer, n of its N grid settings drawn at random without replacement,"
-    f" the one with the best validation score under the rule {rev.rule} taken (the mean over"
-    " seeds; a setting with a diverged seed only when every drawn one diverged): the"
-    " expected test loss and accuracy (%) of that setting (Dodge et al. 2019), exact over all"
-    " C(N, n) subsets; subsets whose pick diverged are left out, and P(div) says how often that"
-    " happens at n = 1. n = N is the comparison table's cell (up to validation ties, which"
-    " count at random here). Equal: n = the smallest grid on the task, the budget every"
-    " optimizer can spend; a difference that vanishes there was bought by the larger grid."
-    " -: the grid has fewer points."
-  )
-
-
-BUDGET_HEAD = ["Task", "Optimizer", "N", "P(div) n=1"]
-
-
-def _budget_head(metric: str) -> list[str]:
-  return [*BUDGET_HEAD, *(f"{metric} n={n}" for n in BUDGET_AT), f"{metric} equal", f"{metric} n=N"]
-
-
-def budget_rows(rev: Review, key: str) -> list[list[str]]:
-  """Rows per (task, optimizer) of the expected loss (key "loss") or accuracy ("acc")."""
-  rows = []
-  for task in rev.tasks:
-    budgets = [b for b in rev.budgets if b.task == task]
-    if not budgets:
-      continue
-    equal = min(b.points for b in budgets)
-    for b in budgets:
-      curve, decimals = (b.loss, 4) if key == "loss" else (b.accuracy, 2)
-
-      def at(n, curve=curve, decimals=decimals, b=b):
-        if n > b.points:
-          return "-"
-        return "n/a" if math.isnan(curve[n - 1]) else f"{curve[n - 1]:.{decimals}f}"
-
-      cells = [at(n) for n in (*BUDGET_AT, equal, b.points)]
-      cells[-2] = f"{cells[-2]} (n={equal})"
-      rows.append([task, b.optimizer, str(b.points), f"{b.diverged[0]:.2f}", *cells])
-  return rows
-
-
-def _sections(rev: Review) -> list[tuple[str, str, list[str], list[list[str]]]]:
-  """(heading, note, head, rows) of the review's tables."""
-  sections = []
-  if rev.profiles:
-    sections.append(("Performance profiles", profile_note(rev), PROFILE_HEAD, profile_rows(rev)))
-    for i, aggregate in enumerate(rev.aggregates):
-      title = f"Aggregate over tasks x seeds: {COSTS[aggregate.cost]}"
-      note = aggregate_note(rev, aggregate, first=i == 0)
-      sections.append((title, note, AGGREGATE_HEAD, aggregate_rows(aggregate)))
-  else:
-    sections.append(("Performance profiles", profile_note(rev), [], []))
-  if rev.budgets:
-    note = budget_note(rev)
-    sections.append(
-      ("Tuning budget: test loss", note, _budget_head("Loss"), budget_rows(rev, "loss"))
-    )
-    sections.append(
-      ("Tuning budget: test accuracy (%)", "", _budget_head("Acc"), budget_rows(rev, "acc"))
-    )
-  return sections
-
-
-INTRO = (
-  "Whether the comparison's wins survive review: across tasks (performance profiles), over"
-  " tasks x seeds with intervals (aggregates), and against the size of each optimizer's grid"
-  " (tuning budget). Per-cell intervals are in the significance tables: Welch t intervals,"
-  " which assume each cell's seeds are independent normal draws; with 2 or 3 seeds nothing"
-  " checks that, and a bootstrap over 3 seeds (at most 10 distinct resample means) is not an"
-  " interval."
-)
-
-
-def markdown(reviews: list[Review], figures: dict, row, escape) -> list[str]:
-  """The review as Markdown lines; row and escape are eval.report.render's table-row and escape."""
-  if not reviews:
-    return []
-  lines = ["## Review: robustness of the comparison", "", INTRO, ""]
-  for rev in reviews:
-    lines += [f"### Review of protocol `{rev.protocol}`, selected by `{rev.rule}`", ""]
-    for title, note, head, rows in _sections(rev):
-      lines += [f"#### {title}", ""]
-      if note:
-        lines += [note, ""]
-      figure = _figure_of(rev, title, figures)
-      for fig in figure:
-        lines += [f"![{fig.kind} {fig.task}]({fig.stem}.png)", "", fig.caption, ""]
-      if head:
-        lines += [row(map(escape, head)), row(["---"] * len(head))]
-        lines += [row(map(escape, r)) for r in rows]
-        lines.append("")
-  return lines
-
-
-def _figure_of(rev: Review, title: str, figures: dict) -> list:
-  if title == "Performance profiles":
-    return [f for k, f in figures.items() if k[:2] == (rev.slug, "profile")]
-  if title.startswith("Tuning budget: test loss"):
-    return [figures[k] for k in sorted(figures) if k[:2] == (rev.slug, "budget")]
-  return []
-
-
-def _ascii(escape):
-  """escape, after spelling the notes' one non-ASCII letter (Moré) without its accent."""
-  return lambda text: escape(text.replace("é", "e"))
-
-
-def latex(reviews: list[Review], table, escape) -> list[str]:
-  """The review's tables as booktabs LaTeX; table and escape are eval.report.render's."""
-  lines = []
-  escape = _ascii(escape)
-  for rev in reviews:
-    where = f"Review of protocol {rev.protocol}, selected by {rev.rule}"
-    for title, note, head, rows in _sections(rev):
-      if not head:
-        lines += [f"% {escape(where)}: {escape(note)}", ""]
-        continue
-      caption = escape(f"{where}. {title}. {note}" if note else f"{where}. {title}.")
-      body = [[escape(cell) for cell in r] for r in rows]
-      lines += table("l" * 2 + "r" * (len(head) - 2), [escape(h) for h in head], body, caption)
-  if lines:
-    lines = [f"% {escape(INTRO)}", "", *lines]
-  return lines
-
-
-def page(reviews: list[Review], figures: dict, table, out_dir: Path) -> list[str]:
-  """The review as HTML; table is eval.report.render's HTML table; figures embedded."""
-
-  if not reviews:
-    return []
-  esc = html.escape
-  lines = ["<h2>Review: robustness of the comparison</h2>", f"<p>{esc(INTRO)}</p>"]
-  for rev in reviews:
-    lines.append(
-      f"<h3>Review of protocol <code>{esc(rev.protocol)}</code>, selected by"
-      f" <code>{esc(rev.rule)}</code></h3>"
-    )
-    for title, note, head, rows in _sections(rev):
-      lines.append(f"<h4>{esc(title)}</h4>")
-      if note:
-        lines.append(f"<p>{esc(note)}</p>")
-      for fig in _figure_of(rev, title, figures):
-        data = base64.b64encode((out_dir / f"{fig.stem}.png").read_bytes()).decode()
-        lines.append(
-          f'<figure><img alt="{esc(fig.kind)} {esc(fig.task)}" src="data:image/png;base64,{data}">'
-          f"<figcaption>{esc(fig.caption)}</figcaption></figure>"
-        )
-      if head:
-        lines += table([esc(h) for h in head], [[esc(c) for c in r] for r in rows])
-  return lines

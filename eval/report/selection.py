@@ -21,13 +21,11 @@ named NAME+ema(DECAY)) is scored and reported by the average's metrics
 
 import dataclasses
 import math
-from collections import defaultdict
 
 import numpy as np
 
-from eval.store import configs
+from eval.store import configs, tidy
 from eval.store import records as records_lib
-from eval.store import store as store_lib
 from eval.store.rules import DEFAULT_RULE, RULES, Rule
 from rllc import catalog
 
@@ -80,35 +78,26 @@ def select(records: list[dict], rule: str = DEFAULT_RULE) -> list[Selected]:
 
   A protocol is a whole configuration (name and training fields): one name
   with two horizons gives two, labelled by eval.store.configs ("quick (300 steps)").
+  The settings are groups of the records' tidy frame (eval.store.tidy.report_frame),
+  scored in one pass; ties go to the setting seen first.
 
   Sorted by task, then baselines, adaptive memory, fixed laws, RLLC, then name.
   """
   how = rule_of(rule)
   sign = 1.0 if how.lower_is_better else -1.0
-  groups: dict[tuple, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
-  names = configs.labels(r["protocol"] for r in records)
-  for record in records:
-    # The whole training field, not the name alone: two horizons never pool (eval.store.configs).
-    group = (
-      record["task"],
-      record["optimizer"],
-      names[store_lib.canonical_json(record["protocol"])],
-    )
-    groups[group][store_lib.canonical_json(record["hparams"])].append(record)
+  # The whole training field, not the name alone: two horizons never pool (eval.store.configs).
+  records = configs.relabel(records)
+  frame = tidy.report_frame(records)
   selected = []
-  for (task, optimizer, protocol), settings in groups.items():
-    scored = []
-    for runs in settings.values():
-      finals = [records_lib.final_metrics(r) for r in runs]
-      ok = all(r["status"] == "ok" for r in runs) and all(f[how.name] is not None for f in finals)
-      score = sign * np.mean([f[how.name] for f in finals]) if ok else math.inf
-      scored.append((score, runs))
+  for (task, optimizer, protocol), grid in frame.groupby(_GRID, sort=False):
+    scored = [
+      (_score(runs, how.name, sign), runs.index) for _, runs in grid.groupby("setting", sort=False)
+    ]
     eligible = [s for s in scored if math.isfinite(s[0])]
-    diverged = sum(r["status"] == "diverged" for _, runs in scored for r in runs)
     if not eligible:
       continue
-    score, runs = min(eligible, key=lambda s: s[0])
-    runs = sorted(runs, key=lambda r: r["seed"])
+    score, chosen = min(eligible, key=lambda s: s[0])
+    runs = sorted((records[i] for i in chosen), key=lambda r: r["seed"])
     finals = [records_lib.final_metrics(r) for r in runs]
     losses = tuple(f["test_loss"] for f in finals)
     accuracies = tuple(_number(f["test_accuracy"]) for f in finals)
@@ -128,13 +117,23 @@ def select(records: list[dict], rule: str = DEFAULT_RULE) -> list[Selected]:
         seed_test_accuracy=accuracies,
         settings=len(scored),
         eligible=len(eligible),
-        diverged=diverged,
-        runs=sum(len(group) for _, group in scored),
+        diverged=int((grid["status"] == "diverged").sum()),
+        runs=len(grid),
       )
     )
   rank = catalog.active().family_rank  # the catalog's order of families
   kinds = {(r["task"], r["optimizer"]): rank(r["family"]) for r in records}
   return sorted(selected, key=lambda s: (s.task, kinds[s.task, s.optimizer], s.optimizer))
+
+
+_GRID = ["task", "optimizer", "protocol"]
+
+
+def _score(runs, metric: str, sign: float) -> float:
+  """A setting's mean final `metric` over its seeds, signed so lower wins; inf unless every
+  seed finished with the metric (a diverged seed, or no value, rules the setting out)."""
+  ok = bool((runs["status"] == "ok").all() and runs[metric].notna().all())
+  return sign * float(np.mean(runs[metric].to_numpy())) if ok else math.inf
 
 
 def _number(value: float | None) -> float:

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.store import machine, samples
+from eval.store import records as records_lib
 from eval.store import store as store_lib
 
 FORMATS = {".csv": "csv", ".parquet": "parquet"}
@@ -172,6 +173,40 @@ def frame(records: list[dict]):
 
   table = rows(records)
   return pd.DataFrame(table, columns=columns(table))
+
+
+REPORT_METRICS = ("valid_loss", "valid_accuracy", "test_loss", "test_accuracy")
+
+
+def report_frame(records: list[dict]):
+  """The runs as a report reads them: a DataFrame, a row per record in the records' order.
+
+  Columns: key, task, optimizer, family, protocol (its name, or the label
+  eval.store.configs gave it), setting (the hyperparameters as canonical
+  JSON: one value per point of a grid), seed, status, and the final metrics
+  a report selects and reports by (eval.store.records.final_metrics: an EMA
+  run's average's), NaN where a run has none. A report groups it, e.g. the
+  settings of a grid: `report_frame(rs).groupby(["task", "optimizer", "protocol", "setting"])`.
+  """
+  import pandas as pd  # only the report side needs it
+
+  table = []
+  for r in records:
+    final = records_lib.final_metrics(r)
+    row = {
+      "key": r.get("key"),  # None for a record not yet stored (a bench's own summary)
+      "task": r["task"],
+      "optimizer": r["optimizer"],
+      "family": r.get("family"),
+      "protocol": r["protocol"]["protocol"],
+      "setting": store_lib.canonical_json(r["hparams"]),
+      "seed": r["seed"],
+      "status": r["status"],
+    }
+    row.update({m: float("nan") if final.get(m) is None else final[m] for m in REPORT_METRICS})
+    table.append(row)
+  names = ["key", "task", "optimizer", "family", "protocol", "setting", "seed", "status"]
+  return pd.DataFrame(table, columns=[*names, *REPORT_METRICS])
 
 
 def format_of(path: str | os.PathLike) -> str:

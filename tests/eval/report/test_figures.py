@@ -1,4 +1,5 @@
-"""The report's figures (eval.report.figures): which are written, byte for byte, their numbers."""
+"""The report's figures: which specs eval.report.figures gives, their numbers, and the SVG files
+eval.report.draw makes of them, byte for byte (PNG only when asked)."""
 
 import json
 import math
@@ -10,7 +11,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from eval.report import figures, selection
+from eval.report import document, draw, figures, selection
 
 TASK = "digits-mlp"
 SPEC = "M(0.9)+M(0)"
@@ -36,10 +37,9 @@ OVERHEAD = [
 SCRIPT = """
 import json, sys
 from pathlib import Path
-from eval.report import figures
-from eval.report import selection
+from eval.report import document, draw, figures, selection
 records, overhead = json.loads(Path(sys.argv[1]).read_text())
-figures.write_figures(records, selection.select(records), overhead, Path(sys.argv[2]))
+draw.write(figures.specs(records, selection.select(records), overhead), Path(sys.argv[2]))
 """
 
 
@@ -61,8 +61,11 @@ def records(tmp_path, fake_record, fake_store):
   return fake_store(tmp_path / "store", made).records()
 
 
-def _write(records: list[dict], out_dir, overhead=()) -> list[figures.Figure]:
-  return figures.write_figures(records, selection.select(records), list(overhead), out_dir)
+def _write(records: list[dict], out_dir, overhead=(), png=False) -> list:
+  """The figure specs of the records, drawn under out_dir."""
+  specs = figures.specs(records, selection.select(records), list(overhead))
+  draw.write(specs, out_dir, png)
+  return specs
 
 
 def _files(out_dir) -> dict[str, bytes]:
@@ -73,16 +76,15 @@ def _svg(out_dir, stem: str) -> ET.Element:
   return ET.parse(out_dir / f"{stem}.svg").getroot()
 
 
-def test_every_kind_is_written_as_png_and_svg_and_the_law_names_its_units(records, tmp_path):
+def test_every_kind_is_written_as_svg_and_the_law_names_its_units(records, tmp_path):
   written = _write(records, tmp_path / "report", OVERHEAD)
   assert [(f.task, f.kind) for f in written] == [(TASK, kind) for kind in figures.KINDS]
   for figure in written:
     assert figure.stem == f"figures/{figure.kind}_{TASK}"
-    assert (tmp_path / "report" / f"{figure.stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert _svg(tmp_path / "report", figure.stem).tag == f"{SVG}svg"
     assert figure.caption.endswith(".") and figure.caption.count(". ") == 0
   assert "mean over 2 seeds" in written[0].caption and "min–max" in written[0].caption
-  assert len(_files(tmp_path / "report")) == 2 * len(figures.KINDS)
+  assert sorted(_files(tmp_path / "report")) == sorted(f"{k}_{TASK}.svg" for k in figures.KINDS)
   law = _svg(tmp_path / "report", f"figures/law_{TASK}")
   texts = {"".join(text.itertext()) for text in law.iter(f"{SVG}text")}
   assert {"M(0.9)", "M(0)", SPEC} <= texts  # the two units' legend entries and the panel title
@@ -100,7 +102,7 @@ def test_files_are_byte_identical_across_calls_and_processes(records, tmp_path):
     env={**os.environ, "PYTHONHASHSEED": "12345"},  # another set and dict-of-str order
   )
   one = _files(tmp_path / "one")
-  assert len(one) == 2 * len(figures.KINDS)
+  assert len(one) == len(figures.KINDS)
   assert one == _files(tmp_path / "two")
   assert one == _files(tmp_path / "three")
 
@@ -166,9 +168,7 @@ def test_no_figure_of_a_kind_without_data(fake_record, tmp_path):
     ("b-task", "sensitivity"),
   ]
   stems = [f.stem.removeprefix("figures/") for f in written]
-  assert sorted(_files(tmp_path)) == sorted(
-    f"{stem}.{ext}" for stem in stems for ext in ("png", "svg")
-  )
+  assert sorted(_files(tmp_path)) == sorted(f"{stem}.svg" for stem in stems)
 
 
 def test_per_leaf_betas_are_averaged_over_leaves(fake_record, tmp_path):
@@ -218,13 +218,14 @@ def test_effective_step_figure_draws_the_seed_mean_of_each_selected_setting_on_a
     steps, mean = figures.effective_steps(records, row)
     np.testing.assert_array_equal(steps, [50, 100])
     np.testing.assert_allclose(mean, [0.1, 0.015])
-  fig, caption = figures._step(records, rows, {row.optimizer: {} for row in rows})
-  (ax,) = fig.axes
+  plot, caption = figures.step(records, rows, tuple(sorted(r.optimizer for r in rows)))
+  (ax,) = draw.figure(document.FigureSpec("step", TASK, "figures/step", caption, "", plot)).axes
   assert ax.get_yscale() == "log"
   assert sorted(line.get_label() for line in ax.get_lines()) == sorted(r.optimizer for r in rows)
   assert "log scale" in caption and "c1(t) W(L_t)" in caption
-  (step,) = [f for f in _write(records, tmp_path) if f.kind == "step"]
-  assert (tmp_path / f"{step.stem}.png").is_file() and (tmp_path / f"{step.stem}.svg").is_file()
+  (step,) = [f for f in _write(records, tmp_path, png=True) if f.kind == "step"]
+  assert (tmp_path / f"{step.stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  assert (tmp_path / f"{step.stem}.svg").is_file()
 
 
 def test_no_effective_step_figure_for_records_without_the_curve(fake_record, tmp_path):

@@ -13,7 +13,8 @@ import pytest
 
 from eval.cli import commands
 from eval.report import build as report
-from eval.report import comparison, robustness, selection, summary
+from eval.report import comparison, review_sections, robustness, selection, summary
+from eval.store import tidy
 
 LOSSES = {("cls", "sgd"): 0.30, ("cls", "adam"): 0.20, ("quad", "sgd"): 2.0, ("quad", "adam"): 1.5}
 
@@ -60,12 +61,12 @@ def test_selecting_by_accuracy_marks_it_na_not_diverged(records):
 
 def test_the_error_profile_and_aggregate_leave_it_out_and_the_loss_ones_keep_it(records):
   table = comparison.compare(records, "quick")
-  review = robustness.review(table, records)
+  review = robustness.review(table, robustness.grids_of(tidy.report_frame(records)))
   loss, error = review.profiles
   assert loss.ratios.shape == (2, 2) and error.ratios.shape == (1, 2)
   by_cost = {a.cost: a for a in review.aggregates}
   assert by_cost["error"].left_out == ("quad",) and by_cost["loss"].left_out == ()
-  assert "over the 1 of 2 tasks that report an accuracy" in robustness.profile_note(review)
+  assert "over the 1 of 2 tasks that report an accuracy" in review_sections.profile_note(review)
   quad = [b for b in review.budgets if b.task == "quad"]
   assert quad and all(math.isnan(a) for b in quad for a in b.accuracy)
   assert all(not math.isnan(x) for b in quad for x in b.loss)
@@ -74,7 +75,7 @@ def test_the_error_profile_and_aggregate_leave_it_out_and_the_loss_ones_keep_it(
 def test_the_written_report_says_na_and_never_a_zero_accuracy(records, fake_store, tmp_path):
   fake_store(tmp_path / "store", records)
   with pytest.MonkeyPatch.context() as patch:
-    patch.setattr(report.figures, "write_figures", lambda *args: [])
+    patch.setattr(report.figures, "specs", lambda *args: [])
     paths = report.write(report.build(tmp_path / "store"), tmp_path / "out", ("md",))
   text = paths[0].read_text()
   assert "n/a: no accuracy to report on quad; read the loss." in text

@@ -4,7 +4,7 @@ r"""The report's files as their readers take them: LaTeX, a browser, the command
   checker of the subset of LaTeX the report writes, reads it (and is itself
   shown to catch broken snippets); where pdflatex is on PATH, a wrapper
   document that \input's it is compiled too.
-- report.html: balanced tags, one comparison table, figures as embedded PNG,
+- report.html: balanced tags, one comparison table, figures linked as SVG files,
   nothing fetched from elsewhere; and headless Chromium renders it (a
   screenshot that is not blank, and the table in the rendered DOM).
 - `rllc report --format`: only the formats asked for; an unknown one exits 2.
@@ -14,7 +14,6 @@ both at once, a win of ours, a significant one, a missing and a diverged cell,
 a cell with fewer seeds) and names with every LaTeX special character.
 """
 
-import base64
 import os
 import re
 import shutil
@@ -442,7 +441,7 @@ def _comparison_rows_are_complete(rows: list[list[str]]) -> None:
   assert any("±" in cell for row in rows for cell in row[2:])
 
 
-def test_html_is_one_balanced_offline_page(built):
+def test_html_is_one_balanced_page_that_links_its_svg_figures(built):
   made, out = built
   text = (out / "report.html").read_text(encoding="utf-8")
   page = parse_html(text)
@@ -452,16 +451,16 @@ def test_html_is_one_balanced_offline_page(built):
   ) == 1
   _comparison_rows_are_complete(page.rows)
   images = [a["src"] for tag, a in page.starts if tag == "img"]
-  assert len(images) == len(made.figures) + len(made.review_figures) > len(made.figures) > 0
-  prefix = "data:image/png;base64,"
-  for src in images:
-    assert src.startswith(prefix)
-    assert base64.b64decode(src[len(prefix) :], validate=True).startswith(PNG)
+  assert images == [f"{figure.stem}.svg" for figure in made.figures]
+  assert {"profile", "budget", "accuracy"} <= {figure.kind for figure in made.figures}
+  for src in images:  # relative paths to the SVG files beside the page, no data inside it
+    assert src.startswith("figures/") and (out / src).read_bytes().startswith(b"<?xml")
+  assert "base64" not in text and len(text.encode()) < 200_000
   lower = text.lower()
   for external in ('src="http', "href=", "<link", "<script src", "url("):
     assert external not in lower
   for tag, attrs in page.starts:
-    assert "href" not in attrs and (tag != "img" or attrs["src"].startswith("data:")), tag
+    assert "href" not in attrs, tag
 
 
 # ---------------------------------------------------------------- headless Chromium
@@ -553,6 +552,20 @@ def test_report_writes_the_formats_asked_for(small_store, tmp_path, capsys, form
   assert {p.name for p in out.iterdir()} == expected | {"figures"}
   printed = capsys.readouterr().out
   assert sorted(re.findall(r"wrote \S+/(report\.\w+)", printed)) == sorted(expected)
+
+
+@pytest.mark.parametrize("png", [False, True])
+def test_figures_are_svg_and_png_only_on_demand(small_store, tmp_path, capsys, png):
+  out = tmp_path / "out"
+  assert cli.main(["report", str(small_store), "--out", str(out), *(["--png"] * png)]) == 0
+  svg = sorted(p.stem for p in (out / "figures").glob("*.svg"))
+  made = sorted(p.stem for p in (out / "figures").glob("*.png"))
+  assert svg and made == (svg if png else [])
+  assert all(path.read_bytes().startswith(PNG) for path in (out / "figures").glob("*.png"))
+  linked = re.findall(r"\]\(figures/([^)]+)\.svg\)", (out / "report.md").read_text())
+  assert sorted(linked) == svg  # the md links every SVG, and no PNG
+  assert ".png" not in (out / "report.md").read_text()
+  assert f"({len(svg)} as SVG{' and PNG' * png})" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("formats", ["pdf", "md,pdf", "", "md;tex"])

@@ -90,7 +90,7 @@ def _write(store_dir, out, formats=report.FORMATS) -> dict[str, str]:
   """The report's files as text; the per-task figures of eval.report.figures (not this module's
   subject, and most of a report's time) are left out."""
   with pytest.MonkeyPatch.context() as patch:
-    patch.setattr(report.figures, "write_figures", lambda *args: [])
+    patch.setattr(report.figures, "specs", lambda *args: [])
     paths = report.write(report.build(store_dir), out, formats)
   return {p.suffix.lstrip("."): p.read_text() for p in paths}
 
@@ -140,7 +140,7 @@ def test_profile_area_table_shows_the_hand_worked_areas(written):
   assert "| sgd | 2/3 | 0.33 | 0.333 | 0.00 | 0.222 |" in text
   assert "| adam | 3/3 | 0.67 | 0.833 | 0.33 | 0.583 |" in text
   assert "| M(0.9) | 3/3 | 0.33 | 0.850 | 0.67 | 0.917 |" in text
-  assert "![profile all tasks](figures/profile_quick_valid_loss.png)" in text
+  assert "![profile all tasks](figures/profile_quick_valid_loss.svg)" in text
 
 
 def test_a_single_task_says_profiles_need_two_or_more(tmp_path, fake_record, fake_store):
@@ -240,7 +240,7 @@ def test_budget_rows_end_at_the_tables_cell_and_start_at_the_grid_mean(built, wr
   assert budget.accuracy[-1] == pytest.approx(96.0)
   text = section(written["md"], "#### Tuning budget: test loss")
   assert "| t1 | M(0.9) | 2 | 0.00 | 0.7500 | - | 0.2500 (n=2) | 0.2500 |" in text
-  assert re.search(r"!\[budget t1\]\(figures/budget_quick_valid_loss_t1\.png\)", text)
+  assert re.search(r"!\[budget t1\]\(figures/budget_quick_valid_loss_t1\.svg\)", text)
 
 
 def test_every_review_section_is_in_every_format(written):
