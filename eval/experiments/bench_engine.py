@@ -668,6 +668,10 @@ def _measure_mlp(args, task, members, sequential_runs, devices) -> _MlpRows:
   other_timers = {
     k: _chunk_timer(task, members, other_steps, devices, s)[0] for k, s in others.items()
   }
+  width = len(members) // 3  # "chunked vmap": the grid as 3 vmapped chunks, one timed
+  chunked = "a" + "'" * (len(others) + 1) if width >= 1 else None
+  if chunked:
+    other_timers[chunked] = _chunk_timer(task, members[:width], other_steps, devices, "vmap")[0]
   _log(f"(b) compiling {args.sequential_settings} per-setting steps ...")
   seq_timer, seq_compile = _sequential(task, sequential_runs, args.steps)
   _log("(c) compiling the engine's program of one member ...")
@@ -691,10 +695,15 @@ def _measure_mlp(args, task, members, sequential_runs, devices) -> _MlpRows:
   steps.update({"c": args.single_steps, "d": args.single_steps})
   labels = {k: f"({k}) engine, {s} layout, {_runs(len(members))}" for k, s in others.items()}
   labels = {"a": f"(a) engine, {chosen} layout, {_runs(len(members))}", **labels}
+  layouts = {"a": chosen, **others}
+  if chunked:
+    runs[chunked], steps[chunked] = width, other_steps
+    labels[chunked] = f"({chunked}) engine, vmap, chunks of {width}"
+    layouts[chunked] = f"vmap in chunks of {width}"
   labels["b"] = f"(b) sequential per-step jit, {_runs(len(sequential_runs))}"
   labels.update({"c": "(c) engine, 1 run", "d": "(d) bare scan loop, 1 run"})
   compile_seconds = {"a": grid_compile, "b": seq_compile, "c": one_compile}
-  layouts = {"a": chosen, **others}
+  runs = dict(sorted(runs.items()))  # the table's order: (a), (a'), ..., (b), (c), (d)
   return _MlpRows(labels, layouts, runs, steps, samples, checks, compile_seconds, evaluation)
 
 

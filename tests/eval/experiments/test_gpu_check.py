@@ -8,7 +8,7 @@ from eval.experiments import gpu_check
 from eval.run import engine
 
 TINY_BENCH = (
-  "--steps 2 --settings 2 --seeds 1 --sequential-settings 1 --single-steps 2 --repeats 1"
+  "--steps 2 --settings 3 --seeds 1 --sequential-settings 1 --single-steps 2 --repeats 1"
   " --no-train-grid --synthetic --conv-tasks ''"
 )
 
@@ -27,7 +27,11 @@ def test_the_check_writes_each_part_with_this_cpus_numbers(tmp_path, monkeypatch
   memory = engine.device_memory_bytes(jax.devices()[0]) / 2**30
   assert f"{memory:.1f} GiB for the engine" in device
   assert re.search(r"^\d+ passed", (tmp_path / "tests.txt").read_text(), re.M)
-  assert "(a) engine, vmap layout, 2 runs" in (tmp_path / "bench_engine.txt").read_text()
+  bench = (tmp_path / "bench_engine.txt").read_text()
+  assert "(a) engine, vmap layout, 3 runs" in bench
+  for layout in ("(a') engine, map layout, 3 runs", "(a'') engine, host layout, 3 runs"):
+    assert layout in bench
+  assert re.search(r"^\(a'''\) engine, vmap, chunks of 1 +1 ", bench, re.M)  # chunked vmap
   assert "task of the slice: digits-mlp" in (tmp_path / "slice.txt").read_text()
   estimate = (tmp_path / "table1_estimate.txt").read_text()
   # 1,530 runs of 10,000 steps: reports/table1 (765 a task).
