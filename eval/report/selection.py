@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from eval.store import configs, tidy
+from eval.store import tidy
 from eval.store.rules import DEFAULT_RULE, RULES, Rule
 from rllc import catalog
 
@@ -73,7 +73,7 @@ def without_accuracy(runs) -> frozenset[str]:
 def select(records: list[dict], rule: str = DEFAULT_RULE) -> list[Selected]:
   """`choose` over the records' tidy frame, their protocols labelled (a bench's summary; a
   report builds its frame once and calls `choose`)."""
-  return choose(tidy.report_frame(configs.relabel(records)), rule)
+  return choose(tidy.labelled_frame(records), rule)
 
 
 def choose(runs, rule: str = DEFAULT_RULE) -> list[Selected]:

@@ -323,6 +323,12 @@ def _curve_part(r: dict, name: str) -> dict[str, Any]:
   }
 
 
+def labelled_frame(records: list[dict]):
+  """report_frame of the records with each protocol named by its configuration's label
+  (eval.store.configs: "quick (300 steps)" where one name has two configurations)."""
+  return report_frame(configs.relabel(records))
+
+
 def report_frames(records: list[dict]) -> Frames:
   """The runs and the curves of `records`: the frames every report operation takes."""
   return Frames(report_frame(records), curve_frame(records))
