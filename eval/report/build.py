@@ -4,7 +4,13 @@
   rllc report runs/quick --format md --out reports/quick
 
 Reads the records, plan.json (the runs the benches meant to have) and
-log.jsonl (job times) of a store once; trains nothing and needs no network.
+log.jsonl (job times) of a store once, and hands the records to
+eval.store.tidy.store_frames, which makes the report's two frames: the runs
+(one row per run that counts) and their curves in long form (one row per
+run x step x unit). Every operation after that (selection, comparison,
+statistics, budgets, overhead, grid axes, figure data, the summary, what is
+missing, provenance) takes the frames, never a record. Trains nothing and
+needs no network.
 `build` is pure: it returns the Report, whose sections (eval.report.document)
 hold every table, note and figure spec, and writes nothing. `write` draws the
 figures (SVG, eval.report.draw; PNG beside them with `png`) and renders
@@ -263,9 +269,7 @@ def build(
   many = isinstance(store_dir, (list, tuple))
   roots = [Path(d) for d in store_dir] if many else [Path(store_dir)]
   records, plan, log = _read_all(roots)
-  read = tidy.store_frames(
-    records, plan
-  )  # the one frame of the report: nothing reads records after
+  read = tidy.store_frames(records, plan)  # the report's one frame; no record is read after
   runs, plan = read.frames.runs, read.plan
   planned = {
     (e["identity"]["protocol"]["protocol"], e["identity"]["task"], e["identity"]["optimizer"])

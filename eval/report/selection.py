@@ -1,4 +1,4 @@
-"""Hyperparameter selection over a store's records, and the plain results table.
+"""Hyperparameter selection over the tidy frame of a store (eval.store.tidy), and the text table.
 
 Within one (task, optimizer, protocol), each setting of the hyperparameters
 is scored by the mean over its seeds of a final validation metric, the rule:

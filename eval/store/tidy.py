@@ -23,6 +23,14 @@ of values; `--curves FILE` writes them in long form instead: key, curve,
 step, value (a law or a quantity with several units gets a `unit` column).
 
 Parquet is written by pyarrow; CSV by the standard library.
+
+A report (eval.report.build) reads its stores into two pandas frames, once
+(`store_frames`): the runs, a row per run that counts, with the columns
+`report_frame` documents (the metrics a report selects by, the setting as
+canonical JSON, sizes, machine and versions), and the curves it draws in
+long form, a row per run x step x unit (`curve_frame`: key, curve, step,
+unit, value), as AlgoPerf's scoring/performance_profile.py reads its logs.
+Every report operation takes these frames; only this module reads records.
 """
 
 import csv
