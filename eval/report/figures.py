@@ -53,7 +53,7 @@ def specs(frames: tidy.Frames, selected: list[Selected], overhead: list[dict]) -
   figures = []
   for task in tasks:
     rows = [s for s in selected if s.task == task]
-    of_task = _of_task(frames, task)  # each kind looks among its task's runs only
+    of_task = _of_task(frames, task, rows)  # each kind looks among its task's runs only
     drawn = {
       "accuracy": accuracy(of_task, rows, names),
       "step": step(of_task, rows, names),
@@ -71,15 +71,20 @@ def specs(frames: tidy.Frames, selected: list[Selected], overhead: list[dict]) -
   return figures
 
 
-def _of_task(frames: tidy.Frames, task: str) -> tidy.Frames:
-  """The runs of one task, and their curves."""
+def _of_task(frames: tidy.Frames, task: str, rows: list[Selected]) -> tidy.Frames:
+  """The runs of one task, and the curves of its selected settings' runs (the ones drawn)."""
   runs = frames.runs[frames.runs["task"] == task]
-  return tidy.Frames(runs, frames.curves[frames.curves["key"].isin(set(runs["key"]))])
+  keys = {key for row in rows for key in _of_setting(runs, row)["key"]}
+  return tidy.Frames(runs, frames.curves[frames.curves["key"].isin(keys)])
 
 
 def _runs(frames: tidy.Frames, row: Selected):
   """The runs (rows of the frame) of a selected setting, by seed."""
-  runs = frames.runs
+  return _of_setting(frames.runs, row)
+
+
+def _of_setting(runs, row: Selected):
+  """The rows of `runs` that ran a selected setting, by seed."""
   setting = store_lib.canonical_json(row.hparams)
   mine = (runs["task"] == row.task) & (runs["optimizer"] == row.optimizer)
   mine &= (runs["protocol"] == row.protocol) & (runs["setting"] == setting)

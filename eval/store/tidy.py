@@ -302,12 +302,15 @@ def curve_frame(records: list[dict]):
   keep its steps' order, units fastest, so `value.reshape(steps, units)` gives
   its curve back.
   """
+  import numpy as np
   import pandas as pd
 
   parts = [_curve_part(r, name) for r in records for name in REPORT_CURVES if r["curves"].get(name)]
-  if not parts:
-    return pd.DataFrame({c: pd.Series(dtype=float) for c in CURVE_COLUMNS})
-  return pd.concat([pd.DataFrame(p) for p in parts], ignore_index=True)
+  columns = {c: [p[c] for p in parts] for c in CURVE_COLUMNS}
+  return pd.DataFrame(
+    {c: np.concatenate(v) if v else np.array([], float) for c, v in columns.items()},
+    columns=list(CURVE_COLUMNS),
+  )
 
 
 def _curve_part(r: dict, name: str) -> dict[str, Any]:
@@ -321,8 +324,8 @@ def _curve_part(r: dict, name: str) -> dict[str, Any]:
   steps, units = values.shape
   scalar = shape == ()
   return {
-    "key": [r["key"]] * values.size,
-    "curve": [name] * values.size,
+    "key": np.full(values.size, r["key"], object),
+    "curve": np.full(values.size, name, object),
     "step": np.repeat(np.asarray(r["curves"][REPORT_CURVES[name]][:steps], np.int64), units),
     "unit": np.full(values.size, np.nan)
     if scalar
