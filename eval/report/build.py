@@ -130,7 +130,7 @@ def _missing(read: tidy.StoreFrames) -> list[str]:
       " of this store already counts for (other code, versions or layout): left out, so each"
       " seed counts once"
     )
-  return missing + _mixed_machines(read.frames.runs)
+  return missing + list(read.mixed_machines)
 
 
 _CELL = ["protocol", "task", "optimizer"]
@@ -147,22 +147,6 @@ def _short_settings(runs) -> list[str]:
           f"protocol {group[0]}, {group[1]}, {group[2]}: setting {setting} lacks seed(s)"
           f" {sorted(every - set(seeds))}"
         )
-  return lines
-
-
-def _mixed_machines(runs) -> list[str]:
-  """One line per cell whose runs come from several machine classes, naming them and their
-  seed counts (eval.store.samples.mixed_machines' lines, from the frame)."""
-  lines = []
-  for (task, optimizer, protocol), grid in runs.groupby(["task", "optimizer", "protocol"]):
-    found = grid["machine"].value_counts()
-    if len(found) > 1:
-      lines.append(
-        f"protocol {protocol}, {task}, {optimizer}: its runs were made on"
-        f" {len(found)} machine classes ("
-        + "; ".join(f"{name}: {n} runs" for name, n in sorted(found.items()))
-        + "), whose bits agree only within the cross-machine tolerance"
-      )
   return lines
 
 

@@ -234,6 +234,7 @@ class StoreFrames(NamedTuple):
   superseded: int  # records of runs that the latest plan keys otherwise
   duplicates: int  # records repeating a run (setting and seed) another record counts for
   recorded: frozenset  # the key of every record read, counted or not
+  mixed_machines: tuple[str, ...]  # cells counted from several machine classes (samples')
 
 
 def report_frame(records: list[dict]):
@@ -362,6 +363,7 @@ def store_frames(records: list[dict], plan: dict) -> StoreFrames:
     len(count.superseded),
     len(count.duplicates),
     frozenset(r["key"] for r in records),
+    tuple(samples.mixed_machines(count.counted)),
   )
 
 
