@@ -4,7 +4,13 @@
   rllc report runs/quick --format md --out reports/quick
 
 Reads the records, plan.json (the runs the benches meant to have) and
-log.jsonl (job times) of a store once; trains nothing and needs no network.
+log.jsonl (job times) of a store once, and hands the records to
+eval.store.tidy.store_frames, which makes the report's two frames: the runs
+(one row per run that counts) and their curves in long form (one row per
+run x step x unit). Every operation after that (selection, comparison,
+statistics, budgets, overhead, grid axes, figure data, the summary, what is
+missing, provenance) takes the frames, never a record. Trains nothing and
+needs no network.
 `build` is pure: it returns the Report, whose sections (eval.report.document)
 hold every table, note and figure spec, and writes nothing. `write` draws the
 figures (SVG, eval.report.draw; PNG beside them with `png`) and renders
@@ -38,9 +44,8 @@ from eval.report import (
   sections,
   selection,
 )
-from eval.store import configs, machine, samples, tidy
-from eval.store import records as records_lib
 from eval.store import store as store_lib
+from eval.store import tidy
 from tasks import registry as task_registry
 
 FORMATS = ("md", "tex", "html")
@@ -64,7 +69,7 @@ class Report:
 
   title: str
   sections: tuple[document.Section, ...]  # what every format renders, in order
-  records: list[dict]  # the current records (superseded ones left out)
+  frames: tidy.Frames  # the runs that count (superseded ones left out) and their curves
   tables: list[comparison.Comparison]  # one per protocol and rule
   reviews: list[robustness.Review]  # one per table
   overhead: list[dict]  # comparison.overhead's rows
@@ -97,54 +102,52 @@ def _read(root: Path) -> tuple[list[dict], dict, list[dict]]:
     raise ReportError(f"{root}: plan.json or log.jsonl is unreadable ({err})") from None
 
 
-def _current(records: list[dict], plan: dict) -> tuple[list[dict], list[str]]:
-  """The records that count (eval.store.samples), and what is missing, left out or mixed."""
-  keys = {r["key"] for r in records}
-  count = samples.count(records, plan)
+def _missing(read: tidy.StoreFrames) -> list[str]:
+  """What the store lacks, left out or mixed: planned runs without a record, settings short of
+  seeds, superseded and repeated records, cells made on several machine classes."""
   absent = collections.Counter()
   planned = collections.Counter()
-  for entry in plan.values():
+  for entry in read.plan.values():
     identity = entry["identity"]
-    group = (records_lib.protocol_name(identity), identity["task"], identity["optimizer"])
+    group = (identity["protocol"]["protocol"], identity["task"], identity["optimizer"])
     planned[group] += 1
-    absent[group] += entry["key"] not in keys
+    absent[group] += entry["key"] not in read.recorded
   missing = [
     f"protocol {p}, {task}, {opt}: {absent[p, task, opt]} of {planned[p, task, opt]} planned runs"
     " have no record (still running, or interrupted: run the bench command again)"
     for p, task, opt in sorted(absent)
     if absent[p, task, opt]
   ]
-  missing += _short_settings(count.counted)
-  if count.superseded:
+  missing += _short_settings(read.frames.runs)
+  if read.superseded:
     missing.append(
-      f"{len(count.superseded)} record(s) of runs that the latest plan keys otherwise (other"
+      f"{read.superseded} record(s) of runs that the latest plan keys otherwise (other"
       " code, stack versions or layout) are left out"
     )
-  if count.duplicates:
+  if read.duplicates:
     missing.append(
-      f"{len(count.duplicates)} record(s) repeat a run (a setting and seed) that another record"
+      f"{read.duplicates} record(s) repeat a run (a setting and seed) that another record"
       " of this store already counts for (other code, versions or layout): left out, so each"
       " seed counts once"
     )
-  missing += samples.mixed_machines(count.counted)
-  return count.counted, missing
+  return missing + list(read.mixed_machines)
 
 
-def _short_settings(records: list[dict]) -> list[str]:
+_CELL = ["protocol", "task", "optimizer"]
+
+
+def _short_settings(runs) -> list[str]:
   """Settings with fewer seeds than others of their grid (seen without a plan, too)."""
-  seeds = collections.defaultdict(set)
-  for r in records:
-    group = (records_lib.protocol_name(r), r["task"], r["optimizer"])
-    seeds[group, store_lib.canonical_json(r["hparams"])].add(r["seed"])
-  every = collections.defaultdict(set)
-  for (group, _), found in seeds.items():
-    every[group] |= found
-  return [
-    f"protocol {group[0]}, {group[1]}, {group[2]}: setting {setting} lacks seed(s)"
-    f" {sorted(every[group] - found)}"
-    for (group, setting), found in sorted(seeds.items())
-    if found != every[group]
-  ]
+  lines = []
+  for group, grid in runs.groupby(_CELL, sort=True):
+    every = set(grid["seed"])
+    for setting, seeds in grid.groupby("setting", sort=True)["seed"]:
+      if set(seeds) != every:
+        lines.append(
+          f"protocol {group[0]}, {group[1]}, {group[2]}: setting {setting} lacks seed(s)"
+          f" {sorted(every - set(seeds))}"
+        )
+  return lines
 
 
 def _alternatives(values: set) -> str:
@@ -158,14 +161,11 @@ def _batches(values: set) -> str:
   return " or ".join(parts + ["the task's own batches"] * (None in values))
 
 
-def _summary(records: list[dict], rules: dict[str, tuple[str, ...]]) -> str:
+def _summary(runs, rules: dict[str, tuple[str, ...]]) -> str:
   parts = []
-  for protocol in sorted({records_lib.protocol_name(r) for r in records}):
-    runs = [r for r in records if records_lib.protocol_name(r) == protocol]
-    fields = {
-      name: {r["protocol"][name] for r in runs} for name in ("steps", "batch_size", "eval_every")
-    }
-    seeds = sorted({r["seed"] for r in runs})
+  for protocol, these in runs.groupby("protocol", sort=True):
+    fields = {name: set(these[name]) for name in ("steps", "batch_size", "eval_every")}
+    seeds = sorted(set(these["seed"]))
     says = " and, in a second table, ".join(
       f"{selection.rule_of(n).says} ({n})" for n in rules[protocol]
     )
@@ -173,11 +173,11 @@ def _summary(records: list[dict], rules: dict[str, tuple[str, ...]]) -> str:
       f"Protocol {protocol}: {_alternatives(fields['steps'])} steps of"
       f" {_batches(fields['batch_size'])}, evaluated every"
       f" {_alternatives(fields['eval_every'])} steps, seeds {', '.join(map(str, seeds))}"
-      f" ({len(runs):,} runs); per task and optimizer, the setting of the grid with {says}"
+      f" ({len(these):,} runs); per task and optimizer, the setting of the grid with {says}"
       " over seeds is selected."
     )
   parts.append("A setting with a diverged seed is never selected.")
-  if any(r["hparams"].get("ema") is not None for r in records):
+  if any(hparams.get("ema") is not None for hparams in runs["hparams"]):
     parts.append(
       "An optimizer named NAME+ema(DECAY) is selected and reported by the exponential moving"
       " average of its parameters, evaluated beside its raw iterate in the same runs."
@@ -197,26 +197,25 @@ def protocol_rules(plan: dict, protocols: list[str], asked: tuple[str, ...] | No
   named: dict[str, str] = {}
   for entry in plan.values():
     rule = entry.get("select", selection.DEFAULT_RULE)
-    named[records_lib.protocol_name(entry["identity"])] = rule
+    named[entry["identity"]["protocol"]["protocol"]] = rule
   return {p: (named.get(p, selection.DEFAULT_RULE),) for p in protocols}
 
 
-def _provenance(records: list[dict]) -> list[str]:
-  env = [r["environment"] for r in records]
+def _provenance(runs) -> list[str]:
   versions = collections.defaultdict(set)
-  for e in env:
-    for package, version in e["versions"].items():
+  for found in runs["versions"]:
+    for package, version in found.items():
       versions[package].add(str(version))
-  diverged = sum(r["status"] == "diverged" for r in records)
-  absent = sorted(set(task_registry.task_names()) - {r["task"] for r in records})
+  diverged = int((runs["status"] == "diverged").sum())
+  absent = sorted(set(task_registry.task_names()) - set(runs["task"]))
+  layouts = {f"{b} x{d}" for b, d in zip(runs["backend"], runs["devices"], strict=True)}
   items = [
-    f"{len(records):,} records, {diverged:,} of them diverged",
-    "git commit(s): " + ", ".join(sorted({str(e.get("git_commit")) for e in env})),
-    "training code hash(es): " + ", ".join(sorted({e["code"] for e in env})),
+    f"{len(runs):,} records, {diverged:,} of them diverged",
+    "git commit(s): " + ", ".join(sorted({str(c) for c in runs["git_commit"]})),
+    "training code hash(es): " + ", ".join(sorted(set(runs["code"]))),
     "versions: " + "; ".join(f"{p} {', '.join(sorted(v))}" for p, v in sorted(versions.items())),
-    "backend and devices: "
-    + ", ".join(sorted({f"{e.get('backend')} x{e.get('devices')}" for e in env})),
-    "machine class(es): " + ", ".join(sorted({machine.class_of(r) for r in records})),
+    "backend and devices: " + ", ".join(sorted(layouts)),
+    "machine class(es): " + ", ".join(sorted(set(runs["machine"]))),
   ]
   if absent:
     items.append("tasks of the suite with no record here, so no numbers: " + ", ".join(absent))
@@ -254,44 +253,45 @@ def build(
   many = isinstance(store_dir, (list, tuple))
   roots = [Path(d) for d in store_dir] if many else [Path(store_dir)]
   records, plan, log = _read_all(roots)
-  records, missing = _current(records, plan)
-  names = configs.labels(
-    [r["protocol"] for r in records] + [e["identity"]["protocol"] for e in plan.values()]
-  )
-  records, plan = configs.relabel(records, names), configs.relabel_plan(plan, names)
+  read = tidy.store_frames(records, plan)  # the report's one frame; no record is read after
+  runs, plan = read.frames.runs, read.plan
   planned = {
-    (records_lib.protocol_name(e["identity"]), e["identity"]["task"], e["identity"]["optimizer"])
+    (e["identity"]["protocol"]["protocol"], e["identity"]["task"], e["identity"]["optimizer"])
     for e in plan.values()
   }
-  protocols = sorted({records_lib.protocol_name(r) for r in records} | {p for p, _, _ in planned})
+  protocols = sorted(set(runs["protocol"]) | {p for p, _, _ in planned})
   chosen_rules = protocol_rules(plan, protocols, rules)
   tables = [
-    comparison.compare(records, p, tuple(sorted((t, o) for q, t, o in planned if q == p)), rule)
+    comparison.compare(runs, p, tuple(sorted((t, o) for q, t, o in planned if q == p)), rule)
     for p in protocols
     for rule in chosen_rules[p]
   ]
   tables = robustness.adjust(tables)  # Holm over all tests, intervals, seeds for power
   first = [t for t in tables if t.rule == chosen_rules[t.protocol][0]]
-  missing += _unplanned(first, planned)
-  frame = tidy.report_frame(records)
-  grids = robustness.grids_of(frame)
+  missing = _missing(read) + _unplanned(first, planned)
+  grids = robustness.grids_of(runs)
   reviews = [robustness.review(table, grids) for table in tables]
   title = " + ".join(_shown(root.resolve().name) for root in roots)
   parts = {
-    "summary": _summary(records, chosen_rules),
-    "overhead": comparison.overhead(records, log),
+    "summary": _summary(runs, chosen_rules),
+    "overhead": comparison.overhead(runs, log),
     "missing": missing or [_NOTHING_MISSING if plan else _NO_PLAN],
-    "provenance": _provenance(records),
+    "provenance": _provenance(runs),
   }
-  body = _sections(title, tables, reviews, records, frame, parts)
+  body = _sections(title, tables, reviews, read.frames, parts)
   return Report(
-    title, body, records, tables, reviews, parts["overhead"], parts["missing"], parts["provenance"]
+    title,
+    body,
+    read.frames,
+    tables,
+    reviews,
+    *(parts[k] for k in ("overhead", "missing", "provenance")),
   )
 
 
 def _unplanned(first: list[comparison.Comparison], planned: set) -> list[str]:
   """Cells nobody planned nor ran, in each protocol's first table (the plan's own gaps are
-  listed by _current)."""
+  listed by _missing)."""
   return [
     f"protocol {table.protocol}, {task}, {opt}: no record"
     for table in first
@@ -302,16 +302,7 @@ def _unplanned(first: list[comparison.Comparison], planned: set) -> list[str]:
   ]
 
 
-def _axes(records: list[dict]) -> dict:
-  """(optimizer, task) -> the hyperparameters its grid varies (comparison.grid_axes), one
-  pass over the records of each pair."""
-  by_pair = collections.defaultdict(list)
-  for r in records:
-    by_pair[r["optimizer"], r["task"]].append(r)
-  return {pair: comparison.grid_axes(runs, *pair) for pair, runs in by_pair.items()}
-
-
-def _sections(title, tables, reviews, records, frame, parts) -> tuple[document.Section, ...]:
+def _sections(title, tables, reviews, frames, parts) -> tuple[document.Section, ...]:
   """The document: summary, comparison tables, review, overhead, figures, missing, provenance.
 
   The figures show the settings of each protocol's first rule.
@@ -320,9 +311,9 @@ def _sections(title, tables, reviews, records, frame, parts) -> tuple[document.S
   for table in tables:
     first.setdefault(table.protocol, table)
   selected = [s for table in first.values() for s in table.selected.values()]
-  specs = figures.specs(records, selected, parts["overhead"])
-  names = tuple(sorted(frame["optimizer"].unique()))
-  axes = _axes(records)
+  specs = figures.specs(frames, selected, parts["overhead"])
+  names = tuple(sorted(frames.runs["optimizer"].unique()))
+  axes = comparison.grid_axes(frames.runs)
   head = document.heading(1, f"Results: {title}", blocks=[document.Paragraph(parts["summary"])])
   return (
     head,

@@ -33,7 +33,6 @@ import math
 from scipy import stats
 
 from eval.report import paper_numbers, selection
-from eval.store import records as records_lib
 from rllc import catalog
 
 ALPHA = 0.05  # significance threshold of the one-sided Welch's t-test
@@ -125,44 +124,32 @@ def welch(ours: tuple[float, ...], baseline: tuple[float, ...], metric: Metric, 
 
 
 def compare(
-  records: list[dict], protocol: str, planned: tuple = (), rule: str = selection.DEFAULT_RULE
+  runs, protocol: str, planned: tuple = (), rule: str = selection.DEFAULT_RULE
 ) -> Comparison:
-  """The table of one protocol's records (records of other protocols are ignored).
+  """The table of one protocol's rows of the tidy frame (other protocols' are ignored).
 
+  runs: eval.store.tidy.report_frame's rows, protocols labelled.
   planned: (task, optimizer) pairs the benches meant to run (plan.json); those
   without a record get "missing" cells, so a partial store shows its gaps.
   rule: the selection rule of eval.report.selection.
   """
-  records = [r for r in records if records_lib.protocol_name(r) == protocol]
+  runs = runs[runs["protocol"] == protocol]
   families = {opt: catalog.active().family(opt) for _, opt in planned}
-  families.update({r["optimizer"]: r["family"] for r in records})
-  tasks = tuple(sorted({r["task"] for r in records} | {task for task, _ in planned}))
+  families.update(zip(runs["optimizer"], runs["family"], strict=True))
+  tasks = tuple(sorted(set(runs["task"]) | {task for task, _ in planned}))
   rank = catalog.active().family_rank
   optimizers = tuple(sorted(families, key=lambda o: (rank(families[o]), o)))
-  chosen = {(s.optimizer, s.task): s for s in selection.select(records, rule)}
-  lacking = selection.without_accuracy(records)
-  runs = {}
-  for r in records:
-    diverged, total = runs.get((r["optimizer"], r["task"]), (0, 0))
-    runs[r["optimizer"], r["task"]] = (diverged + (r["status"] == "diverged"), total + 1)
-
+  chosen = {(s.optimizer, s.task): s for s in selection.choose(runs, rule)}
+  lacking = selection.without_accuracy(runs)
+  diverged = (runs["status"] == "diverged").groupby([runs["optimizer"], runs["task"]], sort=False)
+  tally = {
+    pair: (int(d), int(n))
+    for (pair, d), n in zip(diverged.sum().items(), diverged.size(), strict=True)
+  }
   cells = {}
   for task in tasks:
     for metric in METRICS:
-      column = {}
-      for opt in optimizers:
-        row = chosen.get((opt, task))
-        if task in lacking and (metric.key == "acc" or rule == "valid_accuracy"):
-          column[opt] = Cell("n/a")
-          continue
-        if row is None:
-          column[opt] = Cell("diverged" if (opt, task) in runs else "missing")
-          continue
-        values = metric.values(row)
-        mean, std = selection.mean_std(values)
-        column[opt] = Cell(
-          "ok", round(mean, metric.decimals), round(std, metric.decimals), len(values)
-        )
+      column = {opt: _cell(chosen, tally, lacking, rule, metric, opt, task) for opt in optimizers}
       cells.update(_mark(column, families, metric, chosen, task))
   return Comparison(
     protocol=protocol,
@@ -172,10 +159,22 @@ def compare(
     families=families,
     cells=cells,
     selected=chosen,
-    runs=runs,
+    runs=tally,
     seeds=tuple(sorted({s.seeds for s in chosen.values()})),
     without_accuracy=lacking,
   )
+
+
+def _cell(chosen, tally, lacking, rule, metric: Metric, opt: str, task: str) -> Cell:
+  """One optimizer's cell of a column, before the highlighting rules."""
+  row = chosen.get((opt, task))
+  if task in lacking and (metric.key == "acc" or rule == "valid_accuracy"):
+    return Cell("n/a")
+  if row is None:
+    return Cell("diverged" if (opt, task) in tally else "missing")
+  values = metric.values(row)
+  mean, std = selection.mean_std(values)
+  return Cell("ok", round(mean, metric.decimals), round(std, metric.decimals), len(values))
 
 
 def _best(cells: dict[str, Cell], metric: Metric) -> float | None:
@@ -215,17 +214,23 @@ def _mark(column: dict[str, Cell], families, metric, chosen, task) -> dict:
   return marked
 
 
-def grid_axes(records: list[dict], optimizer: str, task: str) -> dict[str, tuple]:
-  """The hyperparameters that take more than one value in an optimizer's grid on a task.
+def grid_axes(runs) -> dict[tuple[str, str], dict[str, tuple]]:
+  """(optimizer, task) -> the hyperparameters that take more than one value in its grid.
 
-  Returns:
-    name -> its values, sorted where they are numbers, in name order.
+  runs: eval.store.tidy.report_frame's rows, one pass over their hparams.
+  Each axis maps a name to its values, sorted where they are numbers, in name order.
   """
-  values: dict[str, dict[str, object]] = {}
-  for r in records:
-    if (r["optimizer"], r["task"]) == (optimizer, task):
-      for name, value in r["hparams"].items():
-        values.setdefault(name, {})[repr(value)] = value
+  values: dict[tuple[str, str], dict[str, dict[str, object]]] = {}
+  for pair, hparams in zip(
+    zip(runs["optimizer"], runs["task"], strict=True), runs["hparams"], strict=True
+  ):
+    grid = values.setdefault(pair, {})
+    for name, value in hparams.items():
+      grid.setdefault(name, {})[repr(value)] = value
+  return {pair: _axes(grid) for pair, grid in values.items()}
+
+
+def _axes(values: dict[str, dict[str, object]]) -> dict[str, tuple]:
   axes = {}
   for name, seen in sorted(values.items()):
     if len(seen) > 1:
@@ -240,36 +245,36 @@ def on_edge(axis: tuple, value) -> bool:
   return len(numbers) == len(axis) >= 2 and value in (numbers[0], numbers[-1])
 
 
-def overhead(records: list[dict], log: list[dict]) -> list[dict]:
+def overhead(runs, log: list[dict]) -> list[dict]:
   """Per (task, optimizer): buffers, state and parameter bytes, step time relative to Adam.
 
-  The step time of a job is its logged wall time (compile and evaluations
-  included) per run and step, the least of its logged trainings; relative to
-  the "adam" job on the same task, or None without one.
+  runs: eval.store.tidy.report_frame's rows (the last run of a pair gives its
+  sizes and setting). The step time of a job is its logged wall time (compile
+  and evaluations included) per run and step, the least of its logged
+  trainings; relative to the "adam" job on the same task, or None without one.
   """
-  steps = {(r["task"], r["optimizer"]): r["protocol"]["steps"] for r in records}
-  memory = {(r["task"], r["optimizer"]): r.get("memory") for r in records}
-  hparams = {(r["task"], r["optimizer"]): r["hparams"] for r in records}
+  last = runs.drop_duplicates(["task", "optimizer"], keep="last").set_index(["task", "optimizer"])
+  steps = dict(last["steps"])
   per_step: dict[tuple[str, str], float] = {}
   for event in log:
     group = (event.get("task"), event.get("optimizer"))
     if event.get("event") == "trained" and event.get("computed") and group in steps:
       seconds = event["seconds"] / (event["computed"] * steps[group])
       per_step[group] = min(seconds, per_step.get(group, math.inf))
-  rows = []
   rank = catalog.active().family_rank
-  order = {(r["task"], r["optimizer"]): rank(r["family"]) for r in records}
+  order = {pair: rank(family) for pair, family in last["family"].items()}
+  rows = []
   for task, optimizer in sorted(steps, key=lambda g: (g[0], order[g], g[1])):
-    sizes = memory[task, optimizer] or {}
+    run = last.loc[task, optimizer]
     adam = per_step.get((task, "adam"))
     time = per_step.get((task, optimizer))
     rows.append(
       {
         "task": task,
         "optimizer": optimizer,
-        "buffers": _buffers(optimizer, hparams[task, optimizer]),
-        "state_bytes": sizes.get("state_bytes"),
-        "param_bytes": sizes.get("param_bytes"),
+        "buffers": _buffers(optimizer, run["hparams"]),
+        "state_bytes": run["state_bytes"],
+        "param_bytes": run["param_bytes"],
         "step_time_ratio": time / adam if time is not None and adam else None,
       }
     )

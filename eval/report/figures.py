@@ -31,8 +31,8 @@ import numpy as np
 from eval.report import plots
 from eval.report.document import FigureSpec
 from eval.report.selection import Selected
-from eval.store import records as records_lib
 from eval.store import store as store_lib
+from eval.store import tidy
 from rllc import spec as spec_lib
 from rllc.analysis import linear
 from rllc.catalog import FIXED_LAW_PREFIX, split_initial_law
@@ -41,25 +41,26 @@ from rllc.schedule import learning_rate_np, split_options
 KINDS = ("accuracy", "step", "law", "memory", "beta", "sensitivity", "overhead")
 
 
-def specs(records: list[dict], selected: list[Selected], overhead: list[dict]) -> list[FigureSpec]:
-  """Every figure that has data, sorted by task, then in KINDS order."""
-  names = {r["optimizer"] for r in records} | {s.optimizer for s in selected}
+def specs(frames: tidy.Frames, selected: list[Selected], overhead: list[dict]) -> list[FigureSpec]:
+  """Every figure that has data, sorted by task, then in KINDS order.
+
+  frames: the report's runs and curves (eval.store.tidy.report_frames).
+  """
+  runs = frames.runs
+  names = set(runs["optimizer"]) | {s.optimizer for s in selected}
   names = tuple(sorted(names | {row["optimizer"] for row in overhead}))
-  tasks = sorted({r["task"] for r in records} | {row["task"] for row in overhead})
-  of_task = defaultdict(list)  # each kind looks among its task's records only
-  for r in records:
-    of_task[r["task"]].append(r)
+  tasks = sorted(set(runs["task"]) | {row["task"] for row in overhead})
   figures = []
   for task in tasks:
     rows = [s for s in selected if s.task == task]
-    runs = of_task[task]
+    of_task = _of_task(frames, task, rows)  # each kind looks among its task's runs only
     drawn = {
-      "accuracy": accuracy(runs, rows, names),
-      "step": step(runs, rows, names),
-      "law": law(runs, rows),
-      "memory": memory(runs, rows),
-      "beta": beta(runs, rows, names),
-      "sensitivity": sensitivity(runs, task, names),
+      "accuracy": accuracy(of_task, rows, names),
+      "step": step(of_task, rows, names),
+      "law": law(of_task, rows),
+      "memory": memory(of_task, rows),
+      "beta": beta(of_task, rows, names),
+      "sensitivity": sensitivity(of_task, task, names),
       "overhead": overhead_plot([row for row in overhead if row["task"] == task], names),
     }
     for kind in KINDS:
@@ -70,21 +71,45 @@ def specs(records: list[dict], selected: list[Selected], overhead: list[dict]) -
   return figures
 
 
-def _setting(record: dict) -> tuple[str, str, str, str]:
-  """A record's setting: task, optimizer, protocol and hyperparameters (as canonical JSON)."""
-  hparams = store_lib.canonical_json(record["hparams"])
-  return *records_lib.group(record), hparams
+def _of_task(frames: tidy.Frames, task: str, rows: list[Selected]) -> tidy.Frames:
+  """The runs of one task, and the curves of its selected settings' runs (the ones drawn)."""
+  runs = frames.runs[frames.runs["task"] == task]
+  keys = {key for row in rows for key in _of_setting(runs, row)["key"]}
+  return tidy.Frames(runs, frames.curves[frames.curves["key"].isin(keys)])
 
 
-def _runs(records: list[dict], row: Selected) -> list[dict]:
-  """The records of a selected setting, by seed."""
-  setting = (row.task, row.optimizer, row.protocol, store_lib.canonical_json(row.hparams))
-  return sorted((r for r in records if _setting(r) == setting), key=lambda r: r["seed"])
+def _runs(frames: tidy.Frames, row: Selected):
+  """The runs (rows of the frame) of a selected setting, by seed."""
+  return _of_setting(frames.runs, row)
 
 
-def _floats(values: list) -> np.ndarray:
-  """A curve as float64, None (after a divergence) as NaN."""
-  return np.array([math.nan if v is None else v for v in values], np.float64)
+def _of_setting(runs, row: Selected):
+  """The rows of `runs` that ran a selected setting, by seed."""
+  setting = store_lib.canonical_json(row.hparams)
+  mine = (runs["task"] == row.task) & (runs["optimizer"] == row.optimizer)
+  mine &= (runs["protocol"] == row.protocol) & (runs["setting"] == setting)
+  return runs[mine].sort_values("seed", kind="stable")
+
+
+def _curves(frames: tidy.Frames, runs, name: str) -> tuple[np.ndarray, list[np.ndarray]] | None:
+  """The first run's steps of curve `name`, and the curve of each run (steps, or steps x
+  units), from the long form; None if a run has no such curve."""
+  curves = frames.curves
+  rows = curves[(curves["curve"] == name) & curves["key"].isin(set(runs["key"]))]
+  by_key = dict(tuple(rows.groupby("key", sort=False)))
+  if any(key not in by_key for key in runs["key"]):
+    return None
+  arrays = [_curve_of(by_key[key]) for key in runs["key"]]
+  return arrays[0][0], [values for _, values in arrays]
+
+
+def _curve_of(rows) -> tuple[np.ndarray, np.ndarray]:
+  """One run's steps and values of a curve, its units (if any) as a second axis."""
+  values, steps = rows["value"].to_numpy(np.float64), rows["step"].to_numpy()
+  if rows["unit"].isna().all():
+    return steps, values
+  units = int(rows["unit"].max()) + 1
+  return steps[::units], values.reshape(-1, units)
 
 
 def _seeds_text(counts: list[int]) -> str:
@@ -94,25 +119,24 @@ def _seeds_text(counts: list[int]) -> str:
 
 
 def accuracy_bands(
-  records: list[dict], row: Selected
+  frames: tidy.Frames, row: Selected
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
   """Eval steps, and the mean, min and max over seeds of the test accuracy in percent."""
-  runs = _runs(records, row)
-  curves = 100 * np.stack([_floats(r["curves"]["test_accuracy"]) for r in runs])
-  steps = np.asarray(runs[0]["curves"]["eval_step"])
+  steps, values = _curves(frames, _runs(frames, row), "test_accuracy")
+  curves = 100 * np.stack(values)
   return steps, curves.mean(0), curves.min(0), curves.max(0)
 
 
-def effective_steps(records: list[dict], row: Selected) -> tuple[np.ndarray, np.ndarray] | None:
+def effective_steps(frames: tidy.Frames, row: Selected) -> tuple[np.ndarray, np.ndarray] | None:
   """Eval steps and the mean over seeds of a selected setting's effective step (None: no curve).
 
   Records written before the effective step was recorded have no curve.
   """
-  runs = _runs(records, row)
-  if any("effective_step" not in r["curves"] for r in runs):
+  found = _curves(frames, _runs(frames, row), "effective_step")
+  if found is None:
     return None
-  values = np.stack([_floats(r["curves"]["effective_step"]) for r in runs])
-  return np.asarray(runs[0]["curves"]["eval_step"]), values.mean(0)
+  steps, values = found
+  return steps, np.stack(values).mean(0)
 
 
 def unit_names(spec: str, count: int) -> list[str]:
@@ -125,22 +149,27 @@ def unit_names(spec: str, count: int) -> list[str]:
   return names if len(names) == count else [f"c{i + 1}" for i in range(count)]
 
 
-def _mean_curve(runs: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
-  """The `key` curve's steps and its mean over seeds (entries may be lists: an axis each)."""
-  values = np.stack([np.asarray(r["curves"][key], np.float64) for r in runs])
-  return np.asarray(runs[0]["curves"]["step"]), values.mean(0)
+def _mean_curve(frames: tidy.Frames, runs, key: str) -> tuple[np.ndarray, np.ndarray] | None:
+  """The `key` curve's steps and its mean over seeds (a curve may have units: an axis each);
+  None if a run has no such curve."""
+  found = _curves(frames, runs, key)
+  if found is None:
+    return None
+  steps, values = found
+  return steps, np.stack(values).mean(0)
 
 
-def memory_reading(records: list[dict], row: Selected):
+def memory_reading(frames: tidy.Frames, row: Selected):
   """Steps, h W(L_t) and h S(L_t) / 2 of a selected RLLC setting's mean law; None if it has none.
 
   h is the setting's learning rate c1 (theta_t = theta_{t-1} - c1 M_t L_t); a
   propagator with spectral radius >= 1 has no memoryless reading (None).
   """
-  runs = _runs(records, row)
-  if runs[0]["family"] != "rllc" or "law" not in runs[0]["curves"]:
+  runs = _runs(frames, row)
+  found = _mean_curve(frames, runs, "law") if runs["family"].iloc[0] == "rllc" else None
+  if found is None:
     return None
-  steps, law = _mean_curve(runs, "law")
+  steps, law = found
   try:
     h = learning_rate_np(row.hparams, steps - 1)[:, None]  # c1(t), constant without a schedule
     effective = h * linear.law_trajectory(split_options(row.optimizer)[0], law)
@@ -150,7 +179,7 @@ def memory_reading(records: list[dict], row: Selected):
 
 
 def sensitivity_points(
-  records: list[dict], task: str
+  frames: tidy.Frames, task: str
 ) -> dict[str, list[tuple[float, float | None, bool]]]:
   """Per optimizer on `task`, sorted by learning rate: (lr, score, diverged).
 
@@ -159,16 +188,12 @@ def sensitivity_points(
   shared by several settings keeps the best score; it is diverged (score None)
   only if all of its settings are.
   """
-  settings = defaultdict(list)
-  for r in records:
-    if r["task"] == task:
-      settings[_setting(r)].append(r)
+  runs = frames.runs[frames.runs["task"] == task]
   best = defaultdict(lambda: math.inf)
-  for (_, optimizer, _, _), runs in settings.items():
-    losses = [records_lib.final_metrics(r)["valid_loss"] for r in runs]
-    ok = all(r["status"] == "ok" for r in runs)
-    ok = ok and all(v is not None and math.isfinite(v) for v in losses)
-    lr = runs[0]["hparams"]["learning_rate"]
+  for (optimizer, _, _), setting in runs.groupby(["optimizer", "protocol", "setting"], sort=False):
+    losses = setting["valid_loss"].to_numpy()
+    ok = bool((setting["status"] == "ok").all() and np.isfinite(losses).all())
+    lr = setting["hparams"].iloc[0]["learning_rate"]
     best[optimizer, lr] = min(best[optimizer, lr], float(np.mean(losses)) if ok else math.inf)
   points = defaultdict(list)
   for (optimizer, lr), score in sorted(best.items()):
@@ -177,14 +202,14 @@ def sensitivity_points(
   return dict(points)
 
 
-def accuracy(records: list[dict], rows: list[Selected], names: tuple[str, ...]):
+def accuracy(frames: tidy.Frames, rows: list[Selected], names: tuple[str, ...]):
   """Test accuracy bands of the selected settings, and the caption; None without any (a task
   that reports no accuracy has none)."""
   rows = [row for row in rows if not math.isnan(row.test_accuracy[0])]
   if not rows:
     return None
-  bands = tuple((row.optimizer, *accuracy_bands(records, row)) for row in rows)
-  seeds = _seeds_text([len(_runs(records, row)) for row in rows])
+  bands = tuple((row.optimizer, *accuracy_bands(frames, row)) for row in rows)
+  seeds = _seeds_text([len(_runs(frames, row)) for row in rows])
   caption = (
     "Test accuracy of each optimizer's selected setting vs training step: "
     f"mean over {seeds} as a line, min–max over seeds as a shaded band."
@@ -192,9 +217,9 @@ def accuracy(records: list[dict], rows: list[Selected], names: tuple[str, ...]):
   return plots.AccuracyPlot(names, bands), caption
 
 
-def step(records: list[dict], rows: list[Selected], names: tuple[str, ...]):
+def step(frames: tidy.Frames, rows: list[Selected], names: tuple[str, ...]):
   """The effective step of the selected settings vs step, log scale; None without any."""
-  curves = [(row, effective_steps(records, row)) for row in rows]
+  curves = [(row, effective_steps(frames, row)) for row in rows]
   curves = [(row, *curve) for row, curve in curves if curve is not None]
   if not curves:
     return None
@@ -203,7 +228,7 @@ def step(records: list[dict], rows: list[Selected], names: tuple[str, ...]):
     row.optimizer for (row, *_), p in zip(curves, positive, strict=True) if np.isnan(p).all()
   ]
   drawn = tuple((row.optimizer, s, p) for (row, s, _), p in zip(curves, positive, strict=True))
-  seeds = _seeds_text([len(_runs(records, row)) for row, *_ in curves])
+  seeds = _seeds_text([len(_runs(frames, row)) for row, *_ in curves])
   missing = f" Not positive anywhere, so not drawn: {', '.join(dropped)}." if dropped else ""
   caption = (
     "Effective step of each optimizer's selected setting at each evaluation, mean over "
@@ -214,13 +239,14 @@ def step(records: list[dict], rows: list[Selected], names: tuple[str, ...]):
   return plots.StepPlot(names, drawn), caption
 
 
-def law(records: list[dict], rows: list[Selected]):
+def law(frames: tidy.Frames, rows: list[Selected]):
   """One panel per selected setting with a law curve, and the caption; None without any."""
   panels, seeds = [], []
   for row in rows:
-    runs = _runs(records, row)
-    if runs[0]["family"] in ("rllc", "fixed-law") and "law" in runs[0]["curves"]:
-      steps, mean = _mean_curve(runs, "law")
+    runs = _runs(frames, row)
+    found = _mean_curve(frames, runs, "law")
+    if runs["family"].iloc[0] in ("rllc", "fixed-law") and found is not None:
+      steps, mean = found
       panels.append((row.optimizer, steps, mean, tuple(unit_names(row.optimizer, mean.shape[1]))))
       seeds.append(len(runs))
   if not panels:
@@ -232,9 +258,9 @@ def law(records: list[dict], rows: list[Selected]):
   return plots.LawPlot(tuple(panels)), caption
 
 
-def memory(records: list[dict], rows: list[Selected]):
+def memory(frames: tidy.Frames, rows: list[Selected]):
   """Per selected RLLC setting, h W(L_t) and h S(L_t) / 2 of its mean law; None without any."""
-  panels = [(row.optimizer, memory_reading(records, row)) for row in rows]
+  panels = [(row.optimizer, memory_reading(frames, row)) for row in rows]
   panels = tuple((optimizer, *reading) for optimizer, reading in panels if reading is not None)
   if not panels:
     return None
@@ -246,13 +272,14 @@ def memory(records: list[dict], rows: list[Selected]):
   return plots.MemoryPlot(panels), caption
 
 
-def beta(records: list[dict], rows: list[Selected], names: tuple[str, ...]):
+def beta(frames: tidy.Frames, rows: list[Selected], names: tuple[str, ...]):
   """β_t of the selected adaptive-memory settings, and the caption; None without any."""
   betas, seeds, per_leaf = [], [], False
   for row in rows:
-    runs = _runs(records, row)
-    if runs[0]["family"] == "adaptive-memory" and "beta" in runs[0]["curves"]:
-      steps, value = _mean_curve(runs, "beta")
+    runs = _runs(frames, row)
+    found = _mean_curve(frames, runs, "beta")
+    if runs["family"].iloc[0] == "adaptive-memory" and found is not None:
+      steps, value = found
       per_leaf |= value.ndim > 1
       betas.append((row.optimizer, steps, value.reshape(len(steps), -1).mean(1)))
       seeds.append(len(runs))
@@ -266,9 +293,9 @@ def beta(records: list[dict], rows: list[Selected], names: tuple[str, ...]):
   return plots.BetaPlot(names, tuple(betas)), caption
 
 
-def sensitivity(records: list[dict], task: str, names: tuple[str, ...]):
+def sensitivity(frames: tidy.Frames, task: str, names: tuple[str, ...]):
   """The plot of sensitivity_points, and the caption; None without any point."""
-  points = sensitivity_points(records, task)
+  points = sensitivity_points(frames, task)
   if not points:
     return None
   caption = (

@@ -1,4 +1,4 @@
-"""Hyperparameter selection over a store's records, and the plain results table.
+"""Hyperparameter selection over the tidy frame of a store (eval.store.tidy), and the text table.
 
 Within one (task, optimizer, protocol), each setting of the hyperparameters
 is scored by the mean over its seeds of a final validation metric, the rule:
@@ -24,8 +24,7 @@ import math
 
 import numpy as np
 
-from eval.store import configs, tidy
-from eval.store import records as records_lib
+from eval.store import tidy
 from eval.store.rules import DEFAULT_RULE, RULES, Rule
 from rllc import catalog
 
@@ -64,51 +63,52 @@ def mean_std(values: tuple[float, ...]) -> tuple[float, float]:
   return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0
 
 
-def without_accuracy(records: list[dict]) -> frozenset[str]:
-  """The tasks that report no accuracy: a run of theirs finished with no final test accuracy."""
-  return frozenset(
-    r["task"]
-    for r in records
-    if r["status"] == "ok" and records_lib.final_metrics(r)["test_accuracy"] is None
-  )
+def without_accuracy(runs) -> frozenset[str]:
+  """The tasks that report no accuracy: a run of theirs (a row of the tidy frame,
+  eval.store.tidy.report_frame) finished with no final test accuracy."""
+  lacking = runs[(runs["status"] == "ok") & runs["test_accuracy"].isna()]
+  return frozenset(lacking["task"])
 
 
 def select(records: list[dict], rule: str = DEFAULT_RULE) -> list[Selected]:
-  """One Selected per (task, optimizer, protocol) that has an eligible setting.
+  """`choose` over the records' tidy frame, their protocols labelled (a bench's summary; a
+  report builds its frame once and calls `choose`)."""
+  return choose(tidy.labelled_frame(records), rule)
 
-  A protocol is a whole configuration (name and training fields): one name
-  with two horizons gives two, labelled by eval.store.configs ("quick (300 steps)").
-  The settings are groups of the records' tidy frame (eval.store.tidy.report_frame),
-  scored in one pass; ties go to the setting seen first.
+
+def choose(runs, rule: str = DEFAULT_RULE) -> list[Selected]:
+  """One Selected per (task, optimizer, protocol) of the tidy frame that has an eligible setting.
+
+  runs: eval.store.tidy.report_frame's rows, protocols labelled: a protocol is a
+  whole configuration (name and training fields), so one name with two horizons
+  gives two, "quick (300 steps)" (eval.store.configs). The settings are groups
+  of the frame, scored in one pass; ties go to the setting seen first.
 
   Sorted by task, then baselines, adaptive memory, fixed laws, RLLC, then name.
   """
   how = rule_of(rule)
   sign = 1.0 if how.lower_is_better else -1.0
-  # The whole training field, not the name alone: two horizons never pool (eval.store.configs).
-  records = configs.relabel(records)
-  frame = tidy.report_frame(records)
   selected = []
-  for (task, optimizer, protocol), grid in frame.groupby(_GRID, sort=False):
+  for (task, optimizer, protocol), grid in runs.groupby(_GRID, sort=False):
     scored = [
-      (_score(runs, how.name, sign), runs.index) for _, runs in grid.groupby("setting", sort=False)
+      (_score(setting, how.name, sign), setting)
+      for _, setting in grid.groupby("setting", sort=False)
     ]
     eligible = [s for s in scored if math.isfinite(s[0])]
     if not eligible:
       continue
     score, chosen = min(eligible, key=lambda s: s[0])
-    runs = sorted((records[i] for i in chosen), key=lambda r: r["seed"])
-    finals = [records_lib.final_metrics(r) for r in runs]
-    losses = tuple(f["test_loss"] for f in finals)
-    accuracies = tuple(_number(f["test_accuracy"]) for f in finals)
+    chosen = chosen.sort_values("seed", kind="stable")
+    losses = tuple(float(v) for v in chosen["test_loss"])
+    accuracies = tuple(float(v) for v in chosen["test_accuracy"])
     selected.append(
       Selected(
         task=task,
         optimizer=optimizer,
         protocol=protocol,
-        name=runs[0]["name"],
-        hparams=runs[0]["hparams"],
-        seeds=len(runs),
+        name=chosen["name"].iloc[0],
+        hparams=chosen["hparams"].iloc[0],
+        seeds=len(chosen),
         rule=rule,
         score=float(sign * score),
         test_loss=mean_std(losses),
@@ -122,7 +122,9 @@ def select(records: list[dict], rule: str = DEFAULT_RULE) -> list[Selected]:
       )
     )
   rank = catalog.active().family_rank  # the catalog's order of families
-  kinds = {(r["task"], r["optimizer"]): rank(r["family"]) for r in records}
+  kinds = {
+    (t, o): rank(f) for t, o, f in zip(runs["task"], runs["optimizer"], runs["family"], strict=True)
+  }
   return sorted(selected, key=lambda s: (s.task, kinds[s.task, s.optimizer], s.optimizer))
 
 
@@ -134,10 +136,6 @@ def _score(runs, metric: str, sign: float) -> float:
   seed finished with the metric (a diverged seed, or no value, rules the setting out)."""
   ok = bool((runs["status"] == "ok").all() and runs[metric].notna().all())
   return sign * float(np.mean(runs[metric].to_numpy())) if ok else math.inf
-
-
-def _number(value: float | None) -> float:
-  return math.nan if value is None else value
 
 
 def _percent(mean_std: tuple[float, float]) -> str:

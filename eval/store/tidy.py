@@ -23,6 +23,14 @@ of values; `--curves FILE` writes them in long form instead: key, curve,
 step, value (a law or a quantity with several units gets a `unit` column).
 
 Parquet is written by pyarrow; CSV by the standard library.
+
+A report (eval.report.build) reads its stores into two pandas frames, once
+(`store_frames`): the runs, a row per run that counts, with the columns
+`report_frame` documents (the metrics a report selects by, the setting as
+canonical JSON, sizes, machine and versions), and the curves it draws in
+long form, a row per run x step x unit (`curve_frame`: key, curve, step,
+unit, value), as AlgoPerf's scoring/performance_profile.py reads its logs.
+Every report operation takes these frames; only this module reads records.
 """
 
 import csv
@@ -31,9 +39,9 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from eval.store import machine, samples
+from eval.store import configs, machine, samples
 from eval.store import records as records_lib
 from eval.store import store as store_lib
 
@@ -176,37 +184,187 @@ def frame(records: list[dict]):
 
 
 REPORT_METRICS = ("valid_loss", "valid_accuracy", "test_loss", "test_accuracy")
+_RUN_COLUMNS = (
+  "key",
+  "task",
+  "optimizer",
+  "family",
+  "protocol",
+  "steps",
+  "batch_size",
+  "eval_every",
+  "setting",
+  "hparams",
+  "name",
+  "seed",
+  "status",
+  *REPORT_METRICS,
+  "state_bytes",
+  "param_bytes",
+  "machine",
+  "git_commit",
+  "code",
+  "backend",
+  "devices",
+  "versions",
+)
+# The curves a report draws, and the step axis each is recorded on (eval.store.records).
+REPORT_CURVES = {
+  "test_accuracy": "eval_step",
+  "effective_step": "eval_step",
+  "law": "step",
+  "beta": "step",
+}
+CURVE_COLUMNS = ("key", "curve", "step", "unit", "value")
+
+
+class Frames(NamedTuple):
+  """The two tables a report is computed from (see `report_frames`)."""
+
+  runs: Any  # pandas DataFrame, one row per run: report_frame's columns
+  curves: Any  # pandas DataFrame, long form, one row per run x step x unit: CURVE_COLUMNS
+
+
+class StoreFrames(NamedTuple):
+  """What a report reads from its stores, once: the frames of the records that count, the plan
+  with the same protocol labels, and how many records were left out."""
+
+  frames: Frames  # the records that count (eval.store.samples), protocols labelled
+  plan: dict  # plan.json entries, their protocols labelled as the frames' (eval.store.configs)
+  superseded: int  # records of runs that the latest plan keys otherwise
+  duplicates: int  # records repeating a run (setting and seed) another record counts for
+  recorded: frozenset  # the key of every record read, counted or not
+  mixed_machines: tuple[str, ...]  # cells counted from several machine classes (samples')
 
 
 def report_frame(records: list[dict]):
   """The runs as a report reads them: a DataFrame, a row per record in the records' order.
 
-  Columns: key, task, optimizer, family, protocol (its name, or the label
-  eval.store.configs gave it), setting (the hyperparameters as canonical
-  JSON: one value per point of a grid), seed, status, and the final metrics
-  a report selects and reports by (eval.store.records.final_metrics: an EMA
-  run's average's), NaN where a run has none. A report groups it, e.g. the
-  settings of a grid: `report_frame(rs).groupby(["task", "optimizer", "protocol", "setting"])`.
+  Columns:
+    key, task, optimizer, family: the record's (key None for a record not yet
+      stored, a bench's own summary);
+    protocol: its name, or the label eval.store.configs gave it;
+    steps, batch_size, eval_every: the protocol's training fields (batch_size
+      None: a learned_optimization task's own batches);
+    setting: the hyperparameters as canonical JSON, one value per point of a grid;
+    hparams: the same as a dict (object column), for a selected setting and its axes;
+    name, seed, status: the results name, the seed, "ok" or "diverged";
+    valid_loss, valid_accuracy, test_loss, test_accuracy: the final metrics a
+      report selects and reports by (eval.store.records.final_metrics: an EMA
+      run's average's), float, NaN where a run has none;
+    state_bytes, param_bytes: the optimizer state's and the parameters' sizes,
+      None for a record made before sizes were recorded;
+    machine: its machine class (eval.store.machine.class_of);
+    git_commit, code, backend, devices: its environment's;
+    versions: package -> version (object column), the stack that trained it.
+  Every column but seed and the metrics has object dtype, so an integer stays
+  an integer and None stays None. A report groups it, e.g. the settings of a
+  grid: `report_frame(rs).groupby(["task", "optimizer", "protocol", "setting"])`.
   """
   import pandas as pd  # only the report side needs it
 
-  table = []
-  for r in records:
-    final = records_lib.final_metrics(r)
-    row = {
-      "key": r.get("key"),  # None for a record not yet stored (a bench's own summary)
-      "task": r["task"],
-      "optimizer": r["optimizer"],
-      "family": r.get("family"),
-      "protocol": r["protocol"]["protocol"],
-      "setting": store_lib.canonical_json(r["hparams"]),
-      "seed": r["seed"],
-      "status": r["status"],
-    }
-    row.update({m: float("nan") if final.get(m) is None else final[m] for m in REPORT_METRICS})
-    table.append(row)
-  names = ["key", "task", "optimizer", "family", "protocol", "setting", "seed", "status"]
-  return pd.DataFrame(table, columns=[*names, *REPORT_METRICS])
+  table = [_report_row(r) for r in records]
+  frame = pd.DataFrame(table, columns=list(_RUN_COLUMNS), dtype=object)
+  return frame.astype({"seed": "int64", **dict.fromkeys(REPORT_METRICS, "float64")})
+
+
+def _report_row(r: dict) -> dict[str, Any]:
+  """One record as a row of report_frame."""
+  final = records_lib.final_metrics(r)
+  env = r.get("environment") or {}
+  sizes = r.get("memory") or {}
+  return {
+    "key": r.get("key"),
+    "task": r["task"],
+    "optimizer": r["optimizer"],
+    "family": r.get("family"),
+    **{name: r["protocol"].get(name) for name in ("protocol", "steps", "batch_size", "eval_every")},
+    "setting": store_lib.canonical_json(r["hparams"]),
+    "hparams": r["hparams"],
+    "name": r.get("name"),
+    "seed": r["seed"],
+    "status": r["status"],
+    **{m: float("nan") if final.get(m) is None else final[m] for m in REPORT_METRICS},
+    "state_bytes": sizes.get("state_bytes"),
+    "param_bytes": sizes.get("param_bytes"),
+    "machine": machine.class_of(r),
+    **{name: env.get(name) for name in ("git_commit", "code", "backend", "devices")},
+    "versions": env.get("versions") or {},
+  }
+
+
+def curve_frame(records: list[dict]):
+  """The curves a report draws (REPORT_CURVES) in long form, a DataFrame of CURVE_COLUMNS.
+
+  One row per run x recorded step x unit: key, curve (its name), step (on the
+  curve's axis, REPORT_CURVES), unit (the memory unit or parameter leaf of a
+  curve with several values per step, NaN for a scalar curve) and value
+  (float64; NaN where the record has None, after a divergence). A run's rows
+  keep its steps' order, units fastest, so `value.reshape(steps, units)` gives
+  its curve back.
+  """
+  import numpy as np
+  import pandas as pd
+
+  parts = [_curve_part(r, name) for r in records for name in REPORT_CURVES if r["curves"].get(name)]
+  columns = {c: [p[c] for p in parts] for c in CURVE_COLUMNS}
+  return pd.DataFrame(
+    {c: np.concatenate(v) if v else np.array([], float) for c, v in columns.items()},
+    columns=list(CURVE_COLUMNS),
+  )
+
+
+def _curve_part(r: dict, name: str) -> dict[str, Any]:
+  """One curve of one record as columns of curve_frame."""
+  import numpy as np
+
+  curve = r["curves"][name]
+  shape = next((np.shape(v) for v in curve if v is not None), ())
+  blank = np.full(shape, np.nan)  # an entry after a divergence, None
+  values = np.array([blank if v is None else v for v in curve], np.float64).reshape(len(curve), -1)
+  steps, units = values.shape
+  scalar = shape == ()
+  return {
+    "key": np.full(values.size, r["key"], object),
+    "curve": np.full(values.size, name, object),
+    "step": np.repeat(np.asarray(r["curves"][REPORT_CURVES[name]][:steps], np.int64), units),
+    "unit": np.full(values.size, np.nan)
+    if scalar
+    else np.tile(np.arange(units, dtype=float), steps),
+    "value": values.reshape(-1),
+  }
+
+
+def labelled_frame(records: list[dict]):
+  """report_frame of the records with each protocol named by its configuration's label
+  (eval.store.configs: "quick (300 steps)" where one name has two configurations)."""
+  return report_frame(configs.relabel(records))
+
+
+def report_frames(records: list[dict]) -> Frames:
+  """The runs and the curves of `records`: the frames every report operation takes."""
+  return Frames(report_frame(records), curve_frame(records))
+
+
+def store_frames(records: list[dict], plan: dict) -> StoreFrames:
+  """The frames of a store's records that count (eval.store.samples.count), read once.
+
+  A protocol name with two configurations (other steps, batch size, intervals)
+  becomes two labels, over the records and the plan alike (eval.store.configs).
+  """
+  count = samples.count(records, plan)
+  names = configs.labels(
+    [r["protocol"] for r in count.counted] + [e["identity"]["protocol"] for e in plan.values()]
+  )
+  counted = configs.relabel(count.counted, names)
+  return StoreFrames(
+    report_frames(counted),
+    configs.relabel_plan(plan, names),
+    len(count.superseded),
+    len(count.duplicates),
+    frozenset(r["key"] for r in records),
+    tuple(samples.mixed_machines(count.counted)),
+  )
 
 
 def format_of(path: str | os.PathLike) -> str:

@@ -190,6 +190,7 @@ def hand_store_dir(tmp_path, fake_record, fake_store) -> Path:
 
 def test_the_accuracy_figure_of_a_single_evaluation_shows_its_point(fake_record):
   from eval.report import document, draw, figures
+  from eval.store import tidy
 
   records = []
   for seed in (0, 1):
@@ -199,7 +200,7 @@ def test_the_accuracy_figure_of_a_single_evaluation_shows_its_point(fake_record)
     record["curves"]["eval_step"] = [100]
     records.append(record)
   rows = selection.select(records)
-  plot, caption = figures.accuracy(records, rows, ("sgd",))
+  plot, caption = figures.accuracy(tidy.report_frames(records), rows, ("sgd",))
   fig = draw.figure(document.FigureSpec("accuracy", "digits-mlp", "figures/a", caption, "", plot))
   [line] = fig.axes[0].lines
   assert len(line.get_xdata()) == 1 and line.get_marker() == "o"

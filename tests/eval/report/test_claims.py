@@ -8,6 +8,7 @@ rows, tasks in its column order), the report's on hand-made records.
 import pytest
 
 from eval.report import claims, comparison
+from eval.store import tidy
 
 
 def _table(fake_record, accuracies: dict[tuple[str, str], float | str]):
@@ -34,7 +35,7 @@ def _table(fake_record, accuracies: dict[tuple[str, str], float | str]):
             task, opt, seed, lr=0.1, test_loss=0.1, test_accuracy=acc / 100, protocol="paper"
           )
         )
-  return comparison.compare(records, "paper")
+  return comparison.compare(tidy.report_frame(records), "paper")
 
 
 def _verdict(table, words_start: str) -> claims.Verdict:
@@ -121,4 +122,4 @@ def test_a_table_off_the_paper_protocol_has_no_claims(fake_record):
   records = [
     fake_record("mnist-mlp", "M(0.9)", s, lr=0.1, test_loss=0.1, test_accuracy=0.9) for s in (0, 1)
   ]
-  assert claims.verdicts(comparison.compare(records, "quick")) == []
+  assert claims.verdicts(comparison.compare(tidy.report_frame(records), "quick")) == []

@@ -9,6 +9,7 @@ import pytest
 
 from eval.report import build, selection
 from eval.store import records as records_lib
+from eval.store import tidy
 
 TASK = "digits-mlp"
 
@@ -53,6 +54,10 @@ def test_an_ema_row_is_selected_and_reported_by_its_average(runs):
 
 
 def test_the_report_header_says_an_ema_row_is_read_at_its_average(runs, fake_record):
-  assert "exponential moving average" in build._summary(runs, {"quick": ("valid_loss",)})
+  assert "exponential moving average" in build._summary(
+    tidy.report_frame(runs), {"quick": ("valid_loss",)}
+  )
   plain = [fake_record(TASK, "momentum", 0, lr=0.1, test_loss=0.2, test_accuracy=0.9)]
-  assert "moving average" not in build._summary(plain, {"quick": ("valid_loss",)})
+  assert "moving average" not in build._summary(
+    tidy.report_frame(plain), {"quick": ("valid_loss",)}
+  )

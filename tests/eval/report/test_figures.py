@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from eval.report import document, draw, figures, selection
+from eval.store import tidy
 
 TASK = "digits-mlp"
 SPEC = "M(0.9)+M(0)"
@@ -38,8 +39,10 @@ SCRIPT = """
 import json, sys
 from pathlib import Path
 from eval.report import document, draw, figures, selection
+from eval.store import tidy
 records, overhead = json.loads(Path(sys.argv[1]).read_text())
-draw.write(figures.specs(records, selection.select(records), overhead), Path(sys.argv[2]))
+specs = figures.specs(tidy.report_frames(records), selection.select(records), overhead)
+draw.write(specs, Path(sys.argv[2]))
 """
 
 
@@ -63,7 +66,7 @@ def records(tmp_path, fake_record, fake_store):
 
 def _write(records: list[dict], out_dir, overhead=(), png=False) -> list:
   """The figure specs of the records, drawn under out_dir."""
-  specs = figures.specs(records, selection.select(records), list(overhead))
+  specs = figures.specs(tidy.report_frames(records), selection.select(records), list(overhead))
   draw.write(specs, out_dir, png)
   return specs
 
@@ -142,7 +145,7 @@ def test_sensitivity_keeps_the_best_setting_per_lr_and_flags_divergence(fake_rec
     run(SPEC, 0, 0.3, 0.9, units=2, hparams={"law_learning_rate": 0.003}, status="diverged")
   )
   made[-1]["final"]["valid_loss"] = 0.2  # a diverged run's loss never counts, however low
-  points = figures.sensitivity_points(made, TASK)
+  points = figures.sensitivity_points(tidy.report_frames(made), TASK)
   assert points == {
     SPEC: [(0.1, 0.3, False), (0.3, 0.7, False)],  # lr 0.3: the other setting finished
     "momentum": [(0.01, 0.5, False), (0.1, None, True)],
@@ -187,7 +190,7 @@ def test_accuracy_band_is_the_min_and_max_over_the_selected_seeds(fake_record):
     fake_record(TASK, "adam", 0, lr=0.1, test_loss=0.9, test_accuracy=0.1)
   )  # not selected
   (row,) = selection.select(made)
-  steps, mean, low, high = figures.accuracy_bands(made, row)
+  steps, mean, low, high = figures.accuracy_bands(tidy.report_frames(made), row)
   np.testing.assert_array_equal(steps, [50, 100])  # the curve is [accuracy / 2, accuracy]
   np.testing.assert_allclose(mean, [46.5, 93.0])
   np.testing.assert_allclose(low, [45.0, 90.0])
@@ -202,12 +205,12 @@ def test_memory_reading_of_a_law_is_hw_and_hs_over_2_worked_by_hand(fake_record)
     for seed in (0, 1)
   ]
   (row,) = selection.select(made)
-  steps, rate, penalty = figures.memory_reading(made, row)
+  steps, rate, penalty = figures.memory_reading(tidy.report_frames(made), row)
   law = 0.1 + steps / 1000
   np.testing.assert_allclose(rate, 0.3 * 10 * law)
   np.testing.assert_allclose(penalty, 0.3 * 90 * law / 2)
   baseline = [fake_record(TASK, "adam", 0, lr=0.01, test_loss=0.3, test_accuracy=0.9)]
-  assert figures.memory_reading(baseline, selection.select(baseline)[0]) is None
+  assert figures.memory_reading(tidy.report_frames(baseline), selection.select(baseline)[0]) is None
 
 
 def test_effective_step_figure_draws_the_seed_mean_of_each_selected_setting_on_a_log_axis(
@@ -215,10 +218,12 @@ def test_effective_step_figure_draws_the_seed_mean_of_each_selected_setting_on_a
 ):
   rows = selection.select(records)
   for row in rows:  # lr 0.1 is selected (the lower loss); seeds 0 and 1 end at 0.01 and 0.02
-    steps, mean = figures.effective_steps(records, row)
+    steps, mean = figures.effective_steps(tidy.report_frames(records), row)
     np.testing.assert_array_equal(steps, [50, 100])
     np.testing.assert_allclose(mean, [0.1, 0.015])
-  plot, caption = figures.step(records, rows, tuple(sorted(r.optimizer for r in rows)))
+  plot, caption = figures.step(
+    tidy.report_frames(records), rows, tuple(sorted(r.optimizer for r in rows))
+  )
   (ax,) = draw.figure(document.FigureSpec("step", TASK, "figures/step", caption, "", plot)).axes
   assert ax.get_yscale() == "log"
   assert sorted(line.get_label() for line in ax.get_lines()) == sorted(r.optimizer for r in rows)

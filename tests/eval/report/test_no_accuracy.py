@@ -40,11 +40,11 @@ def records(fake_record) -> list[dict]:
 
 
 def test_the_tasks_without_accuracy_are_those_whose_finished_runs_have_none(records):
-  assert selection.without_accuracy(records) == {"quad"}
+  assert selection.without_accuracy(tidy.report_frame(records)) == {"quad"}
 
 
 def test_its_acc_cells_are_na_and_its_loss_cells_are_still_compared(records):
-  table = comparison.compare(records, "quick")
+  table = comparison.compare(tidy.report_frame(records), "quick")
   assert table.cells["sgd", "quad", "acc"].state == "n/a"
   assert table.cells["adam", "quad", "acc"].state == "n/a"
   loss = table.cells["adam", "quad", "loss"]
@@ -53,14 +53,14 @@ def test_its_acc_cells_are_na_and_its_loss_cells_are_still_compared(records):
 
 
 def test_selecting_by_accuracy_marks_it_na_not_diverged(records):
-  table = comparison.compare(records, "quick", rule="valid_accuracy")
+  table = comparison.compare(tidy.report_frame(records), "quick", rule="valid_accuracy")
   for opt in ("sgd", "adam"):
     assert {table.cells[opt, "quad", m].state for m in ("loss", "acc")} == {"n/a"}
   assert table.cells["adam", "cls", "acc"].state == "ok"
 
 
 def test_the_error_profile_and_aggregate_leave_it_out_and_the_loss_ones_keep_it(records):
-  table = comparison.compare(records, "quick")
+  table = comparison.compare(tidy.report_frame(records), "quick")
   review = robustness.review(table, robustness.grids_of(tidy.report_frame(records)))
   loss, error = review.profiles
   assert loss.ratios.shape == (2, 2) and error.ratios.shape == (1, 2)

@@ -272,7 +272,7 @@ def test_records_superseded_by_the_latest_plan_are_left_out(tmp_path, fake_recor
   store = fake_store(tmp_path / "s", [old, new])
   store.write_plan([(records_lib.identity_of(new), new["key"])], "valid_loss")
   built = report.build(tmp_path / "s")
-  assert [r["key"] for r in built.records] == [new["key"]]
+  assert list(built.frames.runs["key"]) == [new["key"]]
   assert built.tables[0].cells["adam", "digits-mlp", "loss"].mean == 0.2
   assert any(
     "1 record(s) of runs that the latest plan keys otherwise" in line for line in built.missing

@@ -73,7 +73,7 @@ def test_the_summary_and_the_report_count_n_2_not_4(two_layouts):
   assert "n = 2" in text and "n = 4" not in text
   report = report_lib.build(root)
   [chosen] = [s for table in report.tables for s in table.selected.values()]
-  assert chosen.seeds == 2 and len(report.records) == 2
+  assert chosen.seeds == 2 and len(report.frames.runs) == 2
   assert any("2 record(s) of runs that the latest plan keys otherwise" in m for m in report.missing)
 
 
