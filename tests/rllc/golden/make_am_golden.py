@@ -91,16 +91,11 @@ def run(name: str, tx, takes_loss: bool, data: dict) -> dict[str, np.ndarray]:
 
 
 def main() -> None:
-  from eval.store import machine
-
   data = inputs()
   arrays = dict(data)
   for name, (tx, takes_loss) in cases().items():
     arrays.update(run(name, tx, takes_loss, data))
-  arrays["meta/machine_class"] = np.array(machine.fingerprint()["class"])
-  path = path_for(machine_key())
-  np.savez_compressed(path, **arrays)
-  print(f"wrote {path} ({path.stat().st_size} bytes, {len(arrays)} arrays)")
+  _memory_golden.save(path_for(machine_key()), arrays)
 
 
 if __name__ == "__main__":

@@ -112,10 +112,14 @@ def main() -> None:
   for spec, law, lr in LINEAR_CASES:
     tx = rllc.linear_memory(spec, np.asarray(law, np.float32), lr)
     arrays.update(flatten(linear_key(spec), *run(tx, grads)))
+  save(path_for(machine_key()), arrays)
+
+
+def save(path: pathlib.Path, arrays: dict[str, np.ndarray]) -> None:
+  """Writes a golden: its arrays and the machine class that made them (`meta/machine_class`)."""
   from eval.store import machine
 
-  arrays["meta/machine_class"] = np.array(machine.fingerprint()["class"])
-  path = path_for(machine_key())
+  arrays = {**arrays, "meta/machine_class": np.array(machine.fingerprint()["class"])}
   np.savez_compressed(path, **arrays)
   print(f"wrote {path} ({path.stat().st_size} bytes, {len(arrays)} arrays)")
 
