@@ -43,6 +43,7 @@ from eval.report import (
   robustness,
   sections,
   selection,
+  verdict,
 )
 from eval.store import store as store_lib
 from eval.store import tidy
@@ -277,6 +278,7 @@ def build(
     "overhead": comparison.overhead(runs, log),
     "missing": missing or [_NOTHING_MISSING if plan else _NO_PLAN],
     "provenance": _provenance(runs),
+    "answers": verdict.answers(first),
   }
   body = _sections(title, tables, reviews, read.frames, parts)
   return Report(
@@ -317,6 +319,7 @@ def _sections(title, tables, reviews, frames, parts) -> tuple[document.Section, 
   head = document.heading(1, f"Results: {title}", blocks=[document.Paragraph(parts["summary"])])
   return (
     head,
+    *sections.answer_section(parts["answers"]),
     document.heading(2, "Comparison"),
     *(s for table in tables for s in sections.comparison_sections(table, axes)),
     *review_sections.sections(reviews, names),

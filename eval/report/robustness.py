@@ -301,22 +301,23 @@ def adjust(tables: list[comparison.Comparison]) -> list[comparison.Comparison]:
         cell.test,
         p_adjusted=by_key.get((index, opt, task, key)),
         family=len(tested),
-        interval=_interval(ours, baseline),
-        seeds_needed=_seeds_needed(ours, baseline, metric),
+        interval=interval(ours, baseline),
+        seeds_needed=seeds_needed(ours, baseline, metric),
       )
       cells[opt, task, key] = dataclasses.replace(cell, test=test)
     done.append(dataclasses.replace(table, cells=cells))
   return done
 
 
-def _interval(ours, baseline) -> tuple[float, float] | None:
+def interval(ours, baseline) -> tuple[float, float] | None:
+  """The Welch CONFIDENCE interval of mean(ours) - mean(baseline); None without one."""
   try:
     return statistics.welch_interval(ours, baseline, CONFIDENCE)
   except ValueError:  # fewer than 2 seeds, or no spread
     return None
 
 
-def _seeds_needed(ours, baseline, metric: comparison.Metric) -> str:
+def seeds_needed(ours, baseline, metric: comparison.Metric) -> str:
   """Seeds per arm for POWER at ALPHA (one-sided Welch) at the measured means and spreads."""
   if min(len(ours), len(baseline)) < 2:
     return "n/a: fewer than 2 seeds"

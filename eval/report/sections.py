@@ -8,7 +8,7 @@ numbers come from. eval.report.review_sections writes the review's;
 eval.report.render turns them into each format.
 """
 
-from eval.report import claims, comparison
+from eval.report import claims, comparison, verdict
 from eval.report import document as doc
 from eval.report.render import DAGGER, DDAGGER, tex_escape
 
@@ -222,6 +222,83 @@ def comparison_sections(table: comparison.Comparison, axes: dict) -> list[doc.Se
     *_paper(table),
     doc.heading(4, "Selected hyperparameters (the values the grid varies)", blocks=[chosen]),
   ]
+
+
+ANSWER_HEAD = ("Protocol", "Task", "Family", "Metric", "Ours", "Best baseline", "Difference")
+ANSWER_HEAD += ("95% CI", "p", "p (Holm)", "Verdict", "Seeds for 80% power")
+_ANSWER_TEX_HEAD = tuple(
+  {"p": "$p$", "p (Holm)": "$p$ (Holm)"}.get(h, tex_escape(h)) for h in ANSWER_HEAD
+)
+
+
+def _shown(cell: comparison.Cell, decimals: int) -> str:
+  return f"{_number(cell.mean, decimals)} ± {_number(cell.std, decimals)} (n={cell.n})"
+
+
+def _answer_row(answer: verdict.Answer) -> tuple[str, ...]:
+  metric, test = answer.metric, answer.test
+  decimals = metric.decimals
+  interval = ""
+  if test.interval is not None:
+    interval = f"[{test.interval[0]:+.{decimals}f}, {test.interval[1]:+.{decimals}f}]"
+  p = "" if test.p is None else f"{test.p:.3g}"
+  holm = "" if test.p_adjusted is None else f"{test.p_adjusted:.3g}"
+  return (
+    answer.protocol,
+    answer.task,
+    answer.family,
+    metric.label,
+    f"{answer.ours} {_shown(answer.ours_cell, decimals)}",
+    f"{answer.baseline} {_shown(answer.baseline_cell, decimals)}",
+    f"{answer.ours_cell.mean - answer.baseline_cell.mean:+.{decimals}f}",
+    interval,
+    p,
+    holm,
+    answer.verdict,
+    test.seeds_needed,
+  )
+
+
+def _answer_lead(answers: list[verdict.Answer]) -> str:
+  """The answer in a sentence per protocol and family: where it beats, and significantly."""
+  said = []
+  for protocol, family in dict.fromkeys((a.protocol, a.family) for a in answers):
+    these = [a for a in answers if (a.protocol, a.family) == (protocol, family)]
+    wins = [a.task for a in these if a.beats]
+    significant = [a.task for a in these if a.test.significant and a.beats]
+    said.append(
+      f"Protocol {protocol}, {family}: its best row beats the best baseline on"
+      f" {len(wins)} of {len(these)} task(s) as displayed"
+      + (f" ({', '.join(wins)})" if wins else "")
+      + f", significantly after Holm on {len(significant)}"
+      + (f" ({', '.join(significant)})" if significant else "")
+      + "."
+    )
+  family = max((a.test.family for a in answers), default=0)
+  return " ".join(said) + (
+    f" Per task and family of ours: its best row by test accuracy (test loss where a task"
+    f" reports none) against the column's best baseline, at the protocol's selected settings."
+    f" p: one-sided Welch's t-test over seeds, H1: ours is better (above 0.5 when ours is"
+    f" behind); p (Holm): adjusted over this section's {family} test(s); significant:"
+    f" p (Holm) < {comparison.ALPHA}. 95% CI: the Welch interval of the difference."
+  )
+
+
+def answer_section(answers: list[verdict.Answer]) -> list[doc.Section]:
+  """The report's first section: does ours beat the best baseline (eval.report.verdict)?"""
+  if not answers:
+    return []
+  lead = _answer_lead(answers)
+  rows = tuple(_answer_row(a) for a in answers)
+  table = doc.Table(
+    ANSWER_HEAD,
+    rows,
+    f"Does ours beat the best baseline? {lead}",
+    "llll" + "l" * 8,
+    _ANSWER_TEX_HEAD,
+    "answer",
+  )
+  return [doc.heading(2, "Does ours beat the best baseline?", blocks=[doc.Paragraph(lead), table])]
 
 
 def _overhead_cells(row: dict) -> tuple[str, str]:
