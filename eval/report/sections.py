@@ -91,14 +91,19 @@ def _legend(table: comparison.Comparison, style: str = "Italics") -> str:
   )
 
 
+def _interval(test: comparison.Test, decimals: int) -> str:
+  """A test's Welch 95% interval of the difference, "[-0.12, +0.34]", or "" without one."""
+  if test.interval is None:
+    return ""
+  return f"[{test.interval[0]:+.{decimals}f}, {test.interval[1]:+.{decimals}f}]"
+
+
 def _test_row(test: comparison.Test, decimals: int) -> list[str]:
   """95% CI, t, dof, p, p (Holm), verdict and seeds for power of a test (TESTS_HEAD)."""
   seeds = test.seeds_needed
   if test.p is None:
     return ["", "", "", "", "", f"no test: {test.why}", seeds]
-  interval = ""
-  if test.interval is not None:
-    interval = f"[{test.interval[0]:+.{decimals}f}, {test.interval[1]:+.{decimals}f}]"
+  interval = _interval(test, decimals)
   holm = "" if test.p_adjusted is None else f"{test.p_adjusted:.3g}"
   if test.significant:
     verdict = "significant"
@@ -238,9 +243,6 @@ def _shown(cell: comparison.Cell, decimals: int) -> str:
 def _answer_row(answer: verdict.Answer) -> tuple[str, ...]:
   metric, test = answer.metric, answer.test
   decimals = metric.decimals
-  interval = ""
-  if test.interval is not None:
-    interval = f"[{test.interval[0]:+.{decimals}f}, {test.interval[1]:+.{decimals}f}]"
   p = "" if test.p is None else f"{test.p:.3g}"
   holm = "" if test.p_adjusted is None else f"{test.p_adjusted:.3g}"
   return (
@@ -251,7 +253,7 @@ def _answer_row(answer: verdict.Answer) -> tuple[str, ...]:
     f"{answer.ours} {_shown(answer.ours_cell, decimals)}",
     f"{answer.baseline} {_shown(answer.baseline_cell, decimals)}",
     f"{answer.ours_cell.mean - answer.baseline_cell.mean:+.{decimals}f}",
-    interval,
+    _interval(test, decimals),
     p,
     holm,
     answer.verdict,
