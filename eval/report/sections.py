@@ -268,12 +268,14 @@ def _answer_lead(answers: list[verdict.Answer]) -> str:
     these = [a for a in answers if (a.protocol, a.family) == (protocol, family)]
     wins = [a.task for a in these if a.beats]
     significant = [a.task for a in these if a.test.significant and a.beats]
+    behind = [a.task for a in these if not a.beats and a.behind]
     said.append(
       f"Protocol {protocol}, {family}: its best row beats the best baseline on"
       f" {len(wins)} of {len(these)} task(s) as displayed"
       + (f" ({', '.join(wins)})" if wins else "")
       + f", significantly after Holm on {len(significant)}"
       + (f" ({', '.join(significant)})" if significant else "")
+      + (f"; it is behind, 95% CI excluding 0, on {', '.join(behind)}" if behind else "")
       + "."
     )
   family = max((a.test.family for a in answers), default=0)

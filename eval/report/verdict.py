@@ -19,7 +19,10 @@ catalog's `ours`), one row:
   measured means and spreads (eval.report.robustness.seeds_needed).
 
 A row says "beats" only when ours is strictly better as displayed and
-"significant" only when its Holm-adjusted p is below comparison.ALPHA.
+"significant" only when its Holm-adjusted p is below comparison.ALPHA; a row
+that does not beat says "behind" when the Welch 95% interval of the
+difference lies wholly on the baseline's side (uncorrected: a reading of the
+interval, not a test of the opposite hypothesis).
 """
 
 import dataclasses
@@ -47,9 +50,17 @@ class Answer:
     return self.metric.better(self.ours_cell.mean, self.baseline_cell.mean)
 
   @property
+  def behind(self) -> bool:
+    """Whether the baseline is better beyond the Welch 95% interval: it excludes 0 on its side."""
+    low, high = self.test.interval or (0.0, 0.0)
+    return low > 0 if self.metric.lower_is_better else high < 0
+
+  @property
   def verdict(self) -> str:
     if not self.beats:
-      return "ties" if self.ours_cell.mean == self.baseline_cell.mean else "does not beat"
+      if self.ours_cell.mean == self.baseline_cell.mean:
+        return "ties"
+      return "does not beat; behind, 95% CI excludes 0" if self.behind else "does not beat"
     if self.test.p is None:
       return f"beats as displayed; no test: {self.test.why}"
     return "beats, significant" if self.test.significant else "beats, not significant"

@@ -8,6 +8,7 @@ import pytest
 from scipy import stats
 
 from eval.report import build as report
+from eval.report import comparison, verdict
 
 ACCURACY = {  # (task, optimizer) -> per-seed test accuracy
   ("digits-mlp", "sgd"): (0.90, 0.91, 0.92),
@@ -75,3 +76,31 @@ def test_a_store_without_ours_has_no_answer(tmp_path, fake_record, fake_store):
   fake_store(tmp_path / "s", records)
   titles = [s.title for s in report.build(tmp_path / "s").sections]
   assert ("Does ours beat the best baseline?",) not in titles
+
+
+@pytest.mark.parametrize(
+  ("metric", "interval", "expected"),
+  [
+    (comparison.METRICS[1], (-0.36, -0.18), "does not beat; behind, 95% CI excludes 0"),
+    (comparison.METRICS[1], (-0.36, +0.02), "does not beat"),
+    (comparison.METRICS[0], (+0.01, +0.03), "does not beat; behind, 95% CI excludes 0"),
+    (comparison.METRICS[0], (-0.01, +0.03), "does not beat"),
+  ],
+)
+def test_a_family_behind_says_so_only_when_the_interval_excludes_zero(metric, interval, expected):
+  worse = 88.62 if metric.key == "acc" else 0.3251  # ours, behind the baseline on each metric
+  better = 88.89 if metric.key == "acc" else 0.3245
+  test = comparison.Test("momentum", worse - better, 1.0, 9.0, 0.99, "", interval=interval)
+  answer = verdict.Answer(
+    "fair",
+    "fmnist-mlp",
+    "rllc",
+    metric,
+    "M(0.9)",
+    "momentum",
+    comparison.Cell("ok", worse, 0.1, 10),
+    comparison.Cell("ok", better, 0.1, 10),
+    test,
+  )
+  assert not answer.beats
+  assert answer.verdict == expected
