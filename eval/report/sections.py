@@ -261,17 +261,23 @@ def _answer_row(answer: verdict.Answer) -> tuple[str, ...]:
   )
 
 
+_METRIC_WORDS = {"Acc": "accuracy", "Loss": "loss"}
+
+
 def _answer_lead(answers: list[verdict.Answer]) -> str:
   """The answer in a sentence per protocol and family: where it beats, and significantly."""
   said = []
-  for protocol, family in dict.fromkeys((a.protocol, a.family) for a in answers):
-    these = [a for a in answers if (a.protocol, a.family) == (protocol, family)]
+  groups = dict.fromkeys((a.protocol, a.family, a.metric.label) for a in answers)
+  for protocol, family, label in sorted(groups, key=lambda g: (g[0], g[1], g[2] != "Acc")):
+    these = [
+      a for a in answers if (a.protocol, a.family, a.metric.label) == (protocol, family, label)
+    ]
     wins = [a.task for a in these if a.beats]
     significant = [a.task for a in these if a.test.significant and a.beats]
     behind = [a.task for a in these if not a.beats and a.behind]
     said.append(
-      f"Protocol {protocol}, {family}: its best row beats the best baseline on"
-      f" {len(wins)} of {len(these)} task(s) as displayed"
+      f"Protocol {protocol}, {family}, test {_METRIC_WORDS[label]}: its best row beats the best"
+      f" baseline on {len(wins)} of {len(these)} task(s) as displayed"
       + (f" ({', '.join(wins)})" if wins else "")
       + f", significantly after Holm on {len(significant)}"
       + (f" ({', '.join(significant)})" if significant else "")
@@ -280,8 +286,8 @@ def _answer_lead(answers: list[verdict.Answer]) -> str:
     )
   family = max((a.test.family for a in answers), default=0)
   return " ".join(said) + (
-    f" Per task and family of ours: its best row by test accuracy (test loss where a task"
-    f" reports none) against the column's best baseline, at the protocol's selected settings."
+    f" Per task, metric and family of ours: its best row by that metric against the column's"
+    f" best baseline, at the protocol's selected settings."
     f" p: one-sided Welch's t-test over seeds, H1: ours is better (above 0.5 when ours is"
     f" behind); p (Holm): adjusted over this section's {family} test(s); significant:"
     f" p (Holm) < {comparison.ALPHA}. 95% CI: the Welch interval of the difference."

@@ -1,11 +1,12 @@
 """The report's first answer: does each of our families beat the best baseline, task by task?
 
-Per protocol (its own rule's table, eval.report.comparison), task, and family
-of ours with a number there (RLLC, fixed-law memory, adaptive memory; the
-catalog's `ours`), one row:
+Per protocol (its own rule's table, eval.report.comparison), task, metric
+(final test accuracy, then final test loss; loss only on a task that reports
+no accuracy) and family of ours with a number there (RLLC, fixed-law memory,
+adaptive memory; the catalog's `ours`), one row:
 
-- the family's best row by final test accuracy (by test loss on a task that
-  reports no accuracy), as displayed; ties: the first in the table's order;
+- the family's best row by that metric, as displayed; ties: the first in the
+  table's order;
 - the best baseline of that column, as the table marks it;
 - the difference (ours - baseline, in display units), its Welch 95% interval,
   and the one-sided Welch's t-test over seeds, H1: ours is better, computed
@@ -81,16 +82,16 @@ def _table_answers(table: comparison.Comparison) -> list[Answer]:
   found = []
   families = [f.name for f in catalog.active().families if f.ours]
   for task in table.tasks:
-    metric = comparison.METRICS[0 if task in table.without_accuracy else 1]
-    cells = {opt: table.cells[opt, task, metric.key] for opt in table.optimizers}
-    baseline = next((o for o, c in cells.items() if c.best_baseline), None)
-    if baseline is None:
-      continue
-    for family in families:
-      mine = [o for o, c in cells.items() if table.families[o] == family and c.state == "ok"]
-      if mine:
-        best = _best(mine, cells, metric)
-        found.append(_answer(table, task, family, metric, best, baseline))
+    for metric in reversed(comparison.METRICS):  # accuracy first, then loss
+      cells = {opt: table.cells[opt, task, metric.key] for opt in table.optimizers}
+      baseline = next((o for o, c in cells.items() if c.best_baseline), None)
+      if baseline is None:  # no baseline here, or an "n/a" accuracy
+        continue
+      for family in families:
+        mine = [o for o, c in cells.items() if table.families[o] == family and c.state == "ok"]
+        if mine:
+          best = _best(mine, cells, metric)
+          found.append(_answer(table, task, family, metric, best, baseline))
   return found
 
 

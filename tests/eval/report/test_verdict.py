@@ -33,38 +33,56 @@ def store(tmp_path, fake_record, fake_store):
   return tmp_path / "s"
 
 
-def _welch_greater(a, b) -> float:
-  return float(stats.ttest_ind(a, b, equal_var=False, alternative="greater").pvalue)
+def _welch(a, b, alternative: str) -> float:
+  return float(stats.ttest_ind(a, b, equal_var=False, alternative=alternative).pvalue)
+
+
+def _holm(pvalues: list[float]) -> list[float]:
+  """Holm's step-down adjustment, written out: sort, scale by m - rank, running maximum."""
+  order = sorted(range(len(pvalues)), key=pvalues.__getitem__)
+  adjusted, running = [0.0] * len(pvalues), 0.0
+  for rank, i in enumerate(order):
+    running = max(running, min(1.0, (len(pvalues) - rank) * pvalues[i]))
+    adjusted[i] = running
+  return adjusted
 
 
 def test_each_family_of_ours_meets_the_best_baseline_with_holm_over_the_answers(store):
   answers = report.build(store).sections[1]
-  rows = {row[2]: row for row in answers.blocks[1].rows}  # by family
-  adam = [100 * v for v in ACCURACY["digits-mlp", "adam"]]
-  p_am = _welch_greater([100 * v for v in ACCURACY["digits-mlp", "am-sgd"]], adam)
-  p_rllc = _welch_greater([100 * v for v in ACCURACY["digits-mlp", "M(0.9)"]], adam)
-  assert p_rllc < p_am  # so Holm multiplies p_rllc by 2, and p_am by 1 (then the running max)
-  holm_rllc, holm_am = min(1, 2 * p_rllc), max(min(1, 2 * p_rllc), p_am)
+  rows = {(row[2], row[3]): row for row in answers.blocks[1].rows}  # by family and metric
+  acc = {
+    opt: [100 * v for v in ACCURACY["digits-mlp", opt]] for opt in ("adam", "am-sgd", "M(0.9)")
+  }
+  loss = {opt: [1.0 - v for v in ACCURACY["digits-mlp", opt]] for opt in acc}
+  p = {
+    ("rllc", "Acc"): _welch(acc["M(0.9)"], acc["adam"], "greater"),
+    ("adaptive-memory", "Acc"): _welch(acc["am-sgd"], acc["adam"], "greater"),
+    ("rllc", "Loss"): _welch(loss["M(0.9)"], loss["adam"], "less"),
+    ("adaptive-memory", "Loss"): _welch(loss["am-sgd"], loss["adam"], "less"),
+  }
+  holm = dict(zip(p, _holm(list(p.values())), strict=True))
 
   assert answers.title == ("Does ours beat the best baseline?",)
-  assert set(rows) == {"adaptive-memory", "rllc"}
-  rllc, am = rows["rllc"], rows["adaptive-memory"]
+  assert set(rows) == set(p)
+  for where, row in rows.items():
+    assert (row[8], row[9]) == (f"{p[where]:.3g}", f"{holm[where]:.3g}"), where
+  rllc, am = rows["rllc", "Acc"], rows["adaptive-memory", "Acc"]
   assert rllc[4].startswith("M(0.9) 96.83 ± 0.76 (n=3)")
   assert rllc[5].startswith("adam 96.00 ± 1.00 (n=3)")
   assert rllc[6] == "+0.83"
-  assert (rllc[8], rllc[9]) == (f"{p_rllc:.3g}", f"{holm_rllc:.3g}")
   assert rllc[10] == "beats, not significant"  # p about 0.1 with 3 seeds
+  assert rows["rllc", "Loss"][4].startswith("M(0.9) 0.0317 ± 0.0076 (n=3)")
+  assert rows["rllc", "Loss"][6] == "-0.0083"
   assert am[4].startswith("am-sgd") and am[6] == "-1.17"
-  assert (am[8], am[9]) == (f"{p_am:.3g}", f"{holm_am:.3g}")
-  assert p_am > 0.5 and am[10] == "does not beat"
+  assert p["adaptive-memory", "Acc"] > 0.5 and am[10] == "does not beat"
 
 
 def test_the_answer_is_the_reports_first_section_after_its_summary(store, tmp_path):
   text = report.write(report.build(store), tmp_path / "out", ("md",))[0].read_text()
   assert text.index("## Does ours beat the best baseline?") < text.index("## Comparison")
   lead = text.split("## Does ours beat the best baseline?\n\n")[1].splitlines()[0]
-  assert lead.startswith("Protocol quick, adaptive-memory: its best row beats the best")
-  assert "rllc: its best row beats the best baseline on 1 of 1 task(s) as displayed" in lead
+  assert lead.startswith("Protocol quick, adaptive-memory, test accuracy: its best row beats")
+  assert "rllc, test loss: its best row beats the best baseline on 1 of 1 task(s)" in lead
 
 
 def test_a_store_without_ours_has_no_answer(tmp_path, fake_record, fake_store):
