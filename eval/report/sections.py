@@ -237,7 +237,9 @@ _ANSWER_TEX_HEAD = tuple(
 
 
 def _shown(cell: comparison.Cell, decimals: int) -> str:
-  return f"{_number(cell.mean, decimals)} ± {_number(cell.std, decimals)} (n={cell.n})"
+  """A cell's mean ± std and its n; one seed: its value alone (no spread to show)."""
+  spread = f" ± {_number(cell.std, decimals)}" if cell.n > 1 else ""
+  return f"{_number(cell.mean, decimals)}{spread} (n={cell.n})"
 
 
 def _answer_row(answer: verdict.Answer) -> tuple[str, ...]:
