@@ -281,32 +281,46 @@ def adjust(tables: list[comparison.Comparison]) -> list[comparison.Comparison]:
   The family is every test with a p-value, in table, task, metric and
   optimizer order (Holm's adjustment does not depend on the order).
   """
-  tested = []
+  tests = {}
   for index, table in enumerate(tables):
     for (opt, task, key), cell in table.cells.items():
-      if cell.test is not None and cell.test.p is not None:
-        tested.append((index, opt, task, key))
-  adjusted = statistics.holm([tables[i].cells[o, t, k].test.p for i, o, t, k in tested])
-  by_key = {where: float(p) for where, p in zip(tested, adjusted, strict=True)}
+      if cell.test is not None:
+        metric = next(m for m in comparison.METRICS if m.key == key)
+        ours = metric.values(table.selected[opt, task])
+        baseline = metric.values(table.selected[cell.test.baseline, task])
+        tests[index, opt, task, key] = completed(cell.test, ours, baseline, metric)
+  tests = with_holm(tests)
   done = []
   for index, table in enumerate(tables):
     cells = dict(table.cells)
-    for (opt, task, key), cell in table.cells.items():
-      if cell.test is None:
-        continue
-      metric = next(m for m in comparison.METRICS if m.key == key)
-      ours = metric.values(table.selected[opt, task])
-      baseline = metric.values(table.selected[cell.test.baseline, task])
-      test = dataclasses.replace(
-        cell.test,
-        p_adjusted=by_key.get((index, opt, task, key)),
-        family=len(tested),
-        interval=interval(ours, baseline),
-        seeds_needed=seeds_needed(ours, baseline, metric),
-      )
-      cells[opt, task, key] = dataclasses.replace(cell, test=test)
+    for (i, opt, task, key), test in tests.items():
+      if i == index:
+        cells[opt, task, key] = dataclasses.replace(cells[opt, task, key], test=test)
     done.append(dataclasses.replace(table, cells=cells))
   return done
+
+
+def with_holm(tests: dict) -> dict:
+  """The tests, each with `family` (how many have a p) and, where it has a p, its Holm p."""
+  tested = [where for where, test in tests.items() if test.p is not None]
+  adjusted = dict(zip(tested, statistics.holm([tests[w].p for w in tested]), strict=True))
+  return {
+    where: dataclasses.replace(
+      test,
+      p_adjusted=float(adjusted[where]) if where in adjusted else None,
+      family=len(tested),
+    )
+    for where, test in tests.items()
+  }
+
+
+def completed(test: comparison.Test, ours, baseline, metric: comparison.Metric):
+  """A test with the Welch interval of its difference and the seeds for 80% power."""
+  return dataclasses.replace(
+    test,
+    interval=interval(ours, baseline),
+    seeds_needed=seeds_needed(ours, baseline, metric),
+  )
 
 
 def interval(ours, baseline) -> tuple[float, float] | None:

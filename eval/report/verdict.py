@@ -30,7 +30,7 @@ interval, not a test of the opposite hypothesis).
 
 import dataclasses
 
-from eval.report import comparison, robustness, statistics
+from eval.report import comparison, robustness
 from rllc import catalog
 
 
@@ -96,10 +96,7 @@ def _table_answers(table: comparison.Comparison) -> list[Answer]:
           every[task, metric.key, opt] = _test(table, task, metric, opt, baseline)
         if mine:
           best.append((task, metric, family, _best(mine, cells, metric), baseline))
-  tested = [where for where, test in every.items() if test.p is not None]
-  adjusted = statistics.holm([every[where].p for where in tested]) if tested else []
-  for where, p in zip(tested, adjusted, strict=True):
-    every[where] = dataclasses.replace(every[where], p_adjusted=float(p), family=len(tested))
+  every = robustness.with_holm(every)
   return [
     Answer(
       table.protocol,
@@ -128,8 +125,6 @@ def _test(table, task, metric, ours: str, baseline: str) -> comparison.Test:
   """The one-sided Welch test of a row of ours against the baseline, with interval and power."""
   mine = metric.values(table.selected[ours, task])
   theirs = metric.values(table.selected[baseline, task])
-  return dataclasses.replace(
-    comparison.welch(mine, theirs, metric, baseline),
-    interval=robustness.interval(mine, theirs),
-    seeds_needed=robustness.seeds_needed(mine, theirs, metric),
+  return robustness.completed(
+    comparison.welch(mine, theirs, metric, baseline), mine, theirs, metric
   )
